@@ -1,0 +1,154 @@
+// Package metrics defines Herald's Prometheus metrics and bridges the
+// Temporal SDK's metrics onto the same registry.
+package metrics
+
+import (
+	"io"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/uber-go/tally/v4"
+	tallyprom "github.com/uber-go/tally/v4/prometheus"
+	"go.temporal.io/sdk/client"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+)
+
+// Namespace prefixes every Herald metric.
+const Namespace = "herald"
+
+// Metrics holds every Herald metric. Labels never carry credentials: target
+// names and types only.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	WebhookRequests *prometheus.CounterVec   // code
+	WebhookDuration prometheus.Histogram     //
+	AlertsReceived  *prometheus.CounterVec   // status
+	SignalErrors    *prometheus.CounterVec   // reason
+	APIRequests     *prometheus.CounterVec   // route, code
+	Deliveries      *prometheus.CounterVec   // target, type, event, outcome
+	DeliveryLatency *prometheus.HistogramVec // type, outcome
+	DeliveryErrors  *prometheus.CounterVec   // target, type, kind
+	FormatLatency   *prometheus.HistogramVec // type
+
+	Targets          *prometheus.GaugeVec   // type, state (enabled|disabled)
+	DiscoveryErrors  *prometheus.CounterVec // source, reason
+	DiscoveryProblem *prometheus.GaugeVec   // origin, reason (current invalid definitions)
+	DiscoveryLastOK  *prometheus.GaugeVec   // source
+
+	Mode              *prometheus.GaugeVec   // mode (normal|metrics_only), value 1 for current
+	MetricsOnlyAlerts prometheus.Counter     //
+	TargetHealth      *prometheus.GaugeVec   // target, state (one-hot)
+	HealthChecks      *prometheus.CounterVec // target, result
+	HealthCheckTime   *prometheus.HistogramVec
+	BreakerState      *prometheus.GaugeVec // target: 0 closed, 1 half-open, 2 open
+	RateLimitWait     *prometheus.HistogramVec
+
+	DLQSize    prometheus.Gauge
+	DLQWrites  *prometheus.CounterVec // target, kind
+	DLQReplays *prometheus.CounterVec // outcome
+
+	Skipped *prometheus.CounterVec // target, reason
+}
+
+// New creates the metrics on a fresh registry, with Go and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := factory{reg}
+	m := &Metrics{Registry: reg}
+	m.WebhookRequests = f.counterVec("webhook_requests_total", "Webhook requests by HTTP status code.", "code")
+	m.WebhookDuration = f.histogram("webhook_duration_seconds", "Time to accept a webhook (all alerts handed to Temporal).",
+		[]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5})
+	m.AlertsReceived = f.counterVec("alerts_received_total", "Alerts received by webhook, by status.", "status")
+	m.SignalErrors = f.counterVec("webhook_signal_errors_total", "Alerts that could not be handed to Temporal, by reason.", "reason")
+	m.APIRequests = f.counterVec("api_requests_total", "API requests by route and HTTP status code.", "route", "code")
+	m.Deliveries = f.counterVec("deliveries_total", "Delivery attempts by target, type, event and outcome (success, retryable_error, permanent_error).",
+		"target", "type", "event", "outcome")
+	m.DeliveryLatency = f.histogramVec("delivery_duration_seconds", "Duration of one delivery attempt by target type and outcome.",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "type", "outcome")
+	m.DeliveryErrors = f.counterVec("delivery_errors_total", "Failed delivery attempts by target, type and error kind.", "target", "type", "kind")
+	m.FormatLatency = f.histogramVec("format_duration_seconds", "Time to format a notification, by target type.",
+		[]float64{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 1e-3, 1e-2}, "type")
+	m.Targets = f.gaugeVec("targets", "Known targets by type and state (enabled, disabled).", "type", "state")
+	m.DiscoveryErrors = f.counterVec("discovery_errors_total", "Target definitions or sources that could not be used, by source and reason.", "source", "reason")
+	m.DiscoveryProblem = f.gaugeVec("discovery_invalid_targets", "Target definitions currently skipped (1 per definition), by origin and reason.", "origin", "reason")
+	m.DiscoveryLastOK = f.gaugeVec("discovery_last_sync_timestamp_seconds", "Unix time of the last successful sync of a target source.", "source")
+	m.Mode = f.gaugeVec("mode", "Current publishing mode (1 for the active one): normal or metrics_only.", "mode")
+	m.MetricsOnlyAlerts = f.counter("metrics_only_alerts_total", "Alerts counted but not published because no target is enabled.")
+	m.TargetHealth = f.gaugeVec("target_health", "Target health state, one-hot (unknown, healthy, degraded, unhealthy).", "target", "state")
+	m.HealthChecks = f.counterVec("health_checks_total", "Health checks by target and result (ok or a failure class).", "target", "result")
+	m.HealthCheckTime = f.histogramVec("health_check_duration_seconds", "Duration of a health probe by target.",
+		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "target")
+	m.BreakerState = f.gaugeVec("circuit_breaker_state", "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.", "target")
+	m.RateLimitWait = f.histogramVec("rate_limit_wait_seconds", "Time a delivery waited for its target's rate limit.",
+		[]float64{0, .01, .1, .5, 1, 2, 5, 10, 30}, "type")
+	m.DLQSize = f.gauge("dlq_entries", "Entries in the dead-letter workflow.")
+	m.DLQWrites = f.counterVec("dlq_writes_total", "Deliveries written to the dead letters, by target and error kind.", "target", "kind")
+	m.DLQReplays = f.counterVec("dlq_replays_total", "Dead-letter replays by outcome (success, failure).", "outcome")
+	m.Skipped = f.counterVec("deliveries_skipped_total", "Deliveries held back by routing (unhealthy target, filter), by target and reason.", "target", "reason")
+	return m
+}
+
+// SetMode records the current publishing mode.
+func (m *Metrics) SetMode(mode string) {
+	for _, v := range []string{"normal", "metrics_only"} {
+		val := 0.0
+		if v == mode {
+			val = 1
+		}
+		m.Mode.WithLabelValues(v).Set(val)
+	}
+}
+
+// TemporalHandler returns a Temporal SDK metrics handler that reports into
+// the same registry (names prefixed temporal_). Close the returned closer on
+// shutdown.
+func (m *Metrics) TemporalHandler() (client.MetricsHandler, io.Closer) {
+	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: m.Registry})
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       "_",
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), closer
+}
+
+type factory struct{ reg prometheus.Registerer }
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help})
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help}, labels)
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets})
+	f.reg.MustRegister(h)
+	return h
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: Namespace, Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(h)
+	return h
+}

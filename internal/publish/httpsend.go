@@ -1,0 +1,63 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// UserAgent is sent with every delivery.
+var UserAgent = "Herald/1.0 (+https://github.com/herald-alerts/herald)"
+
+// MaxResponseBody is how much of a response Herald reads.
+const MaxResponseBody = 1 << 20
+
+// Response is what came back from a delivery request.
+type Response struct {
+	StatusCode int
+	Header     http.Header
+	Body       []byte
+}
+
+// SendJSON posts payload as JSON with the given headers and classifies the
+// outcome: a nil error means a 2xx status. A non-2xx status yields an *Error
+// together with the response, so callers can read provider error bodies.
+func SendJSON(ctx context.Context, client *http.Client, method, url string, headers map[string]string, payload any) (Response, error) {
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return Response{}, Permanent(KindConfig, "encode payload: %v", err)
+	}
+	return Send(ctx, client, method, url, headers, body)
+}
+
+// Send sends body and classifies the outcome like SendJSON.
+func Send(ctx context.Context, client *http.Client, method, url string, headers map[string]string, body []byte) (Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return Response{}, Permanent(KindConfig, "build request: invalid target URL")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return Response{}, ClassifyTransport(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBody))
+	out := Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: data}
+	if err != nil && resp.StatusCode/100 != 2 {
+		return out, ClassifyTransport(fmt.Errorf("read response: %w", err))
+	}
+	return out, ClassifyStatus(resp.StatusCode, resp.Header, data, time.Now())
+}

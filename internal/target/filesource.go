@@ -1,0 +1,90 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// FileSource reads targets from a JSON or YAML file and reloads it when its
+// content changes (checked every PollInterval).
+type FileSource struct {
+	Path         string
+	PollInterval time.Duration
+	Logger       *slog.Logger
+	// OnError is called when the file cannot be read or parsed (optional).
+	OnError func(reason string, err error)
+}
+
+// Name identifies the source in the registry.
+func (f *FileSource) Name() string { return "file:" + f.Path }
+
+// Load reads and parses the file once.
+func (f *FileSource) Load() ([]Target, []Problem, error) {
+	data, err := os.ReadFile(f.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read targets file: %w", err)
+	}
+	return ParseList(data, f.Name())
+}
+
+// Run loads the file into sink and keeps reloading it on change. A file that
+// becomes unreadable or malformed keeps the last good set in place.
+func (f *FileSource) Run(ctx context.Context, sink Sink) error {
+	log := f.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	interval := f.PollInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	var last []byte
+	loaded := false
+	reload := func() error {
+		data, err := os.ReadFile(f.Path)
+		if err != nil {
+			f.reportError("read_error", err)
+			return fmt.Errorf("read targets file: %w", err)
+		}
+		if loaded && bytes.Equal(data, last) {
+			return nil
+		}
+		targets, problems, err := ParseList(data, f.Name())
+		if err != nil {
+			f.reportError("invalid_file", err)
+			return err
+		}
+		for _, p := range problems {
+			log.Warn("target skipped", "origin", p.Origin, "target", p.Target, "reason", p.Reason, "error", p.Message)
+		}
+		last, loaded = data, true
+		sink.Update(f.Name(), targets, problems)
+		log.Info("targets loaded", "source", f.Name(), "targets", len(targets), "skipped", len(problems))
+		return nil
+	}
+	if err := reload(); err != nil {
+		return err
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := reload(); err != nil {
+				log.Error("targets file not reloaded; keeping the previous targets", "source", f.Name(), "error", err)
+			}
+		}
+	}
+}
+
+func (f *FileSource) reportError(reason string, err error) {
+	if f.OnError != nil {
+		f.OnError(reason, err)
+	}
+}

@@ -1,0 +1,89 @@
+package target
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ParseList decodes a JSON or YAML list of target objects (the targets file
+// format). Every target is validated; the returned problems name each entry
+// that was skipped. origin prefixes the Origin of each target ("file:x.yaml").
+func ParseList(data []byte, origin string) ([]Target, []Problem, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: not valid JSON or YAML: %w", origin, err)
+	}
+	js = bytes.TrimSpace(js)
+	if len(js) == 0 || bytes.Equal(js, []byte("null")) {
+		return nil, nil, nil
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(js, &raws); err != nil {
+		return nil, nil, fmt.Errorf("%s: want a list of target objects: %w", origin, err)
+	}
+	var (
+		out      []Target
+		problems []Problem
+		seen     = map[string]string{}
+	)
+	for i, raw := range raws {
+		where := fmt.Sprintf("%s#%d", origin, i)
+		t, err := ParseOne(raw, where)
+		if err != nil {
+			problems = append(problems, problemFor(where, t.Name, err))
+			continue
+		}
+		if prev, dup := seen[t.Name]; dup {
+			problems = append(problems, Problem{Origin: where, Target: t.Name, Reason: "duplicate_name",
+				Message: fmt.Sprintf("target name %q is already defined by %s; this definition is ignored", t.Name, prev)})
+			continue
+		}
+		seen[t.Name] = where
+		out = append(out, t)
+	}
+	return out, problems, nil
+}
+
+// ParseOne decodes and validates one target object (JSON or YAML).
+func ParseOne(data []byte, origin string) (Target, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return Target{}, &ParseError{Msg: err.Error()}
+	}
+	var t Target
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		// Keep the name for the report if it is readable.
+		var named struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(js, &named)
+		t.Name = named.Name
+		return t, &ParseError{Msg: err.Error()}
+	}
+	t.Origin = origin
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+	return t, nil
+}
+
+// ParseError is a target definition that is not a well-formed object.
+type ParseError struct{ Msg string }
+
+func (e *ParseError) Error() string { return "malformed target object: " + e.Msg }
+
+func problemFor(origin, name string, err error) Problem {
+	reason := "invalid_target"
+	if _, ok := err.(*ParseError); ok {
+		reason = "invalid_json"
+	}
+	return Problem{Origin: origin, Target: name, Reason: reason, Message: err.Error()}
+}
+
+// ProblemFor classifies an error from ParseOne into a Problem.
+func ProblemFor(origin, name string, err error) Problem { return problemFor(origin, name, err) }

@@ -1,0 +1,175 @@
+package target
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Problem is a target definition that was skipped, and why.
+type Problem struct {
+	// Origin names the definition: "file:targets.yaml#3", "secret:ns/name".
+	Origin string `json:"origin"`
+	// Target is the target name when it could be read.
+	Target string `json:"target,omitempty"`
+	// Reason is a short, stable category for metrics: invalid_json,
+	// missing_config, invalid_target, duplicate_name.
+	Reason string `json:"reason"`
+	// Message explains the problem; it never contains credentials.
+	Message string `json:"message"`
+}
+
+// Source is a provider of target definitions (a file, Kubernetes Secrets).
+// Run keeps sink current until ctx ends, calling Update with the source's
+// complete current set each time it changes.
+type Source interface {
+	Name() string
+	Run(ctx context.Context, sink Sink) error
+}
+
+// Sink receives the complete set of targets of one source.
+type Sink interface {
+	Update(source string, targets []Target, problems []Problem)
+}
+
+// Registry merges the targets of all sources. It is safe for concurrent use;
+// lookups are lock-free reads of an immutable snapshot.
+type Registry struct {
+	mu       sync.Mutex
+	sources  map[string]sourceState
+	snap     snapshotHolder
+	watchers []func(Snapshot)
+}
+
+type sourceState struct {
+	targets  []Target
+	problems []Problem
+	synced   time.Time
+}
+
+// Snapshot is an immutable view of the registry at one moment.
+type Snapshot struct {
+	byName   map[string]Target
+	sorted   []Target
+	Problems []Problem
+	// Synced is the last successful update time per source.
+	Synced map[string]time.Time
+	// Generation increases with every change.
+	Generation uint64
+}
+
+type snapshotHolder struct {
+	mu sync.RWMutex
+	s  *Snapshot
+}
+
+func (h *snapshotHolder) load() *Snapshot {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.s
+}
+
+func (h *snapshotHolder) store(s *Snapshot) {
+	h.mu.Lock()
+	h.s = s
+	h.mu.Unlock()
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	r := &Registry{sources: map[string]sourceState{}}
+	r.snap.store(&Snapshot{byName: map[string]Target{}, Synced: map[string]time.Time{}})
+	return r
+}
+
+// Update replaces the targets of one source (Sink).
+func (r *Registry) Update(source string, targets []Target, problems []Problem) {
+	r.mu.Lock()
+	cp := make([]Target, len(targets))
+	copy(cp, targets)
+	r.sources[source] = sourceState{targets: cp, problems: append([]Problem(nil), problems...), synced: time.Now()}
+	s := r.rebuildLocked()
+	watchers := append([]func(Snapshot){}, r.watchers...)
+	r.mu.Unlock()
+	for _, w := range watchers {
+		w(*s)
+	}
+}
+
+// Watch registers fn to be called with every new snapshot (after Update).
+func (r *Registry) Watch(fn func(Snapshot)) {
+	r.mu.Lock()
+	r.watchers = append(r.watchers, fn)
+	r.mu.Unlock()
+}
+
+// rebuildLocked merges all sources. When two sources define the same name,
+// the source whose name sorts first wins and the other is reported.
+func (r *Registry) rebuildLocked() *Snapshot {
+	old := r.snap.load()
+	names := make([]string, 0, len(r.sources))
+	for n := range r.sources {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	s := &Snapshot{byName: map[string]Target{}, Synced: map[string]time.Time{}, Generation: old.Generation + 1}
+	for _, src := range names {
+		st := r.sources[src]
+		s.Synced[src] = st.synced
+		s.Problems = append(s.Problems, st.problems...)
+		for _, t := range st.targets {
+			if prev, dup := s.byName[t.Name]; dup {
+				s.Problems = append(s.Problems, Problem{
+					Origin: t.Origin, Target: t.Name, Reason: "duplicate_name",
+					Message: fmt.Sprintf("target name %q is already defined by %s; this definition is ignored", t.Name, prev.Origin),
+				})
+				continue
+			}
+			s.byName[t.Name] = t
+		}
+	}
+	s.sorted = make([]Target, 0, len(s.byName))
+	for _, t := range s.byName {
+		s.sorted = append(s.sorted, t)
+	}
+	SortByName(s.sorted)
+	r.snap.store(s)
+	return s
+}
+
+// Snapshot returns the current view.
+func (r *Registry) Snapshot() Snapshot { return *r.snap.load() }
+
+// Get returns the target with the given name.
+func (r *Registry) Get(name string) (Target, bool) {
+	t, ok := r.snap.load().byName[name]
+	return t, ok
+}
+
+// List returns every target, sorted by name.
+func (r *Registry) List() []Target { return r.snap.load().List() }
+
+// List returns every target of the snapshot, sorted by name.
+func (s Snapshot) List() []Target { return append([]Target(nil), s.sorted...) }
+
+// Get returns the named target of the snapshot.
+func (s Snapshot) Get(name string) (Target, bool) {
+	t, ok := s.byName[name]
+	return t, ok
+}
+
+// Enabled returns the enabled targets, sorted by name.
+func (s Snapshot) Enabled() []Target {
+	out := make([]Target, 0, len(s.sorted))
+	for _, t := range s.sorted {
+		if t.IsEnabled() {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Enabled returns the enabled targets, sorted by name.
+func (r *Registry) Enabled() []Target { return r.snap.load().Enabled() }

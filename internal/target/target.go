@@ -1,0 +1,413 @@
+// Package target defines a publishing target (where Herald delivers alerts),
+// its validation, and the registry the worker resolves targets from.
+package target
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Target types.
+const (
+	TypeSlack        = "slack"
+	TypePagerDuty    = "pagerduty"
+	TypeRootly       = "rootly"
+	TypeWebhook      = "webhook"
+	TypeAlertmanager = "alertmanager"
+)
+
+// Types lists every supported target type.
+var Types = []string{TypeAlertmanager, TypePagerDuty, TypeRootly, TypeSlack, TypeWebhook}
+
+// Default endpoints of the hosted providers, used when a target has no url.
+const (
+	DefaultPagerDutyURL = "https://events.pagerduty.com"
+	DefaultRootlyURL    = "https://api.rootly.com"
+	DefaultSlackAPIURL  = "https://slack.com/api"
+)
+
+// Target is one place Herald publishes to. It holds credentials (url tokens,
+// headers, routing keys, API tokens) and therefore never leaves the worker:
+// workflows carry a Ref instead.
+type Target struct {
+	Name    string            `json:"name"`
+	Type    string            `json:"type"`
+	URL     string            `json:"url,omitempty"`
+	Enabled *bool             `json:"enabled,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	// RoutingKey is the PagerDuty Events API v2 integration key.
+	RoutingKey string `json:"routing_key,omitempty"`
+	// Token is an API token: a Slack bot token (xoxb-...) or a Rootly API key.
+	Token string `json:"token,omitempty"`
+	// Channel is the Slack channel a bot-token target posts to.
+	Channel string `json:"channel,omitempty"`
+	// Filter selects the alerts the target receives: label name to allowed
+	// values. An alert must match every listed label.
+	Filter Filter `json:"filter,omitempty"`
+	// Retry overrides the default Temporal retry policy of deliveries.
+	Retry *RetrySpec `json:"retry,omitempty"`
+	// RateLimit overrides the per-type default delivery rate.
+	RateLimit *RateLimitSpec `json:"rate_limit,omitempty"`
+	// Template optionally renders the title and body (Go text/template).
+	Template *TemplateSpec `json:"template,omitempty"`
+
+	// Origin says where the target came from ("file:/etc/herald/targets.yaml#2",
+	// "secret:monitoring/team-a-slack"). Not part of the schema.
+	Origin string `json:"-"`
+}
+
+// Filter maps a label name to the values an alert's label may have.
+type Filter map[string][]string
+
+// Matches reports whether labels satisfy every condition of f. An empty
+// filter matches everything.
+func (f Filter) Matches(labels map[string]string) bool {
+	for name, allowed := range f {
+		v, ok := labels[name]
+		if !ok {
+			return false
+		}
+		found := false
+		for _, a := range allowed {
+			if a == v {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// RetrySpec is the optional per-target retry policy as written in config.
+type RetrySpec struct {
+	InitialInterval Duration `json:"initial_interval,omitempty"`
+	Backoff         float64  `json:"backoff,omitempty"`
+	MaxInterval     Duration `json:"max_interval,omitempty"`
+	MaxAttempts     int32    `json:"max_attempts,omitempty"`
+}
+
+// RateLimitSpec limits deliveries to a target: PerSecond sustained with Burst.
+type RateLimitSpec struct {
+	PerSecond float64 `json:"per_second"`
+	Burst     int     `json:"burst,omitempty"`
+}
+
+// TemplateSpec holds optional Go templates for a notification's title and body.
+type TemplateSpec struct {
+	Title string `json:"title,omitempty"`
+	Body  string `json:"body,omitempty"`
+}
+
+// Default retry policy of a delivery (documented in docs/configuration.md).
+var DefaultRetry = RetryPolicy{
+	InitialInterval: time.Second,
+	Backoff:         2.0,
+	MaxInterval:     5 * time.Minute,
+	MaxAttempts:     10,
+}
+
+// RetryPolicy is a resolved retry policy, safe to carry in workflow history.
+type RetryPolicy struct {
+	InitialInterval time.Duration `json:"initialInterval"`
+	Backoff         float64       `json:"backoff"`
+	MaxInterval     time.Duration `json:"maxInterval"`
+	MaxAttempts     int32         `json:"maxAttempts"`
+}
+
+// Ref is what a workflow knows of a target: no URL, no credentials.
+type Ref struct {
+	Name  string      `json:"name"`
+	Type  string      `json:"type"`
+	Retry RetryPolicy `json:"retry"`
+}
+
+// IsEnabled reports whether the target takes deliveries (default true).
+func (t Target) IsEnabled() bool { return t.Enabled == nil || *t.Enabled }
+
+// RetryPolicy returns the target's retry policy with defaults applied.
+func (t Target) RetryPolicy() RetryPolicy {
+	p := DefaultRetry
+	if t.Retry == nil {
+		return p
+	}
+	if t.Retry.InitialInterval > 0 {
+		p.InitialInterval = time.Duration(t.Retry.InitialInterval)
+	}
+	if t.Retry.Backoff > 0 {
+		p.Backoff = t.Retry.Backoff
+	}
+	if t.Retry.MaxInterval > 0 {
+		p.MaxInterval = time.Duration(t.Retry.MaxInterval)
+	}
+	if t.Retry.MaxAttempts > 0 {
+		p.MaxAttempts = t.Retry.MaxAttempts
+	}
+	return p
+}
+
+// Ref returns the credential-free reference a workflow carries.
+func (t Target) Ref() Ref { return Ref{Name: t.Name, Type: t.Type, Retry: t.RetryPolicy()} }
+
+// Endpoint is the base URL to talk to: url, or the provider default.
+func (t Target) Endpoint() string {
+	if t.URL != "" {
+		return t.URL
+	}
+	switch t.Type {
+	case TypePagerDuty:
+		return DefaultPagerDutyURL
+	case TypeRootly:
+		return DefaultRootlyURL
+	case TypeSlack:
+		return DefaultSlackAPIURL
+	}
+	return ""
+}
+
+// Secrets lists the credential values of the target: everything that must
+// never appear in history, logs, metrics or API responses.
+func (t Target) Secrets() []string {
+	var s []string
+	add := func(v string) {
+		if len(v) >= 4 {
+			s = append(s, v)
+		}
+	}
+	add(t.RoutingKey)
+	add(t.Token)
+	for _, v := range t.Headers {
+		add(v)
+	}
+	if u, err := url.Parse(t.URL); err == nil {
+		if u.User != nil {
+			add(u.User.String())
+		}
+		if u.Path != "" && u.Path != "/" {
+			add(u.Path)
+		}
+		add(u.RawQuery)
+	}
+	return s
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// FieldError names the target and field that are wrong.
+type FieldError struct {
+	Target string
+	Field  string
+	Msg    string
+}
+
+func (e *FieldError) Error() string {
+	name := e.Target
+	if name == "" {
+		name = "(unnamed)"
+	}
+	return fmt.Sprintf("target %q: field %s: %s", name, e.Field, e.Msg)
+}
+
+// Validate checks t against the schema and the needs of its type.
+func (t Target) Validate() error {
+	fe := func(field, format string, args ...any) error {
+		return &FieldError{Target: t.Name, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	if t.Name == "" {
+		return fe("name", "is required")
+	}
+	if len(t.Name) > 63 || !nameRE.MatchString(t.Name) {
+		return fe("name", "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")
+	}
+	if t.Type == "" {
+		return fe("type", "is required (one of %s)", strings.Join(Types, ", "))
+	}
+	if !contains(Types, t.Type) {
+		return fe("type", "%q is not one of %s", t.Type, strings.Join(Types, ", "))
+	}
+	if t.URL != "" {
+		u, err := url.Parse(t.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fe("url", "must be an absolute http or https URL")
+		}
+	}
+	switch t.Type {
+	case TypeWebhook, TypeAlertmanager:
+		if t.URL == "" {
+			return fe("url", "is required for type %s", t.Type)
+		}
+	case TypePagerDuty:
+		if t.RoutingKey == "" {
+			return fe("routing_key", "is required for type pagerduty (the Events API v2 integration key)")
+		}
+	case TypeRootly:
+		if t.Token == "" && t.Headers["Authorization"] == "" {
+			return fe("token", "is required for type rootly (or an Authorization header)")
+		}
+	case TypeSlack:
+		if t.URL == "" && t.Token == "" {
+			return fe("url", "is required for type slack (an incoming webhook URL), unless token and channel are set")
+		}
+		if t.Token != "" && t.Channel == "" {
+			return fe("channel", "is required for a slack target with a bot token")
+		}
+	}
+	for k := range t.Headers {
+		if k == "" || strings.ContainsAny(k, " :\r\n") {
+			return fe("headers", "invalid header name %q", k)
+		}
+	}
+	for k, v := range t.Filter {
+		if k == "" {
+			return fe("filter", "empty label name")
+		}
+		if len(v) == 0 {
+			return fe("filter."+k, "needs at least one value")
+		}
+	}
+	if r := t.Retry; r != nil {
+		if r.InitialInterval < 0 || r.MaxInterval < 0 || r.MaxAttempts < 0 {
+			return fe("retry", "values must not be negative")
+		}
+		if r.Backoff != 0 && r.Backoff < 1 {
+			return fe("retry.backoff", "must be at least 1.0")
+		}
+		if r.MaxInterval > 0 && r.InitialInterval > r.MaxInterval {
+			return fe("retry.max_interval", "must not be below initial_interval")
+		}
+	}
+	if r := t.RateLimit; r != nil {
+		if r.PerSecond <= 0 {
+			return fe("rate_limit.per_second", "must be positive")
+		}
+		if r.Burst < 0 {
+			return fe("rate_limit.burst", "must not be negative")
+		}
+	}
+	if tp := t.Template; tp != nil {
+		if _, err := template.New("title").Parse(tp.Title); err != nil {
+			return fe("template.title", "does not parse: %v", err)
+		}
+		if _, err := template.New("body").Parse(tp.Body); err != nil {
+			return fe("template.body", "does not parse: %v", err)
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Duration is a time.Duration written as a Go duration string ("1s", "5m").
+type Duration time.Duration
+
+// UnmarshalJSON accepts "1m30s" strings (and plain numbers as seconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var secs float64
+		if err2 := json.Unmarshal(b, &secs); err2 != nil {
+			return fmt.Errorf("duration must be a string such as \"30s\": %w", err)
+		}
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: %w", s, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Public is the view of a target that may be shown to anyone: credentials
+// are replaced by "<redacted>" and URLs keep only scheme and host.
+type Public struct {
+	Name       string            `json:"name"`
+	Type       string            `json:"type"`
+	URL        string            `json:"url,omitempty"`
+	Enabled    bool              `json:"enabled"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	RoutingKey string            `json:"routing_key,omitempty"`
+	Token      string            `json:"token,omitempty"`
+	Channel    string            `json:"channel,omitempty"`
+	Filter     Filter            `json:"filter,omitempty"`
+	Retry      RetryPolicyView   `json:"retry"`
+	Origin     string            `json:"origin,omitempty"`
+}
+
+// RetryPolicyView is a RetryPolicy with human-readable durations.
+type RetryPolicyView struct {
+	InitialInterval string  `json:"initial_interval"`
+	Backoff         float64 `json:"backoff"`
+	MaxInterval     string  `json:"max_interval"`
+	MaxAttempts     int32   `json:"max_attempts"`
+}
+
+// Redacted is the placeholder for a credential in public views.
+const Redacted = "<redacted>"
+
+// Public returns the redacted view of t.
+func (t Target) Public() Public {
+	p := Public{
+		Name: t.Name, Type: t.Type, URL: RedactURL(t.Endpoint()), Enabled: t.IsEnabled(),
+		Channel: t.Channel, Filter: t.Filter, Origin: t.Origin,
+	}
+	rp := t.RetryPolicy()
+	p.Retry = RetryPolicyView{
+		InitialInterval: rp.InitialInterval.String(), Backoff: rp.Backoff,
+		MaxInterval: rp.MaxInterval.String(), MaxAttempts: rp.MaxAttempts,
+	}
+	if len(t.Headers) > 0 {
+		p.Headers = make(map[string]string, len(t.Headers))
+		for k := range t.Headers {
+			p.Headers[k] = Redacted
+		}
+	}
+	if t.RoutingKey != "" {
+		p.RoutingKey = Redacted
+	}
+	if t.Token != "" {
+		p.Token = Redacted
+	}
+	return p
+}
+
+// RedactURL keeps scheme and host of u and hides path, query and user info,
+// which often carry tokens (Slack webhook URLs do).
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return Redacted
+	}
+	out := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		out += "/" + Redacted
+	}
+	return out
+}
+
+// SortByName sorts targets by name in place.
+func SortByName(ts []Target) {
+	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+}
