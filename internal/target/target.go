@@ -57,6 +57,13 @@ type Target struct {
 	// Template optionally renders the title and body (Go text/template).
 	Template *TemplateSpec `json:"template,omitempty"`
 
+	// Slack holds optional settings of slack targets.
+	Slack *SlackOptions `json:"slack,omitempty"`
+	// PagerDuty holds optional settings of pagerduty targets.
+	PagerDuty *PagerDutyOptions `json:"pagerduty,omitempty"`
+	// Rootly holds optional settings of rootly targets.
+	Rootly *RootlyOptions `json:"rootly,omitempty"`
+
 	// Origin says where the target came from ("file:/etc/herald/targets.yaml#2",
 	// "secret:monitoring/team-a-slack"). Not part of the schema.
 	Origin string `json:"-"`
@@ -292,6 +299,9 @@ func (t Target) Validate() error {
 			return fe("rate_limit.burst", "must not be negative")
 		}
 	}
+	if err := t.validateTypeOptions(); err != nil {
+		return err
+	}
 	if tp := t.Template; tp != nil {
 		if _, err := template.New("title").Parse(tp.Title); err != nil {
 			return fe("template.title", "does not parse: %v", err)
@@ -410,4 +420,101 @@ func RedactURL(raw string) string {
 // SortByName sorts targets by name in place.
 func SortByName(ts []Target) {
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+}
+
+// SlackOptions are optional settings of a slack target.
+type SlackOptions struct {
+	// Username overrides the bot's display name (bot tokens need the
+	// chat:write.customize scope; incoming webhooks may ignore it).
+	Username string `json:"username,omitempty"`
+	// IconEmoji overrides the bot's icon, e.g. ":rotating_light:".
+	IconEmoji string `json:"icon_emoji,omitempty"`
+}
+
+// PagerDutyOptions are optional settings of a pagerduty target. Each value is
+// used when the alert has no label for the field.
+type PagerDutyOptions struct {
+	Source    string `json:"source,omitempty"`
+	Component string `json:"component,omitempty"`
+	Group     string `json:"group,omitempty"`
+	Class     string `json:"class,omitempty"`
+}
+
+// RootlyOptions are optional settings of a rootly target: where Rootly
+// routes the alert.
+type RootlyOptions struct {
+	// Source is the Rootly alert source (default "alertmanager"); one of
+	// RootlySources.
+	Source string `json:"source,omitempty"`
+	// NotificationTargetType is one of Group, Service, EscalationPolicy,
+	// Functionality, User (Rootly On-Call); it needs NotificationTargetID.
+	NotificationTargetType string   `json:"notification_target_type,omitempty"`
+	NotificationTargetID   string   `json:"notification_target_id,omitempty"`
+	AlertUrgencyID         string   `json:"alert_urgency_id,omitempty"`
+	ServiceIDs             []string `json:"service_ids,omitempty"`
+	GroupIDs               []string `json:"group_ids,omitempty"`
+	EnvironmentIDs         []string `json:"environment_ids,omitempty"`
+}
+
+// RootlySources are the alert sources the Rootly alerts API accepts.
+var RootlySources = []string{
+	"alertmanager", "api", "app_dynamics", "app_optics", "asana", "azure", "bug_snag", "catchpoint",
+	"checkly", "chronosphere", "clickup", "cloud_watch", "datadog", "dynatrace", "email",
+	"generic_webhook", "gitlab", "google_cloud", "grafana", "honeycomb", "jira", "linear",
+	"live_call_routing", "manual", "monte_carlo", "nagios", "new_relic", "nobl9", "opsgenie",
+	"pagerduty", "pagertree", "prtg", "rollbar", "rootly", "sentry", "service_now", "slack",
+	"splunk", "victorops", "web", "workflow", "zendesk",
+}
+
+// RootlyNotificationTargetTypes are the accepted notification_target_type values.
+var RootlyNotificationTargetTypes = []string{"EscalationPolicy", "Functionality", "Group", "Service", "User"}
+
+var slackEmojiRE = regexp.MustCompile(`^:[a-z0-9_+'-]+:$`)
+
+// validateTypeOptions checks the per-type option blocks.
+func (t Target) validateTypeOptions() error {
+	fe := func(field, format string, args ...any) error {
+		return &FieldError{Target: t.Name, Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+	only := func(field, typ string) error {
+		return fe(field, "is only valid for targets of type %s", typ)
+	}
+	if o := t.Slack; o != nil {
+		if t.Type != TypeSlack {
+			return only("slack", TypeSlack)
+		}
+		if len(o.Username) > 80 {
+			return fe("slack.username", "must be at most 80 characters")
+		}
+		if o.IconEmoji != "" && !slackEmojiRE.MatchString(o.IconEmoji) {
+			return fe("slack.icon_emoji", "must look like :emoji_name:")
+		}
+	}
+	if o := t.PagerDuty; o != nil {
+		if t.Type != TypePagerDuty {
+			return only("pagerduty", TypePagerDuty)
+		}
+		for _, f := range [...]struct{ name, value string }{
+			{"source", o.Source}, {"component", o.Component}, {"group", o.Group}, {"class", o.Class},
+		} {
+			if len(f.value) > 255 {
+				return fe("pagerduty."+f.name, "must be at most 255 characters")
+			}
+		}
+	}
+	if o := t.Rootly; o != nil {
+		if t.Type != TypeRootly {
+			return only("rootly", TypeRootly)
+		}
+		if o.Source != "" && !contains(RootlySources, o.Source) {
+			return fe("rootly.source", "%q is not a Rootly alert source (one of %s)", o.Source, strings.Join(RootlySources, ", "))
+		}
+		if o.NotificationTargetType != "" && !contains(RootlyNotificationTargetTypes, o.NotificationTargetType) {
+			return fe("rootly.notification_target_type", "%q is not one of %s", o.NotificationTargetType, strings.Join(RootlyNotificationTargetTypes, ", "))
+		}
+		if (o.NotificationTargetType == "") != (o.NotificationTargetID == "") {
+			return fe("rootly.notification_target_id", "notification_target_type and notification_target_id must be set together")
+		}
+	}
+	return nil
 }

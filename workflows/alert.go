@@ -1,0 +1,442 @@
+// Package workflows holds Herald's Temporal workflows: one alert workflow per
+// alert lifecycle, the dead-letter workflow and the health-check workflow.
+package workflows
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/publish"
+	"github.com/herald-alerts/herald/internal/target"
+)
+
+// Names used by the starter, the API and the Web UI.
+const (
+	AlertWorkflowName = "AlertWorkflow"
+	// AlertSignal carries a Notify: every webhook occurrence of the alert.
+	AlertSignal = "alert"
+	// StateQuery returns the AlertState.
+	StateQuery = "state"
+	// AlertWorkflowIDPrefix + fingerprint is the alert workflow's ID.
+	AlertWorkflowIDPrefix = "alert-"
+)
+
+// Defaults of the alert workflow (documented in docs/workflows.md).
+const (
+	// DefaultInactivityTimeout ends an alert workflow that heard nothing of
+	// its alert for this long while firing (a resolve that never came).
+	// Alertmanager re-sends a firing alert every repeat_interval (4h by
+	// default), which keeps a live alert's workflow open.
+	DefaultInactivityTimeout = 24 * time.Hour
+	// DefaultDeliveryTimeout bounds one delivery attempt.
+	DefaultDeliveryTimeout = 30 * time.Second
+	// maxSignalsPerRun bounds history: after this many notifications the
+	// workflow continues as new with its state.
+	maxSignalsPerRun = 500
+	// maxRecords is how many delivery records each target keeps.
+	maxRecords = 20
+)
+
+// AlertWorkflowID returns the workflow ID of the alert with this fingerprint.
+func AlertWorkflowID(fingerprint string) string { return AlertWorkflowIDPrefix + fingerprint }
+
+// AlertInput starts (or continues) an alert workflow.
+type AlertInput struct {
+	Fingerprint       string        `json:"fingerprint"`
+	InactivityTimeout time.Duration `json:"inactivityTimeout,omitempty"`
+	DeliveryTimeout   time.Duration `json:"deliveryTimeout,omitempty"`
+	// State is carried over by continue-as-new.
+	State *AlertState `json:"state,omitempty"`
+}
+
+// Notify is one occurrence of the alert in a webhook.
+type Notify struct {
+	Alert      alert.Alert `json:"alert"`
+	ReceivedAt time.Time   `json:"receivedAt"`
+}
+
+// Delivery statuses of a target.
+const (
+	DeliveryPending    = "pending"
+	DeliveryDelivering = "delivering"
+	DeliveryDelivered  = "delivered"
+	DeliveryFailed     = "failed"
+)
+
+// AlertState is what the alert workflow knows; StateQuery returns it.
+type AlertState struct {
+	Fingerprint string      `json:"fingerprint"`
+	Alert       alert.Alert `json:"alert"`
+	Name        string      `json:"name"`
+	Severity    string      `json:"severity"`
+	// Status is the alert's last known status: firing or resolved.
+	Status string `json:"status"`
+	// Mode is normal, or metrics_only when no target was enabled.
+	Mode       string `json:"mode"`
+	ModeReason string `json:"modeReason,omitempty"`
+	// Episode counts firing episodes (a re-fire after resolve starts a new one).
+	Episode       int       `json:"episode"`
+	FirstSeen     time.Time `json:"firstSeen"`
+	LastSeen      time.Time `json:"lastSeen"`
+	Notifications int       `json:"notifications"`
+	// Suppressed counts repeats of unchanged content that published nothing.
+	Suppressed int `json:"suppressed"`
+	// Filtered lists enabled targets whose filter excluded this alert.
+	Filtered []string       `json:"filtered,omitempty"`
+	Targets  []*TargetState `json:"targets"`
+	// Completed says why the workflow ended (resolved, inactive), if it has.
+	Completed string `json:"completed,omitempty"`
+
+	// LastHash identifies the content last acted on (see alert.ContentHash).
+	LastHash string `json:"lastHash,omitempty"`
+	// Seq numbers deliveries for activity IDs.
+	Seq int `json:"seq"`
+}
+
+// TargetState is the delivery state of the alert at one target.
+type TargetState struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Status of the latest delivery: pending, delivering, delivered, failed.
+	Status string `json:"status"`
+	// Event of the latest delivery: firing or resolved.
+	Event string `json:"event"`
+	// Attempts of the latest delivery; TotalAttempts over all deliveries.
+	Attempts      int32                 `json:"attempts"`
+	TotalAttempts int32                 `json:"totalAttempts"`
+	LastError     string                `json:"lastError,omitempty"`
+	LastErrorKind string                `json:"lastErrorKind,omitempty"`
+	StatusCode    int                   `json:"statusCode,omitempty"`
+	QueuedAt      time.Time             `json:"queuedAt,omitempty"`
+	DeliveredAt   time.Time             `json:"deliveredAt,omitempty"`
+	FailedAt      time.Time             `json:"failedAt,omitempty"`
+	Provider      publish.ProviderState `json:"provider,omitempty"`
+	Records       []DeliveryRecord      `json:"records,omitempty"`
+	// Active is true when the target takes part in the current episode;
+	// targets that left (deleted, filtered) keep their state but get no
+	// new deliveries.
+	Active bool `json:"active"`
+	// Ref is the credential-free target reference deliveries use.
+	Ref target.Ref `json:"ref"`
+
+	queue []job
+	busy  bool
+}
+
+// DeliveryRecord is one finished delivery (bounded history per target).
+type DeliveryRecord struct {
+	Seq      int       `json:"seq"`
+	Event    string    `json:"event"`
+	Update   bool      `json:"update,omitempty"`
+	Outcome  string    `json:"outcome"`
+	Attempts int32     `json:"attempts"`
+	Error    string    `json:"error,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+type job struct {
+	seq    int
+	event  string
+	update bool
+	alert  alert.Alert
+	queued time.Time
+}
+
+// alertRun is the in-memory state of one run of the alert workflow.
+type alertRun struct {
+	in      AlertInput
+	s       *AlertState
+	signals int
+}
+
+// AlertWorkflow follows one alert from its first notification to its
+// resolve. Each notification arrives as an AlertSignal. A new firing episode
+// resolves the current targets (through an activity, so replay is
+// deterministic) and queues one delivery per target; every target has its
+// own lane, so a slow or failing target never delays the others, and a
+// target's resolve always follows its firing. Repeats of unchanged content
+// publish nothing. The workflow completes when the resolve is delivered
+// everywhere, or after InactivityTimeout without news while firing.
+func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
+	r := &alertRun{in: in, s: in.State}
+	if r.in.InactivityTimeout <= 0 {
+		r.in.InactivityTimeout = DefaultInactivityTimeout
+	}
+	if r.in.DeliveryTimeout <= 0 {
+		r.in.DeliveryTimeout = DefaultDeliveryTimeout
+	}
+	if r.s == nil {
+		r.s = &AlertState{Fingerprint: in.Fingerprint, Targets: []*TargetState{}}
+	}
+	for _, ts := range r.s.Targets {
+		workflow.Go(ctx, func(ctx workflow.Context) { r.runLane(ctx, ts) })
+	}
+	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (*AlertState, error) { return r.s, nil }); err != nil {
+		return nil, fmt.Errorf("register query: %w", err)
+	}
+	ch := workflow.GetSignalChannel(ctx, AlertSignal)
+	log := workflow.GetLogger(ctx)
+
+	for {
+		ok, err := workflow.AwaitWithTimeout(ctx, r.in.InactivityTimeout, func() bool {
+			return ch.Len() > 0 || r.finished()
+		})
+		if err != nil {
+			return r.s, err
+		}
+		for {
+			var n Notify
+			if !ch.ReceiveAsync(&n) {
+				break
+			}
+			r.signals++
+			if err := r.handle(ctx, n); err != nil {
+				return r.s, err
+			}
+		}
+		if r.finished() {
+			r.s.Completed = "resolved"
+			log.Info("alert workflow complete", "fingerprint", r.s.Fingerprint)
+			return r.s, nil
+		}
+		if !ok && r.idle() {
+			r.s.Completed = "inactive"
+			log.Info("alert workflow ends after inactivity", "fingerprint", r.s.Fingerprint,
+				"timeout", r.in.InactivityTimeout)
+			return r.s, nil
+		}
+		if r.idle() && ch.Len() == 0 && (r.signals >= maxSignalsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested()) {
+			next := r.in
+			next.State = r.s
+			return r.s, workflow.NewContinueAsNewError(ctx, AlertWorkflow, next)
+		}
+	}
+}
+
+// finished reports whether the alert is resolved and every resolve is done.
+func (r *alertRun) finished() bool {
+	return r.s.Status == alert.StatusResolved && r.idle()
+}
+
+// idle reports whether no delivery is queued or running.
+func (r *alertRun) idle() bool {
+	for _, ts := range r.s.Targets {
+		if ts.busy || len(ts.queue) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// handle applies one notification.
+func (r *alertRun) handle(ctx workflow.Context, n Notify) error {
+	s := r.s
+	now := workflow.Now(ctx)
+	if s.FirstSeen.IsZero() {
+		s.FirstSeen = now
+	}
+	s.LastSeen = now
+	s.Notifications++
+	hash := n.Alert.ContentHash()
+	if hash == s.LastHash {
+		s.Suppressed++
+		return nil
+	}
+	prevStatus := s.Status
+	s.LastHash = hash
+	s.Alert = n.Alert
+	s.Name = n.Alert.Name()
+	s.Severity = n.Alert.Severity()
+	s.Status = n.Alert.Status
+
+	switch {
+	case n.Alert.Status == alert.StatusFiring && prevStatus != alert.StatusFiring:
+		// A new firing episode: current targets get the alert.
+		s.Episode++
+		if err := r.resolveTargets(ctx, n.Alert); err != nil {
+			return err
+		}
+		r.enqueueAll(ctx, publish.EventFiring, false, n.Alert)
+	case n.Alert.Status == alert.StatusFiring:
+		// Changed content while firing: an update to the same targets.
+		r.enqueueAll(ctx, publish.EventFiring, true, n.Alert)
+	case prevStatus == alert.StatusFiring:
+		// Resolved: the same targets the firing went to.
+		r.enqueueAll(ctx, publish.EventResolved, false, n.Alert)
+	case prevStatus == "":
+		// First news is a resolve (Herald did not see the firing): tell the
+		// current targets, so incidents opened elsewhere close.
+		if err := r.resolveTargets(ctx, n.Alert); err != nil {
+			return err
+		}
+		r.enqueueAll(ctx, publish.EventResolved, false, n.Alert)
+	default:
+		// Resolved again with other content: nothing new to say.
+		s.Suppressed++
+	}
+	return r.upsertSearchAttributes(ctx)
+}
+
+// resolveTargets asks the worker for the targets of this alert and opens a
+// lane for each new one.
+func (r *alertRun) resolveTargets(ctx workflow.Context, a alert.Alert) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+	})
+	var acts *activities.Activities
+	var res activities.ResolveTargetsResult
+	if err := workflow.ExecuteActivity(actx, acts.ResolveTargets, activities.ResolveTargetsInput{Labels: a.Labels}).Get(ctx, &res); err != nil {
+		return fmt.Errorf("resolve targets: %w", err)
+	}
+	r.s.Mode, r.s.ModeReason, r.s.Filtered = res.Mode, res.Reason, res.Filtered
+	// The episode's targets: lanes of targets no longer current stay (for
+	// state) but get no new jobs.
+	current := map[string]bool{}
+	for _, ref := range res.Targets {
+		current[ref.Name] = true
+		if ts := r.lane(ref.Name); ts != nil {
+			ts.Ref, ts.Type = ref, ref.Type
+			continue
+		}
+		ts := &TargetState{Name: ref.Name, Type: ref.Type, Status: DeliveryPending, Ref: ref}
+		r.s.Targets = append(r.s.Targets, ts)
+		workflow.Go(ctx, func(ctx workflow.Context) { r.runLane(ctx, ts) })
+	}
+	sort.Slice(r.s.Targets, func(i, j int) bool { return r.s.Targets[i].Name < r.s.Targets[j].Name })
+	for _, ts := range r.s.Targets {
+		ts.Active = current[ts.Name]
+	}
+	return nil
+}
+
+func (r *alertRun) lane(name string) *TargetState {
+	for _, ts := range r.s.Targets {
+		if ts.Name == name {
+			return ts
+		}
+	}
+	return nil
+}
+
+// enqueueAll queues a delivery of event to every target of the episode.
+func (r *alertRun) enqueueAll(ctx workflow.Context, event string, update bool, a alert.Alert) {
+	now := workflow.Now(ctx)
+	for _, ts := range r.s.Targets {
+		if !ts.Active {
+			continue
+		}
+		r.s.Seq++
+		j := job{seq: r.s.Seq, event: event, update: update, alert: a, queued: now}
+		// A queued firing update that has not started is superseded.
+		if n := len(ts.queue); n > 0 && ts.queue[n-1].event == publish.EventFiring && event == publish.EventFiring {
+			j.update = ts.queue[n-1].update && update
+			ts.queue[n-1] = j
+			continue
+		}
+		ts.queue = append(ts.queue, j)
+		if !ts.busy {
+			ts.Status = DeliveryPending
+			ts.QueuedAt = now
+		}
+	}
+}
+
+// runLane delivers a target's jobs one after another.
+func (r *alertRun) runLane(ctx workflow.Context, ts *TargetState) {
+	for {
+		if err := workflow.Await(ctx, func() bool { return len(ts.queue) > 0 }); err != nil {
+			return
+		}
+		j := ts.queue[0]
+		ts.queue = ts.queue[1:]
+		ts.busy = true
+		r.deliver(ctx, ts, j)
+		ts.busy = false
+	}
+}
+
+// deliver runs the publish activity for one job and records the outcome.
+func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
+	ts.Status, ts.Event, ts.QueuedAt = DeliveryDelivering, j.event, j.queued
+	ts.Attempts = 0
+	p := ts.Ref.Retry
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          fmt.Sprintf("publish/%s/%d", ts.Name, j.seq),
+		StartToCloseTimeout: r.in.DeliveryTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    p.InitialInterval,
+			BackoffCoefficient: p.Backoff,
+			MaximumInterval:    p.MaxInterval,
+			MaximumAttempts:    p.MaxAttempts,
+		},
+	})
+	in := activities.PublishInput{
+		Target: ts.Name,
+		Notification: publish.Notification{
+			Alert: j.alert, Event: j.event, Update: j.update, State: ts.Provider.Clone(),
+			Classification: publish.Classification{Severity: j.alert.Severity(), Source: "labels"},
+		},
+	}
+	var acts *activities.Activities
+	var out activities.PublishOutput
+	err := workflow.ExecuteActivity(actx, acts.Publish, in).Get(ctx, &out)
+	now := workflow.Now(ctx)
+	rec := DeliveryRecord{Seq: j.seq, Event: j.event, Update: j.update, At: now}
+	if err == nil {
+		ts.Status, ts.DeliveredAt = DeliveryDelivered, now
+		ts.Attempts = out.Attempt
+		ts.TotalAttempts += out.Attempt
+		ts.StatusCode = out.StatusCode
+		ts.LastError, ts.LastErrorKind = "", ""
+		ts.Provider = ts.Provider.Merge(out.State)
+		rec.Outcome, rec.Attempts = DeliveryDelivered, out.Attempt
+	} else {
+		d, msg := activities.FailureFrom(err)
+		attempts := d.Attempt
+		if attempts == 0 {
+			attempts = 1
+		}
+		ts.Status, ts.FailedAt = DeliveryFailed, now
+		ts.Attempts = attempts
+		ts.TotalAttempts += attempts
+		ts.StatusCode = d.StatusCode
+		ts.LastError, ts.LastErrorKind = msg, d.Kind
+		rec.Outcome, rec.Attempts, rec.Error = DeliveryFailed, attempts, msg
+		workflow.GetLogger(ctx).Warn("delivery failed for good", "target", ts.Name, "event", j.event,
+			"kind", d.Kind, "attempts", attempts)
+	}
+	ts.Records = append(ts.Records, rec)
+	if len(ts.Records) > maxRecords {
+		ts.Records = ts.Records[len(ts.Records)-maxRecords:]
+	}
+}
+
+// upsertSearchAttributes keeps the Web UI's view of the alert current.
+func (r *alertRun) upsertSearchAttributes(ctx workflow.Context) error {
+	names := make([]string, 0, len(r.s.Targets))
+	for _, ts := range r.s.Targets {
+		if ts.Active {
+			names = append(names, ts.Name)
+		}
+	}
+	updates := []temporal.SearchAttributeUpdate{
+		AttrFingerprint.ValueSet(r.s.Fingerprint),
+		AttrStatus.ValueSet(r.s.Status),
+		AttrSeverity.ValueSet(r.s.Severity),
+		AttrTargets.ValueSet(names),
+	}
+	if r.s.Name != "" {
+		updates = append(updates, AttrAlertName.ValueSet(r.s.Name))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		return fmt.Errorf("upsert search attributes: %w", err)
+	}
+	return nil
+}
