@@ -55,13 +55,15 @@ func (r Response) WithHeader(k, v string) Response {
 
 // Request is what the fake provider received.
 type Request struct {
-	Method   string
-	Path     string
-	RawQuery string
-	Header   http.Header
-	Body     []byte
+	Method string
+	// Path is the decoded path; EscapedPath is the path as sent.
+	Path        string
+	EscapedPath string
+	RawQuery    string
+	Header      http.Header
+	Body        []byte
 	// JSON is the decoded body (nil when the body is not JSON).
-	JSON map[string]any
+	JSON any
 }
 
 // Get returns the value at a dotted path of the decoded body ("payload.summary",
@@ -133,8 +135,9 @@ func (s *Server) Request(t testing.TB, i int) Request {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	req := Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body}
-	var decoded map[string]any
+	req := Request{Method: r.Method, Path: r.URL.Path, EscapedPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+		Header: r.Header.Clone(), Body: body}
+	var decoded any
 	if json.Unmarshal(body, &decoded) == nil {
 		req.JSON = decoded
 	}

@@ -52,7 +52,7 @@ type Attachment struct {
 // Block is a Block Kit block (header, section, context or divider).
 type Block struct {
 	Type     string `json:"type"`
-	Text     *Text  `json:"text,omitempty"`
+	Text     Text   `json:"text,omitzero"`
 	Fields   []Text `json:"fields,omitempty"`
 	Elements []Text `json:"elements,omitempty"`
 }
@@ -130,45 +130,77 @@ func Format(t target.Target, n publish.Notification) (Message, error) {
 		body = defaultBody(a, summary)
 	}
 
-	m := Message{
-		Text: statusEmoji(n) + " " + header,
-		Blocks: []Block{
-			{Type: "header", Text: &Text{Type: "plain_text", Text: header, Emoji: true}},
-			{Type: "section", Text: &Text{Type: "mrkdwn", Text: body}},
-		},
-	}
+	text := statusEmoji(n) + " " + header
 	if title == "" && summary != name {
-		m.Text += ": " + summary
+		text += ": " + summary
+	}
+	m := Message{
+		Text: text,
+		Blocks: []Block{
+			{Type: "header", Text: Text{Type: "plain_text", Text: header, Emoji: true}},
+			{Type: "section", Text: Text{Type: "mrkdwn", Text: body}},
+		},
 	}
 	if o := t.Slack; o != nil {
 		m.Username, m.IconEmoji = o.Username, o.IconEmoji
 	}
-
 	details := make([]Block, 0, 3)
-	fields := make([]Text, 0, MaxFields)
-	fields = append(fields,
-		Text{Type: "mrkdwn", Text: "*Severity*\n" + n.Severity()},
-		Text{Type: "mrkdwn", Text: "*Status*\n" + strings.ToLower(status)},
-	)
-	if !a.StartsAt.IsZero() {
-		fields = append(fields, Text{Type: "mrkdwn", Text: "*Started*\n" + a.StartsAt.UTC().Format(timeLayout)})
-	}
-	if n.Event == publish.EventResolved && !a.EndsAt.IsZero() {
-		fields = append(fields, Text{Type: "mrkdwn", Text: "*Ended*\n" + a.EndsAt.UTC().Format(timeLayout)})
-	}
-	for _, k := range fieldLabels {
-		if v := a.Labels[k]; v != "" && len(fields) < MaxFields {
-			fields = append(fields, Text{Type: "mrkdwn", Text: "*" + k + "*\n" + Escape(v)})
-		}
-	}
-	details = append(details, Block{Type: "section", Fields: fields})
+	details = append(details, Block{Type: "section", Fields: fieldTexts(n)})
 	if len(a.Labels) > 0 {
-		details = append(details, Block{Type: "section", Text: &Text{Type: "mrkdwn", Text: labelList(a.Labels)}})
+		details = append(details, Block{Type: "section", Text: Text{Type: "mrkdwn", Text: labelList(a.Labels)}})
 	}
 	details = append(details, Block{Type: "context", Elements: contextElements(a)})
 	m.Attachments = []Attachment{{Color: Color(n), Fallback: m.Text, Blocks: details}}
 	EnforceLimits(&m)
 	return m, nil
+}
+
+// fieldTexts renders the fields of the detail section: severity, status,
+// times and the well-known labels. All texts share one allocation.
+func fieldTexts(n publish.Notification) []Text {
+	a := n.Alert
+	var b strings.Builder
+	b.Grow(160 + 16*len(fieldLabels))
+	ends := make([]int, 0, MaxFields)
+	mark := func() { ends = append(ends, b.Len()) }
+	b.WriteString("*Severity*\n")
+	b.WriteString(n.Severity())
+	mark()
+	b.WriteString("*Status*\n")
+	if n.Event == publish.EventResolved {
+		b.WriteString("resolved")
+	} else {
+		b.WriteString("firing")
+	}
+	mark()
+	var tb [32]byte
+	if !a.StartsAt.IsZero() {
+		b.WriteString("*Started*\n")
+		b.Write(a.StartsAt.UTC().AppendFormat(tb[:0], timeLayout))
+		mark()
+	}
+	if n.Event == publish.EventResolved && !a.EndsAt.IsZero() {
+		b.WriteString("*Ended*\n")
+		b.Write(a.EndsAt.UTC().AppendFormat(tb[:0], timeLayout))
+		mark()
+	}
+	for _, k := range fieldLabels {
+		if v := a.Labels[k]; v != "" && len(ends) < MaxFields {
+			b.WriteString("*")
+			b.WriteString(k)
+			b.WriteString("*\n")
+			b.WriteString(Escape(v))
+			mark()
+		}
+	}
+	all := b.String()
+	fields := make([]Text, len(ends))
+	start := 0
+	for i, end := range ends {
+		fields[i] = Text{Type: "mrkdwn", Text: all[start:end]}
+		start = end
+	}
+	return fields
 }
 
 // FormatReply builds the short thread reply posted under the original
@@ -196,7 +228,7 @@ func FormatReply(t target.Target, n publish.Notification) (Message, error) {
 	}
 	m := Message{
 		Text:   text,
-		Blocks: []Block{{Type: "section", Text: &Text{Type: "mrkdwn", Text: section}}},
+		Blocks: []Block{{Type: "section", Text: Text{Type: "mrkdwn", Text: section}}},
 	}
 	if !a.EndsAt.IsZero() {
 		m.Blocks = append(m.Blocks, Block{Type: "context", Elements: []Text{{Type: "mrkdwn", Text: "Ended " + a.EndsAt.UTC().Format(timeLayout)}}})
@@ -244,6 +276,7 @@ func labelList(labels map[string]string) string {
 
 func contextElements(a alert.Alert) []Text {
 	var b strings.Builder
+	b.Grow(len(a.GeneratorURL) + len(a.Annotations["runbook_url"]) + len(a.Annotations["dashboard_url"]) + len(a.ExternalURL) + 80)
 	link := func(url, label string) {
 		if url == "" {
 			return
@@ -261,20 +294,25 @@ func contextElements(a alert.Alert) []Text {
 	link(a.Annotations["runbook_url"], "Runbook")
 	link(a.Annotations["dashboard_url"], "Dashboard")
 	link(a.ExternalURL, "Alertmanager")
-	out := make([]Text, 0, 2)
-	if b.Len() > 0 {
-		out = append(out, Text{Type: "mrkdwn", Text: b.String()})
+	links := b.Len()
+	b.WriteString("Fingerprint `")
+	b.WriteString(a.Fingerprint)
+	b.WriteString("` | Herald")
+	all := b.String()
+	if links == 0 {
+		return []Text{{Type: "mrkdwn", Text: all}}
 	}
-	out = append(out, Text{Type: "mrkdwn", Text: "Fingerprint `" + a.Fingerprint + "` | Herald"})
-	return out
+	return []Text{{Type: "mrkdwn", Text: all[:links]}, {Type: "mrkdwn", Text: all[links:]}}
 }
 
 // Escape escapes &, < and > for Slack mrkdwn.
 func Escape(s string) string {
-	if !strings.ContainsAny(s, "&<>") {
-		return s
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '&' || c == '<' || c == '>' {
+			return mrkdwnEscaper.Replace(s)
+		}
 	}
-	return mrkdwnEscaper.Replace(s)
+	return s
 }
 
 var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
@@ -307,16 +345,12 @@ func limitBlocks(blocks []Block, budget *int) []Block {
 	*budget -= len(blocks)
 	for i := range blocks {
 		b := &blocks[i]
-		if b.Text != nil {
+		if b.Text.Text != "" {
 			max := MaxSectionText
 			if b.Type == "header" {
 				max = MaxHeaderText
 			}
-			if utf8.RuneCountInString(b.Text.Text) > max {
-				t := *b.Text
-				t.Text = Truncate(t.Text, max)
-				b.Text = &t
-			}
+			b.Text.Text = Truncate(b.Text.Text, max)
 		}
 		if len(b.Fields) > MaxFields {
 			b.Fields = b.Fields[:MaxFields]

@@ -1,0 +1,104 @@
+package target_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/herald-alerts/herald/internal/target"
+)
+
+// Tests of the per-type option blocks: slack, pagerduty, rootly.
+func TestTypeOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		json  string
+		field string // the FieldError field; "" for a valid target
+		check func(t *testing.T, tg target.Target)
+	}{
+		{name: "slack options", json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/services/T/B/X",
+			"slack":{"username":"Herald","icon_emoji":":rotating_light:"}}`,
+			check: func(t *testing.T, tg target.Target) {
+				if tg.Slack == nil || tg.Slack.Username != "Herald" || tg.Slack.IconEmoji != ":rotating_light:" {
+					t.Errorf("slack options = %+v", tg.Slack)
+				}
+			}},
+		{name: "slack icon_emoji without colons", field: "slack.icon_emoji",
+			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","slack":{"icon_emoji":"fire"}}`},
+		{name: "slack username too long", field: "slack.username",
+			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","slack":{"username":"` + strings.Repeat("u", 81) + `"}}`},
+		{name: "slack options on a webhook", field: "slack",
+			json: `{"name":"w","type":"webhook","url":"https://example.com","slack":{"username":"x"}}`},
+		{name: "pagerduty options", json: `{"name":"p","type":"pagerduty","routing_key":"k",
+			"pagerduty":{"source":"k8s-prod","component":"api","group":"platform","class":"slo"}}`,
+			check: func(t *testing.T, tg target.Target) {
+				want := target.PagerDutyOptions{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
+				if tg.PagerDuty == nil || *tg.PagerDuty != want {
+					t.Errorf("pagerduty options = %+v", tg.PagerDuty)
+				}
+			}},
+		{name: "pagerduty class too long", field: "pagerduty.class",
+			json: `{"name":"p","type":"pagerduty","routing_key":"k","pagerduty":{"class":"` + strings.Repeat("c", 256) + `"}}`},
+		{name: "pagerduty options on rootly", field: "pagerduty",
+			json: `{"name":"r","type":"rootly","token":"t","pagerduty":{"source":"x"}}`},
+		{name: "rootly options", json: `{"name":"r","type":"rootly","token":"t","rootly":{"source":"generic_webhook",
+			"notification_target_type":"EscalationPolicy","notification_target_id":"ep-1","alert_urgency_id":"u-1",
+			"service_ids":["s-1"],"group_ids":["g-1"],"environment_ids":["e-1"]}}`,
+			check: func(t *testing.T, tg target.Target) {
+				o := tg.Rootly
+				if o == nil || o.Source != "generic_webhook" || o.NotificationTargetID != "ep-1" || o.ServiceIDs[0] != "s-1" ||
+					o.GroupIDs[0] != "g-1" || o.EnvironmentIDs[0] != "e-1" || o.AlertUrgencyID != "u-1" {
+					t.Errorf("rootly options = %+v", o)
+				}
+			}},
+		{name: "rootly unknown source", field: "rootly.source",
+			json: `{"name":"r","type":"rootly","token":"t","rootly":{"source":"herald"}}`},
+		{name: "rootly unknown notification target type", field: "rootly.notification_target_type",
+			json: `{"name":"r","type":"rootly","token":"t","rootly":{"notification_target_type":"Team","notification_target_id":"x"}}`},
+		{name: "rootly target type without id", field: "rootly.notification_target_id",
+			json: `{"name":"r","type":"rootly","token":"t","rootly":{"notification_target_type":"Service"}}`},
+		{name: "rootly target id without type", field: "rootly.notification_target_id",
+			json: `{"name":"r","type":"rootly","token":"t","rootly":{"notification_target_id":"x"}}`},
+		{name: "rootly options on slack", field: "rootly",
+			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","rootly":{}}`},
+		{name: "unknown option key is rejected", field: "parse",
+			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","slack":{"colour":"red"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tg, err := target.ParseOne([]byte(tc.json), "test")
+			switch {
+			case tc.field == "":
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				if tc.check != nil {
+					tc.check(t, tg)
+				}
+			case tc.field == "parse":
+				var pe *target.ParseError
+				if !errors.As(err, &pe) {
+					t.Fatalf("want a parse error, got %v", err)
+				}
+			default:
+				var fe *target.FieldError
+				if !errors.As(err, &fe) {
+					t.Fatalf("want a field error on %s, got %v", tc.field, err)
+				}
+				if fe.Field != tc.field {
+					t.Errorf("field = %q, want %q (%v)", fe.Field, tc.field, err)
+				}
+			}
+		})
+	}
+}
+
+func TestTypeOptionsKeepCredentialsOutOfPublicView(t *testing.T) {
+	tg := target.Target{Name: "r", Type: target.TypeRootly, Token: "rootly-secret-token",
+		Rootly: &target.RootlyOptions{NotificationTargetType: "Service", NotificationTargetID: "svc"}}
+	if err := tg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p := tg.Public(); p.Token != target.Redacted {
+		t.Errorf("public token = %q", p.Token)
+	}
+}
