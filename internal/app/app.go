@@ -1,0 +1,173 @@
+// Package app wires Herald together: configuration, target sources, the
+// Temporal client, the worker and the HTTP server. The worker and starter
+// mains, the local dev mode and the integration tests all build on it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/ingest"
+	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/publish"
+	"github.com/herald-alerts/herald/internal/publish/alertmanager"
+	"github.com/herald-alerts/herald/internal/publish/webhook"
+	"github.com/herald-alerts/herald/internal/target"
+	"github.com/herald-alerts/herald/workflows"
+)
+
+// Dial connects to Temporal. The client is lazy: it connects on first use,
+// so the starter comes up (and answers 503) while Temporal is down.
+func Dial(cfg config.Config, address string, m *metrics.Metrics, log *slog.Logger) (client.Client, func(), error) {
+	opts := client.Options{
+		HostPort:  address,
+		Namespace: cfg.TemporalNamespace,
+		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+	}
+	closeMetrics := func() {}
+	if m != nil {
+		h, closer := m.TemporalHandler()
+		opts.MetricsHandler = h
+		closeMetrics = func() { _ = closer.Close() }
+	}
+	c, err := client.NewLazyClient(opts)
+	if err != nil {
+		closeMetrics()
+		return nil, nil, fmt.Errorf("temporal client for %s: %w", address, err)
+	}
+	return c, func() { c.Close(); closeMetrics() }, nil
+}
+
+// EnsureSearchAttributes registers Herald's custom search attributes in the
+// namespace when they are missing (idempotent).
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range workflows.SearchAttributes {
+		if _, ok := resp.GetCustomAttributes()[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("add search attributes: %w", err)
+	}
+	return nil
+}
+
+// HTTPClient is the client deliveries use: pooled connections, bounded
+// dial and TLS handshakes; the per-attempt deadline comes from the context.
+func HTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 32
+	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 10 * time.Second
+	tr.ResponseHeaderTimeout = 25 * time.Second
+	return &http.Client{Transport: tr}
+}
+
+// Publishers returns a publisher for every target type.
+func Publishers(hc *http.Client) publish.Publishers {
+	return publish.Publishers{
+		target.TypeWebhook:      &webhook.Publisher{Client: hc},
+		target.TypeAlertmanager: &alertmanager.Publisher{Client: hc},
+	}
+}
+
+// WorkerDeps are what the worker's activities use.
+type WorkerDeps struct {
+	Registry   *target.Registry
+	Publishers publish.Publishers
+	Guard      activities.Guard
+	Metrics    *metrics.Metrics
+	Logger     *slog.Logger
+}
+
+// NewWorker creates a worker on taskQueue with every workflow and activity
+// registered.
+func NewWorker(c client.Client, taskQueue string, deps WorkerDeps, opts worker.Options) worker.Worker {
+	w := worker.New(c, taskQueue, opts)
+	Register(w, deps)
+	return w
+}
+
+// Register registers Herald's workflows and activities on a worker (or any
+// registry, such as a test environment).
+func Register(r worker.Registry, deps WorkerDeps) {
+	workflows.Register(r)
+	r.RegisterActivity(&activities.Activities{
+		Registry:   deps.Registry,
+		Publishers: deps.Publishers,
+		Guard:      deps.Guard,
+		Metrics:    deps.Metrics,
+		Logger:     deps.Logger,
+	})
+}
+
+// Serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+func Serve(ctx context.Context, addr string, h http.Handler, grace time.Duration, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ServeListener(ctx, ln, h, grace, log)
+}
+
+// ServeListener is Serve on an existing listener.
+func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("http server shutdown", "error", err)
+	}
+	return nil
+}
+
+// NewHTTP builds the HTTP handler (webhook, API, health, metrics).
+func NewHTTP(cfg config.Config, c client.Client, reg *target.Registry, m *metrics.Metrics, log *slog.Logger, ready func(context.Context) error) *ingest.Server {
+	return ingest.New(ingest.Config{
+		Client:            c,
+		Namespace:         cfg.TemporalNamespace,
+		TaskQueue:         cfg.TaskQueue,
+		Registry:          reg,
+		Metrics:           m,
+		Logger:            log,
+		WebhookToken:      cfg.WebhookToken,
+		AdminToken:        cfg.AdminToken,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
+		InactivityTimeout: cfg.AlertInactivity,
+		DeliveryTimeout:   cfg.DeliveryTimeout,
+		Ready:             ready,
+	})
+}

@@ -1,0 +1,202 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/target"
+)
+
+// Runtime is the state shared by the parts of one Herald process.
+type Runtime struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Metrics  *metrics.Metrics
+	Registry *target.Registry
+
+	wg      sync.WaitGroup
+	closers []func()
+}
+
+// NewRuntime creates metrics and the target registry and starts the target
+// sources (the targets file, Kubernetes discovery). A targets file that does
+// not load is an error: Herald does not start with a broken configuration.
+func NewRuntime(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runtime, error) {
+	rt := &Runtime{Config: cfg, Log: log, Metrics: metrics.New(), Registry: target.NewRegistry()}
+	rt.Registry.Watch(func(s target.Snapshot) { observeSnapshot(rt.Metrics, s) })
+	observeSnapshot(rt.Metrics, rt.Registry.Snapshot())
+	if err := rt.startSources(ctx); err != nil {
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *Runtime) startSources(ctx context.Context) error {
+	if rt.Config.TargetsFile != "" {
+		fs := &target.FileSource{
+			Path: rt.Config.TargetsFile, PollInterval: rt.Config.TargetsPoll, Logger: rt.Log,
+			OnError: func(reason string, _ error) {
+				rt.Metrics.DiscoveryErrors.WithLabelValues("file", reason).Inc()
+			},
+		}
+		targets, problems, err := fs.Load()
+		if err != nil {
+			return fmt.Errorf("targets file: %w", err)
+		}
+		rt.Registry.Update(fs.Name(), targets, problems)
+		rt.goRun(func() {
+			if err := fs.Run(ctx, rt.Registry); err != nil {
+				rt.Log.Error("targets file source stopped", "error", err)
+			}
+		})
+	}
+	if len(rt.Config.K8sNamespaces) > 0 {
+		if err := rt.startKubernetes(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (rt *Runtime) goRun(fn func()) {
+	rt.wg.Add(1)
+	go func() {
+		defer rt.wg.Done()
+		fn()
+	}()
+}
+
+// OnClose registers fn to run at Close (in reverse order).
+func (rt *Runtime) OnClose(fn func()) { rt.closers = append(rt.closers, fn) }
+
+// Close waits for background sources (whose ctx must be done) and runs closers.
+func (rt *Runtime) Close() {
+	rt.wg.Wait()
+	for i := len(rt.closers) - 1; i >= 0; i-- {
+		rt.closers[i]()
+	}
+}
+
+// observeSnapshot publishes target counts, discovery problems and the mode.
+func observeSnapshot(m *metrics.Metrics, s target.Snapshot) {
+	m.Targets.Reset()
+	for _, t := range s.List() {
+		state := "enabled"
+		if !t.IsEnabled() {
+			state = "disabled"
+		}
+		m.Targets.WithLabelValues(t.Type, state).Inc()
+	}
+	m.DiscoveryProblem.Reset()
+	for _, p := range s.Problems {
+		m.DiscoveryProblem.WithLabelValues(p.Origin, p.Reason).Set(1)
+	}
+	for src, at := range s.Synced {
+		m.DiscoveryLastOK.WithLabelValues(src).Set(float64(at.Unix()))
+	}
+	if len(s.Enabled()) == 0 {
+		m.SetMode("metrics_only")
+	} else {
+		m.SetMode("normal")
+	}
+}
+
+// StartWorker registers search attributes and starts a worker on the
+// runtime's task queue. The worker stops at Close.
+func (rt *Runtime) StartWorker(ctx context.Context, c client.Client) (worker.Worker, error) {
+	if err := retry(ctx, 30*time.Second, func() error {
+		return EnsureSearchAttributes(ctx, c, rt.Config.TemporalNamespace)
+	}); err != nil {
+		return nil, err
+	}
+	w := NewWorker(c, rt.Config.TaskQueue, WorkerDeps{
+		Registry:   rt.Registry,
+		Publishers: Publishers(HTTPClient()),
+		Guard:      newGuard(rt.Metrics),
+		Metrics:    rt.Metrics,
+		Logger:     rt.Log,
+	}, worker.Options{WorkerStopTimeout: rt.Config.ShutdownTimeout})
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	rt.OnClose(w.Stop)
+	return w, nil
+}
+
+// retry calls fn until it succeeds or within passes, backing off.
+func retry(ctx context.Context, within time.Duration, fn func() error) error {
+	deadline := time.Now().Add(within)
+	delay := 200 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(delay):
+		}
+		if delay < 5*time.Second {
+			delay *= 2
+		}
+	}
+}
+
+// RunWorker runs a worker process: target sources, the Temporal worker and
+// an HTTP server with /healthz, /readyz, /metrics and the read API.
+func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.Embedded() {
+		return errors.New("HERALD_TEMPORAL_ADDRESS is required (use `worker dev` for a local embedded Temporal)")
+	}
+	rt, err := NewRuntime(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	c, closeClient, err := Dial(cfg, cfg.TemporalAddress, rt.Metrics, log)
+	if err != nil {
+		return err
+	}
+	rt.OnClose(closeClient)
+	if _, err := rt.StartWorker(ctx, c); err != nil {
+		return err
+	}
+	log.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
+		"task_queue", cfg.TaskQueue, "http", cfg.HTTPAddr)
+	h := NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil)
+	return Serve(ctx, cfg.HTTPAddr, h, cfg.ShutdownTimeout, log)
+}
+
+// RunStarter runs the webhook starter: HTTP server and target sources (for
+// the API). It needs no worker in the same process.
+func RunStarter(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	if cfg.Embedded() {
+		return errors.New("HERALD_TEMPORAL_ADDRESS is required (use `worker dev` for a local embedded Temporal)")
+	}
+	rt, err := NewRuntime(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	c, closeClient, err := Dial(cfg, cfg.TemporalAddress, rt.Metrics, log)
+	if err != nil {
+		return err
+	}
+	rt.OnClose(closeClient)
+	log.Info("starter listening", "http", cfg.HTTPAddr, "temporal", cfg.TemporalAddress,
+		"namespace", cfg.TemporalNamespace, "task_queue", cfg.TaskQueue)
+	return Serve(ctx, cfg.HTTPAddr, NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil), cfg.ShutdownTimeout, log)
+}

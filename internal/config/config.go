@@ -1,0 +1,230 @@
+// Package config reads Herald's configuration from flags and HERALD_*
+// environment variables (flags win), with defaults for local runs.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the worker and starter need.
+type Config struct {
+	HTTPAddr string
+
+	TemporalAddress   string
+	TemporalNamespace string
+	TaskQueue         string
+
+	// Embedded dev server (only when TemporalAddress is empty).
+	DataDir      string
+	InMemory     bool
+	TemporalPort int
+	UIPort       int
+
+	TargetsFile     string
+	TargetsPoll     time.Duration
+	K8sNamespaces   []string
+	K8sSelector     string
+	Kubeconfig      string
+	HealthInterval  time.Duration
+	WebhookToken    string
+	AdminToken      string
+	MaxBodyBytes    int64
+	AlertInactivity time.Duration
+	DeliveryTimeout time.Duration
+	ShutdownTimeout time.Duration
+
+	LogLevel  string
+	LogFormat string
+}
+
+type option struct {
+	flag, env, def, help string
+	set                  func(c *Config, v string) error
+	// secret options never show their environment value in --help.
+	secret bool
+}
+
+func opt(flag, env, def, help string, set func(c *Config, v string) error) option {
+	return option{flag: flag, env: env, def: def, help: help, set: set}
+}
+
+func secretOpt(flag, env, help string, set func(c *Config, v string) error) option {
+	return option{flag: flag, env: env, help: help, set: set, secret: true}
+}
+
+func str(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+func dur(dst func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a Go duration (like 30s, 2m): %q", v)
+		}
+		if d < 0 {
+			return fmt.Errorf("must not be negative: %q", v)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+func integer(dst func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not an integer: %q", v)
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+func boolean(dst func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not a boolean: %q", v)
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+var options = []option{
+	opt("http-addr", "HERALD_HTTP_ADDR", "127.0.0.1:8080", "address of the webhook, API, health and metrics server", str(func(c *Config) *string { return &c.HTTPAddr })),
+	opt("temporal-address", "HERALD_TEMPORAL_ADDRESS", "", "host:port of an existing Temporal frontend; empty embeds a local dev server (worker dev only)", str(func(c *Config) *string { return &c.TemporalAddress })),
+	opt("temporal-namespace", "HERALD_TEMPORAL_NAMESPACE", "default", "Temporal namespace", str(func(c *Config) *string { return &c.TemporalNamespace })),
+	opt("task-queue", "HERALD_TASK_QUEUE", "herald", "Temporal task queue of Herald's workflows and activities", str(func(c *Config) *string { return &c.TaskQueue })),
+	opt("data-dir", "HERALD_DATA_DIR", "./.herald", "state of the embedded Temporal server (kept across restarts)", str(func(c *Config) *string { return &c.DataDir })),
+	opt("in-memory", "HERALD_IN_MEMORY", "false", "embedded Temporal server keeps its state in memory only", boolean(func(c *Config) *bool { return &c.InMemory })),
+	opt("temporal-port", "HERALD_TEMPORAL_PORT", "7233", "gRPC port of the embedded Temporal server", integer(func(c *Config) *int { return &c.TemporalPort })),
+	opt("ui-port", "HERALD_UI_PORT", "8233", "port of the embedded Temporal Web UI (-1 disables it)", integer(func(c *Config) *int { return &c.UIPort })),
+	opt("targets-file", "HERALD_TARGETS_FILE", "", "JSON or YAML list of targets (reloaded on change)", str(func(c *Config) *string { return &c.TargetsFile })),
+	opt("targets-poll", "HERALD_TARGETS_POLL", "2s", "how often the targets file is checked for changes", dur(func(c *Config) *time.Duration { return &c.TargetsPoll })),
+	opt("k8s-namespaces", "HERALD_K8S_NAMESPACES", "", "comma-separated namespaces to discover target Secrets in (* for all); empty disables Kubernetes discovery", func(c *Config, v string) error {
+		c.K8sNamespaces = splitList(v)
+		return nil
+	}),
+	opt("k8s-selector", "HERALD_K8S_SELECTOR", "publishing-target=true", "label selector of target Secrets", str(func(c *Config) *string { return &c.K8sSelector })),
+	opt("kubeconfig", "KUBECONFIG", "", "kubeconfig file for Kubernetes discovery outside a cluster (in-cluster config when empty)", str(func(c *Config) *string { return &c.Kubeconfig })),
+	opt("health-interval", "HERALD_HEALTH_INTERVAL", "2m", "interval of the scheduled target health checks", dur(func(c *Config) *time.Duration { return &c.HealthInterval })),
+	secretOpt("webhook-token", "HERALD_WEBHOOK_TOKEN", "when set, POST /webhook requires Authorization: Bearer <token>", str(func(c *Config) *string { return &c.WebhookToken })),
+	secretOpt("admin-token", "HERALD_ADMIN_TOKEN", "when set, state-changing /api/v1 calls require Authorization: Bearer <token>", str(func(c *Config) *string { return &c.AdminToken })),
+	opt("max-body-bytes", "HERALD_MAX_BODY_BYTES", "5242880", "largest accepted webhook body (bytes); larger gets 413", func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("not a positive integer: %q", v)
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}),
+	opt("alert-inactivity", "HERALD_ALERT_INACTIVITY", "24h", "an alert workflow that hears nothing of its firing alert for this long ends", dur(func(c *Config) *time.Duration { return &c.AlertInactivity })),
+	opt("delivery-timeout", "HERALD_DELIVERY_TIMEOUT", "30s", "timeout of one delivery attempt", dur(func(c *Config) *time.Duration { return &c.DeliveryTimeout })),
+	opt("shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests and activities on shutdown", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })),
+	opt("log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })),
+	opt("log-format", "HERALD_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })),
+}
+
+// Load parses args (without the program name) over the environment.
+// It returns flag.ErrHelp after printing usage to out for -h/--help.
+func Load(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	values := map[string]*string{}
+	for _, o := range options {
+		def := o.def
+		if v := getenv(o.env); v != "" && !o.secret {
+			def = v
+		}
+		values[o.flag] = fs.String(o.flag, def, fmt.Sprintf("%s (env %s)", o.help, o.env))
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage of %s:\n", name)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	for _, o := range options {
+		v := *values[o.flag]
+		if o.secret && v == "" {
+			v = getenv(o.env)
+		}
+		if err := o.set(&c, v); err != nil {
+			return c, fmt.Errorf("--%s / %s: %w", o.flag, o.env, err)
+		}
+	}
+	return c, c.Validate()
+}
+
+// FromEnv loads the configuration from the process environment only.
+func FromEnv(name string) (Config, error) { return Load(name, nil, os.Getenv, io.Discard) }
+
+// Validate checks values that parse but make no sense.
+func (c Config) Validate() error {
+	var errs []error
+	if c.HTTPAddr == "" {
+		errs = append(errs, errors.New("--http-addr must not be empty"))
+	}
+	if c.TaskQueue == "" {
+		errs = append(errs, errors.New("--task-queue must not be empty"))
+	}
+	if c.HealthInterval > 0 && c.HealthInterval < time.Second {
+		errs = append(errs, errors.New("--health-interval must be at least 1s"))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, not %q", c.LogFormat))
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Embedded reports whether a local Temporal dev server is to be embedded.
+func (c Config) Embedded() bool { return c.TemporalAddress == "" }
+
+// ParseLevel reads a slog level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", s)
+	}
+	return l, nil
+}
+
+// Logger builds the process logger.
+func (c Config) Logger(out io.Writer) *slog.Logger {
+	level, _ := ParseLevel(c.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,122 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/herald-alerts/herald/workflows"
+)
+
+var fingerprintRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
+
+// AlertView is the answer of GET /api/v1/alerts/{fingerprint}: the alert
+// workflow's state plus what Temporal knows of deliveries in flight.
+type AlertView struct {
+	*workflows.AlertState
+	WorkflowID     string          `json:"workflowId"`
+	RunID          string          `json:"runId"`
+	WorkflowStatus string          `json:"workflowStatus"`
+	InFlight       []InFlightRetry `json:"inFlight,omitempty"`
+}
+
+// InFlightRetry is a delivery Temporal is retrying right now.
+type InFlightRetry struct {
+	ActivityID    string    `json:"activityId"`
+	Attempt       int32     `json:"attempt"`
+	State         string    `json:"state"`
+	LastFailure   string    `json:"lastFailure,omitempty"`
+	LastAttemptAt time.Time `json:"lastAttemptAt,omitempty"`
+	NextAttemptAt time.Time `json:"nextAttemptAt,omitempty"`
+}
+
+func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
+	fp := chi.URLParam(r, "fingerprint")
+	if !fingerprintRE.MatchString(fp) {
+		WriteError(w, http.StatusBadRequest, "fingerprint must be 1-64 letters and digits")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	id := workflows.AlertWorkflowID(fp)
+	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		s.temporalError(w, "alert "+fp, err)
+		return
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	view := AlertView{
+		WorkflowID:     id,
+		RunID:          info.GetExecution().GetRunId(),
+		WorkflowStatus: statusName(info.GetStatus()),
+	}
+	val, err := s.cfg.Client.QueryWorkflow(ctx, id, view.RunID, workflows.StateQuery)
+	if err != nil {
+		s.temporalError(w, "alert "+fp, err)
+		return
+	}
+	var st workflows.AlertState
+	if err := val.Get(&st); err != nil {
+		WriteError(w, http.StatusInternalServerError, "decode alert state: "+err.Error())
+		return
+	}
+	view.AlertState = &st
+	for _, pa := range desc.GetPendingActivities() {
+		v := InFlightRetry{
+			ActivityID: pa.GetActivityId(),
+			Attempt:    pa.GetAttempt(),
+			State:      pa.GetState().String(),
+		}
+		if f := pa.GetLastFailure(); f != nil {
+			v.LastFailure = f.GetMessage()
+		}
+		if t := pa.GetLastStartedTime(); t != nil {
+			v.LastAttemptAt = t.AsTime()
+		}
+		if t := pa.GetScheduledTime(); t != nil {
+			v.NextAttemptAt = t.AsTime()
+		}
+		view.InFlight = append(view.InFlight, v)
+	}
+	writeJSON(w, http.StatusOK, view)
+}
+
+func statusName(st enumspb.WorkflowExecutionStatus) string {
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "continued"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed_out"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "canceled"
+	}
+	return "unknown"
+}
+
+// temporalError maps a Temporal client error to an HTTP answer.
+func (s *Server) temporalError(w http.ResponseWriter, what string, err error) {
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		WriteError(w, http.StatusNotFound, what+" not found")
+	case isUnavailable(err):
+		WriteError(w, http.StatusServiceUnavailable, "temporal unavailable: "+err.Error())
+	default:
+		s.log.Error("temporal call failed", "what", what, "error", err)
+		WriteError(w, http.StatusBadGateway, "temporal: "+err.Error())
+	}
+}

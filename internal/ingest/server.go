@@ -1,0 +1,212 @@
+// Package ingest is Herald's HTTP front door: the Alertmanager webhook that
+// hands every alert durably to Temporal, the read/operate API, health and
+// metrics endpoints.
+package ingest
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+
+	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/target"
+)
+
+// Config of the HTTP server.
+type Config struct {
+	Client            client.Client
+	Namespace         string
+	TaskQueue         string
+	Registry          *target.Registry
+	Metrics           *metrics.Metrics
+	Logger            *slog.Logger
+	WebhookToken      string
+	AdminToken        string
+	MaxBodyBytes      int64
+	InactivityTimeout time.Duration
+	DeliveryTimeout   time.Duration
+	// Ready reports readiness; nil uses the Temporal readiness check.
+	Ready func(ctx context.Context) error
+	// Extra mounts more routes (dead letters, health) on the router.
+	Extra []func(r chi.Router, admin func(http.Handler) http.Handler)
+}
+
+// Server serves the webhook and the API.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	router chi.Router
+	ready  *readiness
+}
+
+// DefaultMaxBodyBytes is the default webhook size limit.
+const DefaultMaxBodyBytes = 5 << 20
+
+// New builds the router.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	s.ready = &readiness{client: cfg.Client, namespace: cfg.Namespace, taskQueue: cfg.TaskQueue, check: cfg.Ready}
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	r.Get("/readyz", s.handleReady)
+	r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: cfg.Metrics.Registry}))
+	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(s.countAPI)
+		r.Get("/alerts/{fingerprint}", s.handleAlert)
+		r.Get("/targets", s.handleTargets)
+		r.Get("/mode", s.handleMode)
+		admin := s.bearer(cfg.AdminToken, "admin")
+		for _, mount := range cfg.Extra {
+			mount(r, admin)
+		}
+	})
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
+	})
+	s.router = r
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// bearer requires "Authorization: Bearer <token>" when token is set.
+func (s *Server) bearer(token, realm string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if token == "" {
+			return next
+		}
+		want := []byte("Bearer " + token)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got := []byte(r.Header.Get("Authorization"))
+			if subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="herald-`+realm+`"`)
+				if realm == "webhook" {
+					s.cfg.Metrics.WebhookRequests.WithLabelValues("401").Inc()
+				}
+				WriteError(w, http.StatusUnauthorized, "missing or wrong bearer token")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func (s *Server) countAPI(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		route := chi.RouteContext(r.Context()).RoutePattern()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.cfg.Metrics.APIRequests.WithLabelValues(r.Method+" "+route, strconv.Itoa(ww.Status())).Inc()
+	})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.ready.Check(ctx); err != nil {
+		WriteError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Mode returns the publishing mode implied by the registry.
+func Mode(reg *target.Registry) (mode, reason string, enabled int) {
+	enabled = len(reg.Enabled())
+	if enabled == 0 {
+		total := len(reg.List())
+		if total == 0 {
+			return "metrics-only", "no targets configured", 0
+		}
+		return "metrics-only", "no enabled targets (" + strconv.Itoa(total) + " disabled)", 0
+	}
+	return "normal", strconv.Itoa(enabled) + " enabled targets", enabled
+}
+
+func (s *Server) handleMode(w http.ResponseWriter, _ *http.Request) {
+	mode, reason, enabled := Mode(s.cfg.Registry)
+	writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "reason": reason, "enabled_targets": enabled})
+}
+
+// TargetView is one entry of GET /api/v1/targets.
+type TargetView struct {
+	target.Public
+	Health any `json:"health,omitempty"`
+}
+
+func (s *Server) handleTargets(w http.ResponseWriter, _ *http.Request) {
+	snap := s.cfg.Registry.Snapshot()
+	list := snap.List()
+	out := struct {
+		Targets  []TargetView     `json:"targets"`
+		Problems []target.Problem `json:"problems"`
+	}{Targets: make([]TargetView, 0, len(list)), Problems: snap.Problems}
+	if out.Problems == nil {
+		out.Problems = []target.Problem{}
+	}
+	for _, t := range list {
+		out.Targets = append(out.Targets, TargetView{Public: t.Public()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// WriteError writes {"error": msg} with the status.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// WriteJSON writes v as JSON with the status.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// isUnavailable reports whether err means Temporal could not be reached.
+func isUnavailable(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{"unavailable", "connection refused", "deadline exceeded", "no such host", "transport"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
