@@ -1,0 +1,329 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/app"
+	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/history"
+	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/target"
+	"github.com/herald-alerts/herald/workflows"
+)
+
+func TestWebhookReachesEveryTargetExactlyOnce(t *testing.T) {
+	sinks := []*sink{newSink(t), newSink(t), newSink(t)}
+	var targets []target.Target
+	for i, s := range sinks {
+		targets = append(targets, webhookTargetFor(fmt.Sprintf("t%d", i), s, quickRetry(5)))
+	}
+	h := startHerald(t, targets)
+
+	var alerts []alert.WebhookAlert
+	for i := 0; i < 10; i++ {
+		alerts = append(alerts, firingAlert(fmt.Sprintf("a%02d", i), "HighLatency"))
+	}
+	code, body := h.post(webhookBody(alerts...))
+	if code != http.StatusOK {
+		t.Fatalf("POST /webhook = %d %s", code, body)
+	}
+	for i, s := range sinks {
+		eventually(t, 30*time.Second, fmt.Sprintf("target t%d gets 10 firing alerts", i), func() bool {
+			return s.count("firing") >= 10
+		})
+	}
+	// Alertmanager repeats the same notification: nothing new is published.
+	if code, body := h.post(webhookBody(alerts...)); code != http.StatusOK {
+		t.Fatalf("repeat POST = %d %s", code, body)
+	}
+	eventually(t, 10*time.Second, "repeat is recorded as suppressed", func() bool {
+		_, v := h.alertState("a09")
+		return v.AlertState != nil && v.Suppressed == 1
+	})
+	for i, s := range sinks {
+		seen := map[string]int{}
+		for _, r := range s.all() {
+			seen[fmt.Sprint(r.Body["fingerprint"])]++
+		}
+		if len(seen) != 10 {
+			t.Errorf("target t%d saw %d distinct alerts, want 10", i, len(seen))
+		}
+		for fp, n := range seen {
+			if n != 1 {
+				t.Errorf("target t%d got alert %s %d times, want exactly once", i, fp, n)
+			}
+		}
+	}
+	// Each alert is its own workflow whose state names every target.
+	code, v := h.alertState("a03")
+	if code != http.StatusOK || len(v.Targets) != 3 || v.Status != alert.StatusFiring {
+		t.Fatalf("GET alert = %d %+v", code, v)
+	}
+	for _, ts := range v.Targets {
+		if ts.Status != workflows.DeliveryDelivered || ts.Attempts != 1 || ts.DeliveredAt.IsZero() {
+			t.Errorf("target %s state = %+v", ts.Name, ts)
+		}
+	}
+}
+
+func TestFlakyTargetIsDeliveredAfterRetries(t *testing.T) {
+	s := newSink(t, response{Status: 500, Body: "boom"}, response{Status: 502}, response{Status: 200})
+	h := startHerald(t, []target.Target{webhookTargetFor("flaky", s, quickRetry(5))})
+	a := firingAlert("f1", "Flaky")
+	if code, body := h.post(webhookBody(a)); code != http.StatusOK {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	eventually(t, 30*time.Second, "delivered after retries", func() bool {
+		_, v := h.alertState("f1")
+		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == workflows.DeliveryDelivered
+	})
+	_, v := h.alertState("f1")
+	if got := v.Targets[0].Attempts; got != 3 {
+		t.Errorf("attempts = %d, want 3", got)
+	}
+	if got := len(s.all()); got != 3 {
+		t.Errorf("target saw %d requests, want 3", got)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	s := newSink(t, response{Status: 429, Header: map[string]string{"Retry-After": "2"}}, response{Status: 200})
+	h := startHerald(t, []target.Target{webhookTargetFor("limited", s, quickRetry(5))})
+	if code, body := h.post(webhookBody(firingAlert("r1", "Limited"))); code != http.StatusOK {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	eventually(t, 30*time.Second, "second attempt", func() bool { return len(s.all()) >= 2 })
+	reqs := s.all()
+	gap := reqs[1].At.Sub(reqs[0].At)
+	// The policy's own backoff is 100ms: only Retry-After explains >= 2s.
+	if gap < 2*time.Second {
+		t.Errorf("retry came %s after the 429, want >= 2s (Retry-After: 2)", gap)
+	}
+	if gap > 10*time.Second {
+		t.Errorf("retry came %s after the 429, want about 2s", gap)
+	}
+}
+
+func TestClientErrorIsNotRetried(t *testing.T) {
+	s := newSink(t, response{Status: 400, Body: `{"error":"bad payload"}`})
+	h := startHerald(t, []target.Target{webhookTargetFor("strict", s, quickRetry(5))})
+	if code, body := h.post(webhookBody(firingAlert("b1", "Bad"))); code != http.StatusOK {
+		t.Fatalf("POST = %d %s", code, body)
+	}
+	eventually(t, 30*time.Second, "delivery failed", func() bool {
+		_, v := h.alertState("b1")
+		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == workflows.DeliveryFailed
+	})
+	time.Sleep(time.Second) // a retry would come after 100ms
+	if got := len(s.all()); got != 1 {
+		t.Errorf("target saw %d requests, want 1 (400 is not retried)", got)
+	}
+	_, v := h.alertState("b1")
+	ts := v.Targets[0]
+	if ts.LastErrorKind != "http_4xx" || ts.StatusCode != 400 || !strings.Contains(ts.LastError, "bad payload") {
+		t.Errorf("state = kind %q status %d error %q", ts.LastErrorKind, ts.StatusCode, ts.LastError)
+	}
+}
+
+func TestFiringThenResolvedAcrossWorkerRestart(t *testing.T) {
+	s := newSink(t)
+	h := startHerald(t, []target.Target{webhookTargetFor("hook", s, quickRetry(5))})
+	a := firingAlert("w1", "Restart")
+	if code, _ := h.post(webhookBody(a)); code != http.StatusOK {
+		t.Fatal("firing not accepted")
+	}
+	eventually(t, 30*time.Second, "firing delivered", func() bool { return s.count("firing") == 1 })
+
+	// The worker goes away; the resolve is accepted anyway (it is durable in
+	// Temporal) and delivered once a new worker comes up.
+	h.worker.Stop()
+	if code, body := h.post(webhookBody(resolvedAlert(a))); code != http.StatusOK {
+		t.Fatalf("resolve not accepted while worker down: %d %s", code, body)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := s.count("resolved"); n != 0 {
+		t.Fatalf("resolve delivered with no worker running: %d", n)
+	}
+	h.startWorker()
+	st := h.waitWorkflowDone("w1")
+	if st.Completed != "resolved" {
+		t.Errorf("completed = %q, want resolved", st.Completed)
+	}
+	if s.count("firing") != 1 || s.count("resolved") != 1 {
+		t.Errorf("target got firing=%d resolved=%d, want 1/1", s.count("firing"), s.count("resolved"))
+	}
+}
+
+func TestWebhookRejectsBadInput(t *testing.T) {
+	h := startHerald(t, nil, func(c *config.Config) {
+		c.WebhookToken = "s3cret-token"
+		c.MaxBodyBytes = 2048
+	})
+	auth := []string{"Authorization", "Bearer s3cret-token"}
+	big := webhookBody(firingAlert("x1", strings.Repeat("A", 4096)))
+	cases := []struct {
+		name   string
+		body   []byte
+		header []string
+		want   int
+		msg    string
+	}{
+		{"no token", webhookBody(firingAlert("x1", "A")), nil, 401, "bearer"},
+		{"wrong token", webhookBody(firingAlert("x1", "A")), []string{"Authorization", "Bearer nope"}, 401, "bearer"},
+		{"malformed JSON", []byte(`{"version":"4",`), auth, 400, "malformed JSON"},
+		{"not a webhook", []byte(`{"hello":"world"}`), auth, 400, "version"},
+		{"wrong version", []byte(`{"version":"3","alerts":[]}`), auth, 400, "unsupported webhook version"},
+		{"no alerts", []byte(`{"version":"4","alerts":[]}`), auth, 400, "no alerts"},
+		{"bad status", []byte(`{"version":"4","alerts":[{"status":"weird","labels":{"a":"b"}}]}`), auth, 400, "status"},
+		{"too large", big, auth, 413, "exceeds"},
+		{"ok", webhookBody(firingAlert("x1", "A")), auth, 200, "accepted"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := h.post(tc.body, tc.header...)
+			if code != tc.want || !strings.Contains(body, tc.msg) {
+				t.Errorf("got %d %s, want %d containing %q", code, body, tc.want, tc.msg)
+			}
+			if code != 200 && !strings.Contains(body, `"error"`) {
+				t.Errorf("error body %s has no \"error\" field", body)
+			}
+		})
+	}
+}
+
+func TestWebhookAnswers503WhenTemporalIsDown(t *testing.T) {
+	cfg := config.Config{TemporalNamespace: "default", TaskQueue: "nowhere", MaxBodyBytes: 1 << 20}
+	// A client for a port nobody listens on.
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1", Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := app.NewHTTP(cfg, c, target.NewRegistry(), metrics.New(), discardLogger(), nil)
+	h := &herald{t: t}
+	h.http = newTestServer(t, srv)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.http.URL+"/webhook", bytes.NewReader(webhookBody(firingAlert("d1", "Down"))))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status = %d, want 503", resp.StatusCode)
+	}
+	if code := h.get("/readyz", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz = %d, want 503", code)
+	}
+}
+
+func TestReadyzNeedsAPollingWorker(t *testing.T) {
+	h := startHerald(t, nil)
+	eventually(t, 20*time.Second, "/readyz 200 with a worker polling", func() bool { return h.get("/readyz", nil) == 200 })
+	if code := h.get("/healthz", nil); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+
+	cfg := config.Config{TemporalNamespace: server.GetDefaultNamespace(), TaskQueue: "queue-without-worker"}
+	other := newTestServer(t, app.NewHTTP(cfg, h.client, target.NewRegistry(), metrics.New(), discardLogger(), nil))
+	hh := &herald{t: t, http: other}
+	if code := hh.get("/readyz", nil); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz without a worker = %d, want 503", code)
+	}
+}
+
+func TestAlertAPI(t *testing.T) {
+	h := startHerald(t, []target.Target{webhookTargetFor("hook", newSink(t), nil)})
+	var e map[string]string
+	if code := h.get("/api/v1/alerts/doesnotexist", &e); code != 404 || e["error"] == "" {
+		t.Errorf("unknown alert = %d %v, want 404 with error", code, e)
+	}
+	if code := h.get("/api/v1/alerts/bad-fp!", &e); code != 400 {
+		t.Errorf("invalid fingerprint = %d, want 400", code)
+	}
+	var mode map[string]any
+	if code := h.get("/api/v1/mode", &mode); code != 200 || mode["mode"] != "normal" {
+		t.Errorf("mode = %d %v", code, mode)
+	}
+	h.registry.Update("test", nil, nil)
+	if h.get("/api/v1/mode", &mode); mode["mode"] != "metrics-only" {
+		t.Errorf("mode with no targets = %v", mode)
+	}
+}
+
+func TestNoSecretInHistoryLogsOrAPI(t *testing.T) {
+	s := newSink(t, response{Status: 500, Body: "upstream down"}, response{Status: 200})
+	tgt := target.Target{
+		Name: "secret-hook", Type: target.TypeWebhook,
+		URL:     s.URL + "/hooks/T0KEN-IN-PATH-123456",
+		Headers: map[string]string{"Authorization": "Bearer HEADER-SECRET-987"},
+		Retry:   quickRetry(3),
+	}
+	h := startHerald(t, []target.Target{tgt})
+	a := firingAlert("s1", "Secretive")
+	h.post(webhookBody(a))
+	eventually(t, 30*time.Second, "delivered", func() bool { return len(s.all()) == 2 })
+	h.post(webhookBody(resolvedAlert(a)))
+	h.waitWorkflowDone("s1")
+
+	if got := s.all()[0].Header.Get("Authorization"); got != "Bearer HEADER-SECRET-987" {
+		t.Fatalf("target did not get its header: %q", got)
+	}
+	hist, err := history.Fetch(context.Background(), h.client, workflows.AlertWorkflowID("s1"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	histJSON, err := history.Marshal(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var api, targets bytes.Buffer
+	resp, _ := http.Get(h.http.URL + "/api/v1/alerts/s1")
+	_, _ = api.ReadFrom(resp.Body)
+	resp.Body.Close()
+	resp, _ = http.Get(h.http.URL + "/api/v1/targets")
+	_, _ = targets.ReadFrom(resp.Body)
+	resp.Body.Close()
+	metricsText := scrape(t, h.http.URL+"/metrics")
+	for _, secret := range []string{"T0KEN-IN-PATH-123456", "HEADER-SECRET-987"} {
+		for where, text := range map[string]string{
+			"history": string(histJSON), "logs": h.logs.String(), "alert API": api.String(),
+			"targets API": targets.String(), "metrics": metricsText,
+		} {
+			if strings.Contains(text, secret) {
+				t.Errorf("secret %q leaked into %s", secret, where)
+			}
+		}
+	}
+	if !strings.Contains(targets.String(), target.Redacted) {
+		t.Errorf("targets API does not show redacted credentials: %s", targets.String())
+	}
+}
+
+func TestMetricsCountDeliveries(t *testing.T) {
+	s := newSink(t)
+	h := startHerald(t, []target.Target{webhookTargetFor("counted", s, nil)})
+	h.post(webhookBody(firingAlert("m1", "Counted")))
+	eventually(t, 30*time.Second, "delivered", func() bool { return s.count("firing") == 1 })
+	text := scrape(t, h.http.URL+"/metrics")
+	for _, want := range []string{
+		`herald_deliveries_total{event="firing",outcome="success",target="counted",type="webhook"} 1`,
+		`herald_alerts_received_total{status="firing"} 1`,
+		`herald_webhook_requests_total{code="200"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+

@@ -1,0 +1,317 @@
+// Package integration runs Herald against a real Temporal server started
+// in-process (temporaltest), real HTTP targets (httptest) and, end to end,
+// a real Alertmanager. It is the only test package that links the Temporal
+// server, to keep test build times down.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/app"
+	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/ingest"
+	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/target"
+	"github.com/herald-alerts/herald/workflows"
+)
+
+var server *temporaltest.TestServer
+
+func TestMain(m *testing.M) {
+	server = temporaltest.NewServer()
+	c := server.GetDefaultClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if err := app.EnsureSearchAttributes(ctx, c, server.GetDefaultNamespace()); err != nil {
+		fmt.Fprintln(os.Stderr, "register search attributes:", err)
+		os.Exit(1)
+	}
+	cancel()
+	code := m.Run()
+	server.Stop()
+	os.Exit(code)
+}
+
+// herald is one Herald (worker + starter HTTP) on its own task queue.
+type herald struct {
+	t         *testing.T
+	client    client.Client
+	taskQueue string
+	registry  *target.Registry
+	metrics   *metrics.Metrics
+	http      *httptest.Server
+	worker    worker.Worker
+	deps      app.WorkerDeps
+	logs      *syncBuffer
+}
+
+type heraldOption func(*config.Config)
+
+var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
+
+// startHerald starts a worker and the HTTP server with the given targets.
+func startHerald(t *testing.T, targets []target.Target, opts ...heraldOption) *herald {
+	t.Helper()
+	cfg := config.Config{
+		TemporalNamespace: server.GetDefaultNamespace(),
+		TaskQueue:         "tq-" + nonWord.ReplaceAllString(t.Name(), "-"),
+		AlertInactivity:   time.Hour,
+		DeliveryTimeout:   5 * time.Second,
+		MaxBodyBytes:      1 << 20,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("herald logs:\n%s", logs.String())
+		}
+	})
+	h := &herald{t: t, client: server.GetDefaultClient(), taskQueue: cfg.TaskQueue, registry: target.NewRegistry(),
+		metrics: metrics.New(), logs: logs}
+	h.registry.Update("test", targets, nil)
+	h.deps = app.WorkerDeps{Registry: h.registry, Publishers: app.Publishers(app.HTTPClient()), Metrics: h.metrics, Logger: log}
+	h.startWorker()
+	h.http = httptest.NewServer(app.NewHTTP(cfg, h.client, h.registry, h.metrics, log, nil))
+	t.Cleanup(h.http.Close)
+	return h
+}
+
+func (h *herald) startWorker() {
+	h.t.Helper()
+	h.worker = app.NewWorker(h.client, h.taskQueue, h.deps, worker.Options{})
+	if err := h.worker.Start(); err != nil {
+		h.t.Fatalf("start worker: %v", err)
+	}
+	w := h.worker
+	h.t.Cleanup(w.Stop)
+}
+
+// post sends a webhook body and returns status and body.
+func (h *herald) post(body []byte, header ...string) (int, string) {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.http.URL+"/webhook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatalf("POST /webhook: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// get returns status and decoded JSON of a GET.
+func (h *herald) get(path string, into any) int {
+	h.t.Helper()
+	resp, err := http.Get(h.http.URL + path)
+	if err != nil {
+		h.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	if into != nil {
+		if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+			h.t.Fatalf("GET %s: decode: %v", path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// alertState reads GET /api/v1/alerts/{fp}.
+func (h *herald) alertState(fp string) (int, ingest.AlertView) {
+	var v ingest.AlertView
+	code := h.get("/api/v1/alerts/"+fp, &v)
+	return code, v
+}
+
+// waitWorkflowDone waits for the alert workflow to complete.
+func (h *herald) waitWorkflowDone(fp string) *workflows.AlertState {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var st workflows.AlertState
+	if err := h.client.GetWorkflow(ctx, workflows.AlertWorkflowID(fp), "").Get(ctx, &st); err != nil {
+		h.t.Fatalf("alert workflow %s: %v", fp, err)
+	}
+	return &st
+}
+
+// webhookBody builds an Alertmanager v4 webhook with the given alerts.
+func webhookBody(alerts ...alert.WebhookAlert) []byte {
+	status := alert.StatusResolved
+	for _, a := range alerts {
+		if a.Status == alert.StatusFiring {
+			status = alert.StatusFiring
+		}
+	}
+	b, _ := json.Marshal(alert.Webhook{
+		Version: "4", GroupKey: "{}:{}", Status: status, Receiver: "herald", Alerts: alerts,
+		ExternalURL: "http://alertmanager.test",
+	})
+	return b
+}
+
+func firingAlert(fp, name string) alert.WebhookAlert {
+	return alert.WebhookAlert{
+		Status:      alert.StatusFiring,
+		Labels:      map[string]string{"alertname": name, "severity": "critical", "instance": "host-" + fp},
+		Annotations: map[string]string{"summary": name + " on host-" + fp},
+		StartsAt:    time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		Fingerprint: fp,
+	}
+}
+
+func resolvedAlert(a alert.WebhookAlert) alert.WebhookAlert {
+	a.Status = alert.StatusResolved
+	a.EndsAt = a.StartsAt.Add(time.Hour)
+	return a
+}
+
+// sink is an HTTP target that records requests and answers from a script.
+type sink struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []sinkRequest
+	script   []response // answers in order; the last repeats; empty means 200
+}
+
+type sinkRequest struct {
+	At     time.Time
+	Path   string
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+type response struct {
+	Status int
+	Header map[string]string
+	Body   string
+}
+
+func newSink(t *testing.T, script ...response) *sink {
+	s := &sink{script: script}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := io.ReadAll(r.Body)
+		var body map[string]any
+		if err := json.Unmarshal(raw, &body); err != nil {
+			var list []map[string]any
+			if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
+				body = list[0]
+			}
+		}
+		s.mu.Lock()
+		n := len(s.requests)
+		s.requests = append(s.requests, sinkRequest{At: time.Now(), Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Raw: string(raw)})
+		resp := response{Status: http.StatusOK}
+		if len(s.script) > 0 {
+			resp = s.script[min(n, len(s.script)-1)]
+		}
+		s.mu.Unlock()
+		for k, v := range resp.Header {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.Status)
+		_, _ = io.WriteString(w, resp.Body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *sink) all() []sinkRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sinkRequest(nil), s.requests...)
+}
+
+// count returns how many requests had the given event (webhook payloads).
+func (s *sink) count(event string) int {
+	n := 0
+	for _, r := range s.all() {
+		if r.Body["event"] == event {
+			n++
+		}
+	}
+	return n
+}
+
+func webhookTargetFor(name string, s *sink, retry *target.RetrySpec) target.Target {
+	return target.Target{Name: name, Type: target.TypeWebhook, URL: s.URL + "/hook/" + name, Retry: retry}
+}
+
+func quickRetry(attempts int32) *target.RetrySpec {
+	return &target.RetrySpec{InitialInterval: target.Duration(100 * time.Millisecond), Backoff: 1.5,
+		MaxInterval: target.Duration(500 * time.Millisecond), MaxAttempts: attempts}
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for: %s", within, what)
+}
+
+// syncBuffer collects logs for secret checks.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func newTestServer(t *testing.T, h http.Handler) *httptest.Server {
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
