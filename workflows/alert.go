@@ -184,11 +184,14 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	log := workflow.GetLogger(ctx)
 
 	for {
-		ok, err := workflow.AwaitWithTimeout(ctx, r.in.InactivityTimeout, func() bool {
-			return ch.Len() > 0 || r.finished()
-		})
-		if err != nil {
-			return r.s, err
+		ready := func() bool { return ch.Len() > 0 || r.finished() }
+		ok := true
+		if !ready() {
+			// Only a real wait starts the inactivity timer.
+			var err error
+			if ok, err = workflow.AwaitWithTimeout(ctx, r.in.InactivityTimeout, ready); err != nil {
+				return r.s, err
+			}
 		}
 		for {
 			var n Notify

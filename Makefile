@@ -1,0 +1,60 @@
+# Herald — make run starts everything locally; make test runs every test.
+GO        ?= go
+BIN       := bin
+# Packages that link the Temporal server (slow to link, run without -race).
+SERVER_PKGS := ./internal/integration/...
+# Everything else runs with the race detector.
+RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e /internal/integration -e /internal/devserver -e /internal/app/dev -e '/worker$$')
+PROMTOOL  ?= promtool
+
+.PHONY: all build run test test-race test-integration test-rules vet deps bench replay load clean help
+
+all: build
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+build: ## build bin/worker and bin/starter
+	$(GO) build -o $(BIN)/worker ./worker
+	$(GO) build -o $(BIN)/starter ./starter
+
+run: build ## start embedded Temporal + Web UI, worker and starter (Ctrl-C stops)
+	./$(BIN)/worker dev
+
+deps: ## install what the tests need (Debian packages) when missing
+	@missing=""; \
+	command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
+	command -v $(PROMTOOL) >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+vet: ## go vet and gofmt check
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+test: deps vet test-race test-integration test-rules ## every test: unit (-race), replay, integration, end-to-end, alert rules
+
+test-race: ## unit, workflow (testsuite) and replay tests with the race detector
+	$(GO) test -race -count=1 $(RACE_PKGS)
+
+test-integration: ## real in-process Temporal server, httptest targets, real Alertmanager
+	$(GO) test -count=1 -timeout 20m $(SERVER_PKGS)
+
+test-rules: ## promtool checks and unit tests of the Prometheus alert rules
+	$(PROMTOOL) check rules deploy/prometheus/herald-alerts.yml
+	$(PROMTOOL) test rules deploy/prometheus/tests/*.yml
+
+bench: ## benchmarks (formatters, registry, webhook latency)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+replay: ## replay recorded histories: make replay HISTORY=file.json
+	$(GO) run ./worker replay -history $(HISTORY)
+
+load: build ## k6 load test against a running Herald (see k6/README.md)
+	$(GO) run go.k6.io/k6@v1.8.1 run k6/steady_state.js
+
+clean:
+	rm -rf $(BIN)
