@@ -44,8 +44,10 @@ type Activities struct {
 	Registry   Registry
 	Publishers publish.Publishers
 	Guard      Guard // optional
-	Metrics    *metrics.Metrics
-	Logger     *slog.Logger
+	// DeadLetters records failed deliveries (the DeadLetter activity).
+	DeadLetters *DeadLetterRecorder
+	Metrics     *metrics.Metrics
+	Logger      *slog.Logger
 }
 
 // ResolveTargetsInput is the alert to find targets for.
@@ -90,6 +92,8 @@ func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput)
 type PublishInput struct {
 	Target       string               `json:"target"`
 	Notification publish.Notification `json:"notification"`
+	// Replay is true for a delivery replayed from the dead letters.
+	Replay bool `json:"replay,omitempty"`
 }
 
 // PublishOutput is a successful delivery.
@@ -145,6 +149,13 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutpu
 	res, err := pub.Publish(ctx, t, in.Notification)
 	elapsed := time.Since(start)
 	done(err)
+	if in.Replay && a.Metrics != nil {
+		outcome := "success"
+		if err != nil {
+			outcome = "failure"
+		}
+		a.Metrics.DLQReplays.WithLabelValues(outcome).Inc()
+	}
 	if err != nil {
 		return PublishOutput{}, a.fail(log, t, in, info.Attempt, err, elapsed)
 	}

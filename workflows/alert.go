@@ -67,6 +67,14 @@ const (
 	DeliveryDelivering = "delivering"
 	DeliveryDelivered  = "delivered"
 	DeliveryFailed     = "failed"
+	// DeliveryDeadLettered: failed for good and recorded in the dead letters.
+	DeliveryDeadLettered = "dead_lettered"
+)
+
+// Version markers of changes to the alert workflow's command sequence.
+const (
+	// versionDeadLetters: failed deliveries are written to the dead letters.
+	versionDeadLetters = "dead-letters"
 )
 
 // AlertState is what the alert workflow knows; StateQuery returns it.
@@ -117,7 +125,9 @@ type TargetState struct {
 	DeliveredAt   time.Time             `json:"deliveredAt,omitempty"`
 	FailedAt      time.Time             `json:"failedAt,omitempty"`
 	Provider      publish.ProviderState `json:"provider,omitempty"`
-	Records       []DeliveryRecord      `json:"records,omitempty"`
+	// DeadLetterID names the dead-letter entry of the latest failure.
+	DeadLetterID string           `json:"deadLetterId,omitempty"`
+	Records      []DeliveryRecord `json:"records,omitempty"`
 	// Active is true when the target takes part in the current episode;
 	// targets that left (deleted, filtered) keep their state but get no
 	// new deliveries.
@@ -181,10 +191,11 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 		return nil, fmt.Errorf("register query: %w", err)
 	}
 	ch := workflow.GetSignalChannel(ctx, AlertSignal)
+	replayed := workflow.GetSignalChannel(ctx, DeliveryReplayedSignal)
 	log := workflow.GetLogger(ctx)
 
 	for {
-		ready := func() bool { return ch.Len() > 0 || r.finished() }
+		ready := func() bool { return ch.Len() > 0 || replayed.Len() > 0 || r.finished() }
 		ok := true
 		if !ready() {
 			// Only a real wait starts the inactivity timer.
@@ -192,6 +203,13 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 			if ok, err = workflow.AwaitWithTimeout(ctx, r.in.InactivityTimeout, ready); err != nil {
 				return r.s, err
 			}
+		}
+		for {
+			var dr DeliveryReplayed
+			if !replayed.ReceiveAsync(&dr) {
+				break
+			}
+			r.recordReplay(ctx, dr)
 		}
 		for {
 			var n Notify
@@ -414,6 +432,10 @@ func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
 		rec.Outcome, rec.Attempts, rec.Error = DeliveryFailed, attempts, msg
 		workflow.GetLogger(ctx).Warn("delivery failed for good", "target", ts.Name, "event", j.event,
 			"kind", d.Kind, "attempts", attempts)
+		if workflow.GetVersion(ctx, versionDeadLetters, workflow.DefaultVersion, 1) >= 1 {
+			r.deadLetter(ctx, ts, j, d, msg, attempts)
+			rec.Outcome = DeliveryDeadLettered
+		}
 	}
 	ts.Records = append(ts.Records, rec)
 	if len(ts.Records) > maxRecords {
@@ -442,4 +464,51 @@ func (r *alertRun) upsertSearchAttributes(ctx workflow.Context) error {
 		return fmt.Errorf("upsert search attributes: %w", err)
 	}
 	return nil
+}
+
+// deadLetter records a delivery that failed for good in the dead-letter
+// workflow. The write itself is retried until it succeeds: a failure must
+// never be forgotten.
+func (r *alertRun) deadLetter(ctx workflow.Context, ts *TargetState, j job, d activities.FailureDetails, msg string, attempts int32) {
+	info := workflow.GetInfo(ctx)
+	now := workflow.Now(ctx)
+	e := activities.DeadLetter{
+		ID:          DeadLetterID(r.s.Fingerprint, info.WorkflowExecution.RunID, ts.Name, j.seq),
+		Fingerprint: r.s.Fingerprint, AlertName: j.alert.Name(), Target: ts.Name, TargetType: ts.Type,
+		Event: j.event, Update: j.update, ErrorKind: d.Kind, Error: msg, StatusCode: d.StatusCode,
+		Attempts: attempts, Failures: 1, FirstFailure: now, LastFailure: now,
+		AlertWorkflowID: info.WorkflowExecution.ID, AlertRunID: info.WorkflowExecution.RunID, Seq: j.seq,
+		Alert: j.alert, Provider: ts.Provider.Clone(),
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          fmt.Sprintf("deadletter/%s/%d", ts.Name, j.seq),
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
+	})
+	var acts *activities.Activities
+	if err := workflow.ExecuteActivity(actx, acts.DeadLetter, e).Get(ctx, nil); err != nil {
+		// Only cancellation of the workflow ends the retries above.
+		workflow.GetLogger(ctx).Error("dead letter not recorded", "target", ts.Name, "error", err)
+		return
+	}
+	ts.Status, ts.DeadLetterID = DeliveryDeadLettered, e.ID
+}
+
+// recordReplay applies a dead-letter replay that delivered.
+func (r *alertRun) recordReplay(ctx workflow.Context, dr DeliveryReplayed) {
+	ts := r.lane(dr.Target)
+	if ts == nil {
+		return
+	}
+	ts.Records = append(ts.Records, DeliveryRecord{Seq: dr.Seq, Event: dr.Event, Outcome: "replayed",
+		Attempts: dr.Attempts, At: workflow.Now(ctx)})
+	if len(ts.Records) > maxRecords {
+		ts.Records = ts.Records[len(ts.Records)-maxRecords:]
+	}
+	ts.Provider = ts.Provider.Merge(dr.Provider)
+	ts.TotalAttempts += dr.Attempts
+	// Only the latest delivery's status changes; an older replay is history.
+	if !ts.busy && len(ts.queue) == 0 && ts.Event == dr.Event && ts.Status == DeliveryDeadLettered {
+		ts.Status, ts.DeliveredAt, ts.LastError, ts.LastErrorKind, ts.DeadLetterID = DeliveryDelivered, dr.DeliveredAt, "", "", ""
+	}
 }

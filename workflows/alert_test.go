@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/herald-alerts/herald/activities"
@@ -56,9 +57,11 @@ func (p *scriptedPublisher) count(targetName, event string) int {
 }
 
 type harness struct {
-	env *testsuite.TestWorkflowEnvironment
-	pub *scriptedPublisher
-	reg *target.Registry
+	env         *testsuite.TestWorkflowEnvironment
+	pub         *scriptedPublisher
+	reg         *target.Registry
+	mu          sync.Mutex
+	deadLetters []activities.DeadLetter
 }
 
 func fastRetry(attempts int32) *target.RetrySpec {
@@ -83,7 +86,16 @@ func newHarness(t *testing.T, targets ...target.Target) *harness {
 		Publishers: publish.Publishers{target.TypeWebhook: pub},
 	})
 	env.RegisterWorkflow(AlertWorkflow)
-	return &harness{env: env, pub: pub, reg: reg}
+	h := &harness{env: env, pub: pub, reg: reg}
+	// The dead-letter workflow is tested on its own; here the activity
+	// that writes to it records what it was given.
+	env.OnActivity("DeadLetter", mock.Anything, mock.Anything).Return(func(_ context.Context, e activities.DeadLetter) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.deadLetters = append(h.deadLetters, e)
+		return nil
+	})
+	return h
 }
 
 func webhookTarget(name string) target.Target {
@@ -229,7 +241,7 @@ func TestAlertWorkflow_PartialFailure(t *testing.T) {
 		t.Errorf("flaky firing record = %+v, want delivered after 3 attempts", flaky.Records[0])
 	}
 	fr := broken.Records[0]
-	if fr.Outcome != DeliveryFailed || fr.Attempts != 1 {
+	if fr.Outcome != DeliveryDeadLettered || fr.Attempts != 1 {
 		t.Errorf("broken firing record = %+v, want failed after 1 attempt (400 is not retried)", fr)
 	}
 	if fr.Error == "" {
@@ -240,6 +252,17 @@ func TestAlertWorkflow_PartialFailure(t *testing.T) {
 	}
 	if got := h.pub.count("flaky", publish.EventFiring); got != 3 {
 		t.Errorf("flaky got %d firing attempts, want 3", got)
+	}
+	if len(h.deadLetters) != 1 {
+		t.Fatalf("dead letters = %+v, want one for broken", h.deadLetters)
+	}
+	dl := h.deadLetters[0]
+	if dl.Target != "broken" || dl.ErrorKind != publish.KindHTTPClient || dl.StatusCode != 400 || dl.Event != publish.EventFiring ||
+		dl.Fingerprint != "fp1" || dl.Alert.Name() != "DiskFull" || dl.ID == "" {
+		t.Errorf("dead letter = %+v", dl)
+	}
+	if broken.DeadLetterID != "" && fr.Outcome != DeliveryDeadLettered {
+		t.Errorf("record outcome = %s, want dead_lettered", fr.Outcome)
 	}
 }
 
@@ -255,7 +278,7 @@ func TestAlertWorkflow_RetriesExhausted(t *testing.T) {
 	h.signalAt(time.Hour, resolved(a))
 	st := h.run(t)
 	down := targetState(t, st, "down")
-	if down.Records[0].Outcome != DeliveryFailed || down.Records[0].Attempts != 3 {
+	if down.Records[0].Outcome != DeliveryDeadLettered || down.Records[0].Attempts != 3 {
 		t.Errorf("firing record = %+v, want failed after 3 attempts (max_attempts)", down.Records[0])
 	}
 	if down.TotalAttempts != 4 {

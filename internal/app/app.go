@@ -102,14 +102,19 @@ type WorkerDeps struct {
 	Registry   *target.Registry
 	Publishers publish.Publishers
 	Guard      activities.Guard
-	Metrics    *metrics.Metrics
-	Logger     *slog.Logger
+	// DeadLetters defaults to the namespace's dead-letter workflow.
+	DeadLetters *activities.DeadLetterRecorder
+	Metrics     *metrics.Metrics
+	Logger      *slog.Logger
 }
 
 // NewWorker creates a worker on taskQueue with every workflow and activity
 // registered.
 func NewWorker(c client.Client, taskQueue string, deps WorkerDeps, opts worker.Options) worker.Worker {
 	w := worker.New(c, taskQueue, opts)
+	if deps.DeadLetters == nil {
+		deps.DeadLetters = &activities.DeadLetterRecorder{Client: c, TaskQueue: taskQueue, WorkflowID: workflows.DeadLetterWorkflowIDFor(taskQueue)}
+	}
 	Register(w, deps)
 	return w
 }
@@ -119,11 +124,12 @@ func NewWorker(c client.Client, taskQueue string, deps WorkerDeps, opts worker.O
 func Register(r worker.Registry, deps WorkerDeps) {
 	workflows.Register(r)
 	r.RegisterActivity(&activities.Activities{
-		Registry:   deps.Registry,
-		Publishers: deps.Publishers,
-		Guard:      deps.Guard,
-		Metrics:    deps.Metrics,
-		Logger:     deps.Logger,
+		Registry:    deps.Registry,
+		Publishers:  deps.Publishers,
+		Guard:       deps.Guard,
+		DeadLetters: deps.DeadLetters,
+		Metrics:     deps.Metrics,
+		Logger:      deps.Logger,
 	})
 }
 

@@ -80,6 +80,7 @@ func New(cfg Config) *Server {
 		r.Get("/targets", s.handleTargets)
 		r.Get("/mode", s.handleMode)
 		admin := s.bearer(cfg.AdminToken, "admin")
+		s.mountDeadLetters(r, admin)
 		for _, mount := range cfg.Extra {
 			mount(r, admin)
 		}

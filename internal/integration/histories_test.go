@@ -19,8 +19,9 @@ const historyDir = "../../workflows/testdata"
 
 // TestRecordedScenarios runs workflow scenarios on the real server and
 // replays their fresh histories against the current code. With
-// HERALD_UPDATE_HISTORIES=1 it also (re)writes the committed fixtures:
-// do that only for a new workflow version, keeping the old fixtures.
+// HERALD_UPDATE_HISTORIES=1 it also writes the committed fixtures that do
+// not exist yet; existing fixtures are never overwritten, because they are
+// the record of what older code did.
 func TestRecordedScenarios(t *testing.T) {
 	update := os.Getenv("HERALD_UPDATE_HISTORIES") == "1"
 	flaky := newSink(t, response{Status: 503}, response{Status: 200})
@@ -31,13 +32,15 @@ func TestRecordedScenarios(t *testing.T) {
 		webhookTargetFor("flaky", flaky, quickRetry(5)),
 		webhookTargetFor("broken", broken, quickRetry(5)),
 	})
+	dlqID := workflows.DeadLetterWorkflowIDFor(h.taskQueue)
 
 	scenarios := []struct {
-		file  string
-		fp    string
-		steps func(fp string)
+		file       string
+		fp         string
+		workflowID string
+		steps      func(fp string)
 	}{
-		{"alert_v1_fanout_resolve.json", "hist1", func(fp string) {
+		{"alert_v1_fanout_resolve.json", "hist1", "", func(fp string) {
 			a := firingAlert(fp, "HistoryFanOut")
 			h.post(webhookBody(a))
 			eventually(t, 30*time.Second, "firing done", func() bool { return flaky.count("firing") >= 1 && good.count("firing") >= 1 })
@@ -48,7 +51,7 @@ func TestRecordedScenarios(t *testing.T) {
 			time.Sleep(time.Second)
 			h.post(webhookBody(resolvedAlert(b)))
 		}},
-		{"alert_v1_refire.json", "hist2", func(fp string) {
+		{"alert_v1_refire.json", "hist2", "", func(fp string) {
 			a := firingAlert(fp, "HistoryReFire")
 			h.post(webhookBody(a))
 			time.Sleep(time.Second)
@@ -57,12 +60,40 @@ func TestRecordedScenarios(t *testing.T) {
 			time.Sleep(time.Second)
 			h.post(webhookBody(resolvedAlert(a)))
 		}},
+		{"alert_v2_deadletter_replay.json", "hist3", "", func(fp string) {
+			a := firingAlert(fp, "HistoryDeadLetter")
+			h.post(webhookBody(a))
+			var list workflows.ListResponse
+			eventually(t, 30*time.Second, "dead letter written", func() bool {
+				return h.call("GET", "/api/v1/dlq?fingerprint="+fp, "", &list) == 200 && list.Matched == 1
+			})
+			broken.mu.Lock()
+			broken.script = nil // fixed: answers 200 from now on
+			broken.mu.Unlock()
+			var res workflows.ReplayResult
+			if code := h.call("POST", "/api/v1/dlq/"+list.Entries[0].ID+"/replay", "", &res); code != 200 {
+				t.Fatalf("replay = %d %+v", code, res)
+			}
+			h.post(webhookBody(resolvedAlert(a)))
+		}},
 	}
+	for i := range scenarios {
+		scenarios[i].workflowID = workflows.AlertWorkflowID(scenarios[i].fp)
+	}
+	// The dead-letter workflow as the scenarios left it (running).
+	scenarios = append(scenarios, struct {
+		file       string
+		fp         string
+		workflowID string
+		steps      func(fp string)
+	}{"deadletter_v1.json", "", dlqID, func(string) {}})
 	for _, sc := range scenarios {
 		sc.steps(sc.fp)
-		h.waitWorkflowDone(sc.fp)
+		if sc.fp != "" {
+			h.waitWorkflowDone(sc.fp)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		hist, err := history.Fetch(ctx, h.client, workflows.AlertWorkflowID(sc.fp), "")
+		hist, err := history.Fetch(ctx, h.client, sc.workflowID, "")
 		cancel()
 		if err != nil {
 			t.Fatal(err)
@@ -72,8 +103,10 @@ func TestRecordedScenarios(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := filepath.Join(t.TempDir(), sc.file)
-		if update {
-			path = filepath.Join(historyDir, sc.file)
+		fixture := filepath.Join(historyDir, sc.file)
+		write := false
+		if _, err := os.Stat(fixture); update && os.IsNotExist(err) {
+			path, write = fixture, true
 		}
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
@@ -81,7 +114,7 @@ func TestRecordedScenarios(t *testing.T) {
 		if err := history.Replay(workflows.Register, path); err != nil {
 			t.Errorf("%s: fresh history does not replay: %v", sc.file, err)
 		}
-		if update {
+		if write {
 			fmt.Printf("wrote %s (%d events)\n", path, len(hist.Events))
 		}
 	}

@@ -1,0 +1,205 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/herald-alerts/herald/workflows"
+)
+
+// dlqTimeout bounds a dead-letter call; replay-all of many entries takes
+// longer than a plain query.
+const (
+	dlqQueryTimeout  = 10 * time.Second
+	dlqUpdateTimeout = 5 * time.Minute
+)
+
+// mountDeadLetters adds the dead-letter API under /api/v1.
+func (s *Server) mountDeadLetters(r chi.Router, admin func(http.Handler) http.Handler) {
+	r.Get("/dlq", s.handleDLQList)
+	r.Get("/dlq/stats", s.handleDLQStats)
+	r.With(admin).Post("/dlq/replay", s.handleDLQReplayAll)
+	r.With(admin).Post("/dlq/{id}/replay", s.handleDLQReplay)
+	r.With(admin).Delete("/dlq/{id}", s.handleDLQDrop)
+	r.With(admin).Delete("/dlq", s.handleDLQPurge)
+}
+
+func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := workflows.ListRequest{Target: q.Get("target"), Fingerprint: q.Get("fingerprint")}
+	var err error
+	if req.Offset, err = intParam(q.Get("offset"), 0); err != nil {
+		WriteError(w, http.StatusBadRequest, "offset: "+err.Error())
+		return
+	}
+	if req.Limit, err = intParam(q.Get("limit"), 100); err != nil {
+		WriteError(w, http.StatusBadRequest, "limit: "+err.Error())
+		return
+	}
+	if v := q.Get("older_than"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			WriteError(w, http.StatusBadRequest, "older_than must be a positive Go duration such as 1h or 30m")
+			return
+		}
+		req.FailedBefore = time.Now().Add(-d)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), dlqQueryTimeout)
+	defer cancel()
+	var resp workflows.ListResponse
+	if err := s.dlqQuery(ctx, workflows.DeadLetterListQuery, &resp, req); err != nil {
+		if isNotFound(err) {
+			writeJSON(w, http.StatusOK, workflows.ListResponse{Entries: []*workflows.DeadLetter{}, Offset: req.Offset})
+			return
+		}
+		s.temporalError(w, "dead letters", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) handleDLQStats(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), dlqQueryTimeout)
+	defer cancel()
+	var st workflows.Stats
+	if err := s.dlqQuery(ctx, workflows.DeadLetterStatsQuery, &st); err != nil {
+		if isNotFound(err) {
+			writeJSON(w, http.StatusOK, workflows.Stats{ByTarget: map[string]int{}, ByKind: map[string]int{}})
+			return
+		}
+		s.temporalError(w, "dead letters", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) handleDLQReplay(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	var res workflows.ReplayResult
+	if !s.dlqUpdate(w, r, workflows.DeadLetterReplayUpdate, workflows.ReplayRequest{ID: id}, &res) {
+		return
+	}
+	status := http.StatusOK
+	if !res.Delivered {
+		// The replay ran and failed again: the entry stays.
+		status = http.StatusBadGateway
+	}
+	writeJSON(w, status, res)
+}
+
+func (s *Server) handleDLQReplayAll(w http.ResponseWriter, r *http.Request) {
+	var res workflows.ReplayAllResult
+	req := workflows.ReplayAllRequest{Target: r.URL.Query().Get("target")}
+	if !s.dlqUpdate(w, r, workflows.DeadLetterReplayAllUpdate, req, &res) {
+		return
+	}
+	if res.Results == nil {
+		res.Results = []workflows.ReplayResult{}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) handleDLQDrop(w http.ResponseWriter, r *http.Request) {
+	var res workflows.DropResult
+	if s.dlqUpdate(w, r, workflows.DeadLetterDropUpdate, workflows.DropRequest{ID: chi.URLParam(r, "id")}, &res) {
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func (s *Server) handleDLQPurge(w http.ResponseWriter, r *http.Request) {
+	v := r.URL.Query().Get("older_than")
+	d, err := time.ParseDuration(v)
+	if v == "" || err != nil || d <= 0 {
+		WriteError(w, http.StatusBadRequest, "older_than is required: a positive Go duration such as 24h")
+		return
+	}
+	var res workflows.DropResult
+	if s.dlqUpdate(w, r, workflows.DeadLetterPurgeUpdate, workflows.PurgeRequest{OlderThan: d}, &res) {
+		writeJSON(w, http.StatusOK, res)
+	}
+}
+
+func (s *Server) dlqQuery(ctx context.Context, name string, into any, args ...any) error {
+	v, err := s.cfg.Client.QueryWorkflow(ctx, workflows.DeadLetterWorkflowIDFor(s.cfg.TaskQueue), "", name, args...)
+	if err != nil {
+		return err
+	}
+	return v.Get(into)
+}
+
+// dlqUpdate runs an update and writes an error answer when it fails; it
+// reports whether the caller should write the result.
+func (s *Server) dlqUpdate(w http.ResponseWriter, r *http.Request, name string, arg, into any) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), dlqUpdateTimeout)
+	defer cancel()
+	h, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.DeadLetterWorkflowIDFor(s.cfg.TaskQueue),
+		UpdateName:   name,
+		Args:         []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, into)
+	}
+	if err == nil {
+		return true
+	}
+	switch {
+	case isNotFound(err) && (name == workflows.DeadLetterReplayAllUpdate || name == workflows.DeadLetterPurgeUpdate):
+		// No dead-letter workflow yet: nothing to replay or purge.
+		return true
+	case isNotFound(err):
+		WriteError(w, http.StatusNotFound, "no dead letters recorded yet")
+	case isRejected(err):
+		msg := err.Error()
+		status := http.StatusBadRequest
+		if strings.Contains(msg, "no dead letter with id") {
+			status = http.StatusNotFound
+		} else if strings.Contains(msg, "being replayed") {
+			status = http.StatusConflict
+		}
+		WriteError(w, status, rejectionMessage(err))
+	default:
+		s.temporalError(w, "dead letters", err)
+	}
+	return false
+}
+
+func isNotFound(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
+}
+
+// isRejected reports whether an update was rejected by its validator.
+func isRejected(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr)
+}
+
+func rejectionMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+func intParam(v string, def int) (int, error) {
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errors.New("must be a non-negative integer")
+	}
+	return n, nil
+}

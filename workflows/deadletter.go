@@ -1,0 +1,564 @@
+package workflows
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/publish"
+)
+
+// Names of the dead-letter workflow and its operations (usable from the
+// Temporal Web UI and CLI as well as through Herald's API).
+const (
+	DeadLetterWorkflowName = "DeadLetterWorkflow"
+	// DeadLetterWorkflowID is the one dead-letter workflow of a namespace
+	// (for the default task queue; see DeadLetterWorkflowIDFor).
+	DeadLetterWorkflowID = "herald-dead-letters"
+	// DeadLetterAddSignal carries a DeadLetter to record.
+	DeadLetterAddSignal = "add"
+	// DeadLetterListQuery takes a ListRequest and returns a ListResponse.
+	DeadLetterListQuery = "list"
+	// DeadLetterStatsQuery returns Stats.
+	DeadLetterStatsQuery = "stats"
+	// Updates (each with a validator).
+	DeadLetterReplayUpdate    = "replay"    // ReplayRequest -> ReplayResult
+	DeadLetterReplayAllUpdate = "replayAll" // ReplayAllRequest -> ReplayAllResult
+	DeadLetterDropUpdate      = "drop"      // DropRequest -> DropResult
+	DeadLetterPurgeUpdate     = "purge"     // PurgeRequest -> DropResult
+	// DeliveryReplayedSignal tells an alert workflow that a dead letter of
+	// it was delivered by a replay.
+	DeliveryReplayedSignal = "delivery-replayed"
+)
+
+// Limits of the dead-letter workflow (documented in docs/dead-letters.md).
+const (
+	// DefaultMaxDeadLetters bounds the entries kept; past it the oldest are
+	// summarised (counted by target and kind) in Overflow, never silently
+	// dropped.
+	DefaultMaxDeadLetters = 10000
+	// deadLetterHistoryLimit: continue as new past this many events.
+	deadLetterHistoryLimit = 4000
+	deadLetterSignalLimit  = 1000
+	// maxListPage bounds one list query.
+	maxListPage = 1000
+	// replayConcurrency bounds parallel deliveries of a replay-all.
+	replayConcurrency = 8
+	maxErrorLen       = 512
+)
+
+// DeadLetter is a delivery that failed for good (see activities.DeadLetter).
+type DeadLetter = activities.DeadLetter
+
+// Overflow summarises entries evicted because MaxEntries was reached.
+type Overflow struct {
+	Count    int            `json:"count"`
+	ByTarget map[string]int `json:"byTarget,omitempty"`
+	ByKind   map[string]int `json:"byKind,omitempty"`
+	Oldest   time.Time      `json:"oldest,omitzero"`
+	Newest   time.Time      `json:"newest,omitzero"`
+}
+
+// DeadLetterInput starts or continues the dead-letter workflow.
+type DeadLetterInput struct {
+	MaxEntries int `json:"maxEntries,omitempty"`
+	// HistoryLimit is the history length past which the workflow continues
+	// as new (default 4000 events).
+	HistoryLimit int `json:"historyLimit,omitempty"`
+	// SignalLimit: the workflow also continues as new after this many
+	// entries were signalled to one run (default 1000).
+	SignalLimit int `json:"signalLimit,omitempty"`
+	// State is the gzip-compressed JSON of the entries carried across
+	// continue-as-new (compression keeps 10,000 entries well inside
+	// Temporal's payload limit).
+	State []byte `json:"state,omitempty"`
+}
+
+type deadLetterState struct {
+	Entries  []*DeadLetter `json:"entries"`
+	Overflow Overflow      `json:"overflow"`
+	Written  int           `json:"written"`
+	Replayed int           `json:"replayed"`
+	Dropped  int           `json:"dropped"`
+	// ReplaySeq numbers replay deliveries for their activity IDs.
+	ReplaySeq int `json:"replaySeq"`
+}
+
+// ListRequest filters and pages the entries (oldest first).
+type ListRequest struct {
+	Target      string `json:"target,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// FailedBefore keeps entries whose last failure is before this time.
+	FailedBefore time.Time `json:"failedBefore,omitzero"`
+	Offset       int       `json:"offset,omitempty"`
+	Limit        int       `json:"limit,omitempty"`
+}
+
+// ListResponse is one page of entries.
+type ListResponse struct {
+	Entries  []*DeadLetter `json:"entries"`
+	Total    int           `json:"total"`
+	Matched  int           `json:"matched"`
+	Offset   int           `json:"offset"`
+	Overflow Overflow      `json:"overflow"`
+}
+
+// Stats counts entries.
+type Stats struct {
+	Total    int            `json:"total"`
+	ByTarget map[string]int `json:"byTarget"`
+	ByKind   map[string]int `json:"byKind"`
+	Overflow Overflow       `json:"overflow"`
+	Written  int            `json:"written"`
+	Replayed int            `json:"replayed"`
+	Dropped  int            `json:"dropped"`
+}
+
+// ReplayRequest names one entry.
+type ReplayRequest struct {
+	ID string `json:"id"`
+}
+
+// ReplayResult is the outcome of replaying one entry.
+type ReplayResult struct {
+	ID        string `json:"id"`
+	Delivered bool   `json:"delivered"`
+	Error     string `json:"error,omitempty"`
+	Attempts  int32  `json:"attempts"`
+}
+
+// ReplayAllRequest replays every entry, or those of one target.
+type ReplayAllRequest struct {
+	Target string `json:"target,omitempty"`
+}
+
+// ReplayAllResult counts a replay-all.
+type ReplayAllResult struct {
+	Replayed  int            `json:"replayed"`
+	Delivered int            `json:"delivered"`
+	Failed    int            `json:"failed"`
+	Results   []ReplayResult `json:"results"`
+}
+
+// DropRequest names one entry.
+type DropRequest struct {
+	ID string `json:"id"`
+}
+
+// PurgeRequest drops entries whose last failure is older than OlderThan.
+type PurgeRequest struct {
+	OlderThan time.Duration `json:"olderThan"`
+}
+
+// DropResult counts dropped entries.
+type DropResult struct {
+	Dropped int `json:"dropped"`
+}
+
+// DeliveryReplayed tells an alert workflow a dead letter was delivered.
+type DeliveryReplayed struct {
+	Target      string                `json:"target"`
+	Seq         int                   `json:"seq"`
+	Event       string                `json:"event"`
+	Attempts    int32                 `json:"attempts"`
+	DeliveredAt time.Time             `json:"deliveredAt"`
+	Provider    publish.ProviderState `json:"provider,omitempty"`
+}
+
+type deadLetters struct {
+	in    DeadLetterInput
+	st    *deadLetterState
+	index map[string]*DeadLetter
+	busy  map[string]bool // entries being replayed
+	// signals counts entries received by this run.
+	signals int
+}
+
+// DeadLetterWorkflow keeps every delivery that failed for good until it is
+// replayed or dropped. Entries arrive by signal; list and stats are
+// queries; replay, replay-all, drop and purge are updates with validators.
+// It continues as new before its history grows large, after running
+// handlers finish and pending signals are taken in.
+func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
+	d := &deadLetters{in: in, st: &deadLetterState{}, index: map[string]*DeadLetter{}, busy: map[string]bool{}}
+	if d.in.MaxEntries <= 0 {
+		d.in.MaxEntries = DefaultMaxDeadLetters
+	}
+	if d.in.HistoryLimit <= 0 {
+		d.in.HistoryLimit = deadLetterHistoryLimit
+	}
+	if d.in.SignalLimit <= 0 {
+		d.in.SignalLimit = deadLetterSignalLimit
+	}
+	if len(in.State) > 0 {
+		st, err := decodeDeadLetterState(in.State)
+		if err != nil {
+			return fmt.Errorf("decode carried-over dead letters: %w", err)
+		}
+		d.st = st
+	}
+	for _, e := range d.st.Entries {
+		d.index[e.ID] = e
+	}
+	if err := d.registerHandlers(ctx); err != nil {
+		return err
+	}
+	addCh := workflow.GetSignalChannel(ctx, DeadLetterAddSignal)
+	for {
+		d.reportSize(ctx)
+		if err := workflow.Await(ctx, func() bool { return addCh.Len() > 0 || d.shouldContinueAsNew(ctx) }); err != nil {
+			return err
+		}
+		d.drain(ctx, addCh)
+		if d.shouldContinueAsNew(ctx) {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return err
+			}
+			d.drain(ctx, addCh)
+			state, err := encodeDeadLetterState(d.st)
+			if err != nil {
+				return err
+			}
+			next := d.in
+			next.State = state
+			return workflow.NewContinueAsNewError(ctx, DeadLetterWorkflow, next)
+		}
+	}
+}
+
+func (d *deadLetters) shouldContinueAsNew(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return d.signals >= d.in.SignalLimit || info.GetCurrentHistoryLength() > d.in.HistoryLimit ||
+		info.GetContinueAsNewSuggested()
+}
+
+func (d *deadLetters) drain(ctx workflow.Context, ch workflow.ReceiveChannel) {
+	for {
+		var e DeadLetter
+		if !ch.ReceiveAsync(&e) {
+			return
+		}
+		d.signals++
+		d.add(ctx, &e)
+	}
+}
+
+// add records an entry; a repeat of the same delivery updates it.
+func (d *deadLetters) add(ctx workflow.Context, e *DeadLetter) {
+	if len(e.Error) > maxErrorLen {
+		e.Error = e.Error[:maxErrorLen] + "…"
+	}
+	d.st.Written++
+	if prev, ok := d.index[e.ID]; ok {
+		prev.LastFailure, prev.Error, prev.ErrorKind = e.LastFailure, e.Error, e.ErrorKind
+		prev.StatusCode, prev.Attempts = e.StatusCode, e.Attempts
+		prev.Failures++
+		return
+	}
+	if e.Failures == 0 {
+		e.Failures = 1
+	}
+	d.st.Entries = append(d.st.Entries, e)
+	d.index[e.ID] = e
+	for len(d.st.Entries) > d.in.MaxEntries {
+		d.evictOldest(ctx)
+	}
+}
+
+// evictOldest moves the oldest entry (not being replayed) into Overflow.
+func (d *deadLetters) evictOldest(ctx workflow.Context) {
+	for i, e := range d.st.Entries {
+		if d.busy[e.ID] {
+			continue
+		}
+		o := &d.st.Overflow
+		o.Count++
+		if o.ByTarget == nil {
+			o.ByTarget, o.ByKind = map[string]int{}, map[string]int{}
+		}
+		o.ByTarget[e.Target]++
+		o.ByKind[e.ErrorKind]++
+		if o.Oldest.IsZero() || e.FirstFailure.Before(o.Oldest) {
+			o.Oldest = e.FirstFailure
+		}
+		if e.LastFailure.After(o.Newest) {
+			o.Newest = e.LastFailure
+		}
+		workflow.GetLogger(ctx).Warn("dead letters full: oldest entry summarised", "id", e.ID,
+			"target", e.Target, "max", d.in.MaxEntries)
+		d.remove(i)
+		return
+	}
+}
+
+func (d *deadLetters) remove(i int) {
+	e := d.st.Entries[i]
+	delete(d.index, e.ID)
+	d.st.Entries = append(d.st.Entries[:i], d.st.Entries[i+1:]...)
+}
+
+func (d *deadLetters) removeID(id string) bool {
+	for i, e := range d.st.Entries {
+		if e.ID == id {
+			d.remove(i)
+			return true
+		}
+	}
+	return false
+}
+
+func (d *deadLetters) reportSize(ctx workflow.Context) {
+	workflow.GetMetricsHandler(ctx).Gauge("herald_dlq_entries").Update(float64(len(d.st.Entries)))
+}
+
+func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, DeadLetterListQuery, d.list); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, DeadLetterStatsQuery, d.stats); err != nil {
+		return err
+	}
+	exists := func(id string) error {
+		if id == "" {
+			return errors.New("id is required")
+		}
+		if _, ok := d.index[id]; !ok {
+			return fmt.Errorf("no dead letter with id %q", id)
+		}
+		if d.busy[id] {
+			return fmt.Errorf("dead letter %q is being replayed", id)
+		}
+		return nil
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayUpdate,
+		func(ctx workflow.Context, r ReplayRequest) (ReplayResult, error) {
+			return d.replay(ctx, d.index[r.ID]), nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(r ReplayRequest) error { return exists(r.ID) }},
+	); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayAllUpdate, d.replayAll,
+		workflow.UpdateHandlerOptions{Validator: func(ReplayAllRequest) error { return nil }},
+	); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterDropUpdate,
+		func(ctx workflow.Context, r DropRequest) (DropResult, error) {
+			if d.removeID(r.ID) {
+				d.st.Dropped++
+				d.reportSize(ctx)
+				return DropResult{Dropped: 1}, nil
+			}
+			return DropResult{}, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(r DropRequest) error { return exists(r.ID) }},
+	); err != nil {
+		return err
+	}
+	return workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterPurgeUpdate,
+		func(ctx workflow.Context, r PurgeRequest) (DropResult, error) {
+			cutoff := workflow.Now(ctx).Add(-r.OlderThan)
+			kept := d.st.Entries[:0]
+			n := 0
+			for _, e := range d.st.Entries {
+				if e.LastFailure.Before(cutoff) && !d.busy[e.ID] {
+					delete(d.index, e.ID)
+					n++
+					continue
+				}
+				kept = append(kept, e)
+			}
+			d.st.Entries = kept
+			d.st.Dropped += n
+			d.reportSize(ctx)
+			return DropResult{Dropped: n}, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(r PurgeRequest) error {
+			if r.OlderThan <= 0 {
+				return errors.New("olderThan must be a positive duration")
+			}
+			return nil
+		}},
+	)
+}
+
+func (d *deadLetters) list(r ListRequest) (ListResponse, error) {
+	limit := r.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > maxListPage {
+		limit = maxListPage
+	}
+	var matched []*DeadLetter
+	for _, e := range d.st.Entries {
+		if r.Target != "" && e.Target != r.Target {
+			continue
+		}
+		if r.Fingerprint != "" && e.Fingerprint != r.Fingerprint {
+			continue
+		}
+		if !r.FailedBefore.IsZero() && !e.LastFailure.Before(r.FailedBefore) {
+			continue
+		}
+		matched = append(matched, e)
+	}
+	resp := ListResponse{Total: len(d.st.Entries), Matched: len(matched), Offset: r.Offset, Overflow: d.st.Overflow,
+		Entries: []*DeadLetter{}}
+	if r.Offset < len(matched) {
+		end := min(r.Offset+limit, len(matched))
+		resp.Entries = matched[r.Offset:end]
+	}
+	return resp, nil
+}
+
+func (d *deadLetters) stats() (Stats, error) {
+	s := Stats{Total: len(d.st.Entries), ByTarget: map[string]int{}, ByKind: map[string]int{},
+		Overflow: d.st.Overflow, Written: d.st.Written, Replayed: d.st.Replayed, Dropped: d.st.Dropped}
+	for _, e := range d.st.Entries {
+		s.ByTarget[e.Target]++
+		s.ByKind[e.ErrorKind]++
+	}
+	return s, nil
+}
+
+// replay runs the delivery of e again with the target's current
+// credentials. Success removes the entry and tells the alert workflow;
+// failure keeps it with the new error.
+func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
+	d.busy[e.ID] = true
+	defer delete(d.busy, e.ID)
+	d.st.ReplaySeq++
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          fmt.Sprintf("replay/%s/%d", e.Target, d.st.ReplaySeq),
+		StartToCloseTimeout: DefaultDeliveryTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
+		},
+	})
+	in := activities.PublishInput{
+		Target: e.Target,
+		Replay: true,
+		Notification: publish.Notification{
+			Alert: e.Alert, Event: e.Event, Update: e.Update, State: e.Provider.Clone(),
+			Classification: publish.Classification{Severity: e.Alert.Severity(), Source: "labels"},
+		},
+	}
+	var acts *activities.Activities
+	var out activities.PublishOutput
+	e.Replays++
+	err := workflow.ExecuteActivity(actx, acts.Publish, in).Get(ctx, &out)
+	res := ReplayResult{ID: e.ID}
+	if err != nil {
+		det, msg := activities.FailureFrom(err)
+		e.LastFailure, e.Error, e.ErrorKind, e.StatusCode = workflow.Now(ctx), msg, det.Kind, det.StatusCode
+		e.Failures++
+		res.Error, res.Attempts = msg, det.Attempt
+		return res
+	}
+	res.Delivered, res.Attempts = true, out.Attempt
+	d.removeID(e.ID)
+	d.st.Replayed++
+	d.reportSize(ctx)
+	// Best effort: the alert workflow may have completed already.
+	_ = workflow.SignalExternalWorkflow(ctx, e.AlertWorkflowID, "", DeliveryReplayedSignal, DeliveryReplayed{
+		Target: e.Target, Seq: e.Seq, Event: e.Event, Attempts: out.Attempt, DeliveredAt: out.DeliveredAt,
+		Provider: out.State,
+	}).Get(ctx, nil)
+	return res
+}
+
+func (d *deadLetters) replayAll(ctx workflow.Context, r ReplayAllRequest) (ReplayAllResult, error) {
+	var todo []*DeadLetter
+	for _, e := range d.st.Entries {
+		if (r.Target == "" || e.Target == r.Target) && !d.busy[e.ID] {
+			todo = append(todo, e)
+		}
+	}
+	results := make([]ReplayResult, len(todo))
+	next := 0
+	running := 0
+	for i := range todo {
+		if err := workflow.Await(ctx, func() bool { return running < replayConcurrency }); err != nil {
+			return ReplayAllResult{}, err
+		}
+		running++
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			results[i] = d.replay(ctx, todo[i])
+			running--
+			next++
+		})
+	}
+	if err := workflow.Await(ctx, func() bool { return next == len(todo) }); err != nil {
+		return ReplayAllResult{}, err
+	}
+	out := ReplayAllResult{Replayed: len(todo), Results: results}
+	for _, res := range results {
+		if res.Delivered {
+			out.Delivered++
+		} else {
+			out.Failed++
+		}
+	}
+	sort.Slice(out.Results, func(i, j int) bool { return out.Results[i].ID < out.Results[j].ID })
+	return out, nil
+}
+
+func encodeDeadLetterState(st *deadLetterState) ([]byte, error) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if err := json.NewEncoder(zw).Encode(st); err != nil {
+		return nil, fmt.Errorf("encode dead letters: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compress dead letters: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func decodeDeadLetterState(data []byte) (*deadLetterState, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, err
+	}
+	var st deadLetterState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// DeadLetterWorkflowIDFor returns the dead-letter workflow ID of the Herald
+// deployment on taskQueue: "herald-dead-letters" for the default queue
+// "herald", suffixed with the queue otherwise, so deployments sharing a
+// namespace keep separate dead letters.
+func DeadLetterWorkflowIDFor(taskQueue string) string {
+	if taskQueue == "" || taskQueue == "herald" {
+		return DeadLetterWorkflowID
+	}
+	return DeadLetterWorkflowID + "-" + taskQueue
+}
+
+// DeadLetterID identifies a failed delivery: alert workflow run, target and
+// delivery sequence. Repeats of the same failure map to the same entry.
+func DeadLetterID(fingerprint, runID, targetName string, seq int) string {
+	short := runID
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	return fmt.Sprintf("%s.%s.%s.%d", fingerprint, targetName, short, seq)
+}
