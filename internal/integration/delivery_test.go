@@ -326,4 +326,3 @@ func TestMetricsCountDeliveries(t *testing.T) {
 		}
 	}
 }
-

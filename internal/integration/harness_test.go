@@ -296,7 +296,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newTestServer(t *testing.T, h http.Handler) *httptest.Server {
