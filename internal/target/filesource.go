@@ -32,7 +32,9 @@ func (f *FileSource) Load() ([]Target, []Problem, error) {
 }
 
 // Run loads the file into sink and keeps reloading it on change. A file that
-// becomes unreadable or malformed keeps the last good set in place.
+// becomes unreadable or malformed keeps the last good set in place; the
+// failure is logged and reported to OnError once per distinct error, not on
+// every poll.
 func (f *FileSource) Run(ctx context.Context, sink Sink) error {
 	log := f.Logger
 	if log == nil {
@@ -42,21 +44,22 @@ func (f *FileSource) Run(ctx context.Context, sink Sink) error {
 	if interval <= 0 {
 		interval = 2 * time.Second
 	}
-	var last []byte
-	loaded := false
-	reload := func() error {
+	var (
+		last    []byte
+		loaded  bool
+		lastErr string
+	)
+	reload := func() (reason string, err error) {
 		data, err := os.ReadFile(f.Path)
 		if err != nil {
-			f.reportError("read_error", err)
-			return fmt.Errorf("read targets file: %w", err)
+			return "read_error", fmt.Errorf("read targets file: %w", err)
 		}
 		if loaded && bytes.Equal(data, last) {
-			return nil
+			return "", nil
 		}
 		targets, problems, err := ParseList(data, f.Name())
 		if err != nil {
-			f.reportError("invalid_file", err)
-			return err
+			return "invalid_file", err
 		}
 		for _, p := range problems {
 			log.Warn("target skipped", "origin", p.Origin, "target", p.Target, "reason", p.Reason, "error", p.Message)
@@ -64,9 +67,10 @@ func (f *FileSource) Run(ctx context.Context, sink Sink) error {
 		last, loaded = data, true
 		sink.Update(f.Name(), targets, problems)
 		log.Info("targets loaded", "source", f.Name(), "targets", len(targets), "skipped", len(problems))
-		return nil
+		return "", nil
 	}
-	if err := reload(); err != nil {
+	if reason, err := reload(); err != nil {
+		f.reportError(reason, err)
 		return err
 	}
 	t := time.NewTicker(interval)
@@ -76,9 +80,17 @@ func (f *FileSource) Run(ctx context.Context, sink Sink) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if err := reload(); err != nil {
-				log.Error("targets file not reloaded; keeping the previous targets", "source", f.Name(), "error", err)
+			reason, err := reload()
+			if err == nil {
+				lastErr = ""
+				continue
 			}
+			if err.Error() == lastErr {
+				continue
+			}
+			lastErr = err.Error()
+			f.reportError(reason, err)
+			log.Error("targets file not reloaded; keeping the previous targets", "source", f.Name(), "reason", reason, "error", err)
 		}
 	}
 }

@@ -3,8 +3,11 @@ package target
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 )
 
@@ -12,11 +15,10 @@ import (
 // format). Every target is validated; the returned problems name each entry
 // that was skipped. origin prefixes the Origin of each target ("file:x.yaml").
 func ParseList(data []byte, origin string) ([]Target, []Problem, error) {
-	js, err := yaml.YAMLToJSON(data)
+	js, err := toJSON(data)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: not valid JSON or YAML: %w", origin, err)
 	}
-	js = bytes.TrimSpace(js)
 	if len(js) == 0 || bytes.Equal(js, []byte("null")) {
 		return nil, nil, nil
 	}
@@ -49,9 +51,12 @@ func ParseList(data []byte, origin string) ([]Target, []Problem, error) {
 
 // ParseOne decodes and validates one target object (JSON or YAML).
 func ParseOne(data []byte, origin string) (Target, error) {
-	js, err := yaml.YAMLToJSON(data)
+	js, err := toJSON(data)
 	if err != nil {
 		return Target{}, &ParseError{Msg: err.Error()}
+	}
+	if len(js) == 0 || bytes.Equal(js, []byte("null")) {
+		return Target{}, &ParseError{Msg: "empty document, want a target object"}
 	}
 	var t Target
 	dec := json.NewDecoder(bytes.NewReader(js))
@@ -72,6 +77,46 @@ func ParseOne(data []byte, origin string) (Target, error) {
 	return t, nil
 }
 
+// toJSON converts YAML to JSON. Input that already is a JSON object or list
+// is passed through: converting it through YAML costs far more than decoding.
+// Anything after the first document is an error rather than silently
+// dropped (YAMLToJSON alone would keep the first of two objects).
+func toJSON(data []byte) ([]byte, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && json.Valid(trimmed) {
+		return trimmed, nil
+	}
+	if err := singleDocument(data); err != nil {
+		return nil, err
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSpace(js), nil
+}
+
+func singleDocument(data []byte) error {
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	docs := 0
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if v != nil {
+			docs++
+		}
+		if docs > 1 {
+			return errors.New("more than one document (one target object per Secret, one list per file)")
+		}
+	}
+}
+
 // ParseError is a target definition that is not a well-formed object.
 type ParseError struct{ Msg string }
 
@@ -79,7 +124,8 @@ func (e *ParseError) Error() string { return "malformed target object: " + e.Msg
 
 func problemFor(origin, name string, err error) Problem {
 	reason := "invalid_target"
-	if _, ok := err.(*ParseError); ok {
+	var pe *ParseError
+	if errors.As(err, &pe) {
 		reason = "invalid_json"
 	}
 	return Problem{Origin: origin, Target: name, Reason: reason, Message: err.Error()}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,8 +40,11 @@ type Sink interface {
 type Registry struct {
 	mu       sync.Mutex
 	sources  map[string]sourceState
-	snap     snapshotHolder
+	snap     atomic.Pointer[Snapshot]
 	watchers []func(Snapshot)
+	// notifyMu serializes watcher calls so that watchers see snapshots in
+	// generation order even when sources update concurrently.
+	notifyMu sync.Mutex
 }
 
 type sourceState struct {
@@ -60,31 +64,15 @@ type Snapshot struct {
 	Generation uint64
 }
 
-type snapshotHolder struct {
-	mu sync.RWMutex
-	s  *Snapshot
-}
-
-func (h *snapshotHolder) load() *Snapshot {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.s
-}
-
-func (h *snapshotHolder) store(s *Snapshot) {
-	h.mu.Lock()
-	h.s = s
-	h.mu.Unlock()
-}
-
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	r := &Registry{sources: map[string]sourceState{}}
-	r.snap.store(&Snapshot{byName: map[string]Target{}, Synced: map[string]time.Time{}})
+	r.snap.Store(&Snapshot{byName: map[string]Target{}, Synced: map[string]time.Time{}})
 	return r
 }
 
-// Update replaces the targets of one source (Sink).
+// Update replaces the targets of one source (Sink). Watchers are called
+// before Update returns, one snapshot at a time and in generation order.
 func (r *Registry) Update(source string, targets []Target, problems []Problem) {
 	r.mu.Lock()
 	cp := make([]Target, len(targets))
@@ -92,13 +80,18 @@ func (r *Registry) Update(source string, targets []Target, problems []Problem) {
 	r.sources[source] = sourceState{targets: cp, problems: append([]Problem(nil), problems...), synced: time.Now()}
 	s := r.rebuildLocked()
 	watchers := append([]func(Snapshot){}, r.watchers...)
+	// Take the notification lock before releasing the registry lock: a
+	// concurrent Update then notifies after this one, never before.
+	r.notifyMu.Lock()
 	r.mu.Unlock()
+	defer r.notifyMu.Unlock()
 	for _, w := range watchers {
 		w(*s)
 	}
 }
 
 // Watch registers fn to be called with every new snapshot (after Update).
+// fn must not call Update.
 func (r *Registry) Watch(fn func(Snapshot)) {
 	r.mu.Lock()
 	r.watchers = append(r.watchers, fn)
@@ -108,13 +101,17 @@ func (r *Registry) Watch(fn func(Snapshot)) {
 // rebuildLocked merges all sources. When two sources define the same name,
 // the source whose name sorts first wins and the other is reported.
 func (r *Registry) rebuildLocked() *Snapshot {
-	old := r.snap.load()
+	old := r.snap.Load()
 	names := make([]string, 0, len(r.sources))
 	for n := range r.sources {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	s := &Snapshot{byName: map[string]Target{}, Synced: map[string]time.Time{}, Generation: old.Generation + 1}
+	total := 0
+	for _, st := range r.sources {
+		total += len(st.targets)
+	}
+	s := &Snapshot{byName: make(map[string]Target, total), Synced: make(map[string]time.Time, len(names)), Generation: old.Generation + 1}
 	for _, src := range names {
 		st := r.sources[src]
 		s.Synced[src] = st.synced
@@ -130,26 +127,31 @@ func (r *Registry) rebuildLocked() *Snapshot {
 			s.byName[t.Name] = t
 		}
 	}
-	s.sorted = make([]Target, 0, len(s.byName))
-	for _, t := range s.byName {
-		s.sorted = append(s.sorted, t)
+	// Sort the names, not the targets: swapping large structs is slow.
+	targetNames := make([]string, 0, len(s.byName))
+	for n := range s.byName {
+		targetNames = append(targetNames, n)
 	}
-	SortByName(s.sorted)
-	r.snap.store(s)
+	sort.Strings(targetNames)
+	s.sorted = make([]Target, 0, len(targetNames))
+	for _, n := range targetNames {
+		s.sorted = append(s.sorted, s.byName[n])
+	}
+	r.snap.Store(s)
 	return s
 }
 
 // Snapshot returns the current view.
-func (r *Registry) Snapshot() Snapshot { return *r.snap.load() }
+func (r *Registry) Snapshot() Snapshot { return *r.snap.Load() }
 
 // Get returns the target with the given name.
 func (r *Registry) Get(name string) (Target, bool) {
-	t, ok := r.snap.load().byName[name]
+	t, ok := r.snap.Load().byName[name]
 	return t, ok
 }
 
 // List returns every target, sorted by name.
-func (r *Registry) List() []Target { return r.snap.load().List() }
+func (r *Registry) List() []Target { return r.snap.Load().List() }
 
 // List returns every target of the snapshot, sorted by name.
 func (s Snapshot) List() []Target { return append([]Target(nil), s.sorted...) }
@@ -172,4 +174,4 @@ func (s Snapshot) Enabled() []Target {
 }
 
 // Enabled returns the enabled targets, sorted by name.
-func (r *Registry) Enabled() []Target { return r.snap.load().Enabled() }
+func (r *Registry) Enabled() []Target { return r.snap.Load().Enabled() }
