@@ -1,7 +1,9 @@
 package slack
 
 import (
+	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/herald-alerts/herald/internal/alert"
@@ -107,100 +109,240 @@ var fieldLabels = [...]string{"service", "namespace", "instance", "cluster", "jo
 // target's template title and body when set), and an attachment colored by
 // severity (green once resolved) with fields, all labels and links. It
 // enforces Slack's limits by truncating.
+//
+// Formatting runs for every delivery, so all texts of the message are
+// written into one buffer and sliced from it, and the blocks and the text
+// objects share one allocation each.
 func Format(t target.Target, n publish.Notification) (Message, error) {
 	title, body, err := publish.Render(t.Template, n)
 	if err != nil {
 		return Message{}, err
 	}
 	a := n.Alert
-	status := statusWord(n)
+	resolved := n.Event == publish.EventResolved
+	summary := a.Summary()
 	name := a.Name()
-	if name == "" {
-		name = "alert " + a.Fingerprint
+	desc := strings.TrimSpace(a.Annotations["description"])
+
+	// Labels sorted by name; their size is most of the message.
+	var buf [32]labelPair
+	labels := buf[:0]
+	size := 256 + 2*len(title) + len(body) + 2*len(summary) + len(desc) + len(a.GeneratorURL) + len(a.ExternalURL) +
+		len(a.Annotations["runbook_url"]) + len(a.Annotations["dashboard_url"]) + len(a.Fingerprint)
+	for k, v := range a.Labels {
+		labels = append(labels, labelPair{k, v})
+		size += 2 * (len(k) + len(v) + 6)
 	}
-	header := title
-	if header == "" {
-		header = "[" + status + "] " + name
-		if n.Update && n.Event != publish.EventResolved {
-			header += " (updated)"
+	slices.SortFunc(labels, func(x, y labelPair) int { return strings.Compare(x.name, y.name) })
+
+	var w textWriter
+	w.b.Grow(size)
+
+	// Header: the template title, else "[FIRING] name".
+	header := w.begin()
+	if title != "" {
+		w.raw(title)
+	} else {
+		w.raw("[")
+		w.raw(statusWord(n))
+		w.raw("] ")
+		if name != "" {
+			w.raw(name)
+		} else {
+			w.raw("alert ")
+			w.raw(a.Fingerprint)
+		}
+		if n.Update && !resolved {
+			w.raw(" (updated)")
 		}
 	}
-	summary := a.Summary()
-	if body == "" {
-		body = defaultBody(a, summary)
+	w.end(&header)
+
+	// Notification text: emoji, header and summary.
+	text := w.begin()
+	w.raw(statusEmoji(n))
+	w.raw(" ")
+	w.raw(w.b.String()[header.from:header.to])
+	if title == "" && summary != name {
+		w.raw(": ")
+		w.raw(summary)
+	}
+	w.end(&text)
+
+	// First section: the template body, else summary and description.
+	section := w.begin()
+	if body != "" {
+		w.raw(body)
+	} else {
+		w.raw("*")
+		w.escaped(summary)
+		w.raw("*")
+		if desc != "" && desc != summary {
+			w.raw("\n")
+			w.escaped(desc)
+		}
+	}
+	w.end(&section)
+
+	// Fields: severity, status, times, well-known labels.
+	var fields [MaxFields]span
+	nf := 0
+	addField := func(sp span) {
+		w.end(&sp)
+		fields[nf] = sp
+		nf++
+	}
+	sp := w.fieldLabel("Severity")
+	w.raw(n.Severity())
+	addField(sp)
+	sp = w.fieldLabel("Status")
+	if resolved {
+		w.raw("resolved")
+	} else {
+		w.raw("firing")
+	}
+	addField(sp)
+	if !a.StartsAt.IsZero() {
+		sp = w.fieldLabel("Started")
+		w.time(a.StartsAt)
+		addField(sp)
+	}
+	if resolved && !a.EndsAt.IsZero() {
+		sp = w.fieldLabel("Ended")
+		w.time(a.EndsAt)
+		addField(sp)
+	}
+	for _, k := range fieldLabels {
+		if v := a.Labels[k]; v != "" && nf < MaxFields {
+			sp = w.fieldLabel(k)
+			w.escaped(v)
+			addField(sp)
+		}
 	}
 
-	text := statusEmoji(n) + " " + header
-	if title == "" && summary != name {
-		text += ": " + summary
+	// All labels, sorted by name.
+	labelList := w.begin()
+	if len(labels) > 0 {
+		w.raw("*Labels*")
+		for _, l := range labels {
+			w.raw("\n`")
+			w.escaped(l.name)
+			w.raw("` ")
+			w.escaped(l.value)
+		}
 	}
-	m := Message{
-		Text: text,
-		Blocks: []Block{
-			{Type: "header", Text: Text{Type: "plain_text", Text: header, Emoji: true}},
-			{Type: "section", Text: Text{Type: "mrkdwn", Text: body}},
-		},
+	w.end(&labelList)
+
+	// Context: links, then the fingerprint.
+	links := w.begin()
+	w.link(links, a.GeneratorURL, "Source")
+	w.link(links, a.Annotations["runbook_url"], "Runbook")
+	w.link(links, a.Annotations["dashboard_url"], "Dashboard")
+	w.link(links, a.ExternalURL, "Alertmanager")
+	w.end(&links)
+	footer := w.begin()
+	w.raw("Fingerprint `")
+	w.raw(a.Fingerprint)
+	w.raw("` | Herald")
+	w.end(&footer)
+
+	all := w.b.String()
+	ne := 1
+	if !links.empty() {
+		ne = 2
 	}
+	texts := make([]Text, nf+ne)
+	for i := 0; i < nf; i++ {
+		texts[i] = Text{Type: "mrkdwn", Text: fields[i].of(all)}
+	}
+	elements := texts[nf:]
+	if ne == 2 {
+		elements[0] = Text{Type: "mrkdwn", Text: links.of(all)}
+	}
+	elements[ne-1] = Text{Type: "mrkdwn", Text: footer.of(all)}
+
+	blocks := make([]Block, 5)
+	blocks[0] = Block{Type: "header", Text: Text{Type: "plain_text", Text: header.of(all), Emoji: true}}
+	blocks[1] = Block{Type: "section", Text: Text{Type: "mrkdwn", Text: section.of(all)}}
+	details := blocks[2:2:5]
+	details = append(details, Block{Type: "section", Fields: texts[:nf:nf]})
+	if !labelList.empty() {
+		details = append(details, Block{Type: "section", Text: Text{Type: "mrkdwn", Text: labelList.of(all)}})
+	}
+	details = append(details, Block{Type: "context", Elements: elements})
+
+	m := Message{Text: text.of(all), Blocks: blocks[:2:2]}
 	if o := t.Slack; o != nil {
 		m.Username, m.IconEmoji = o.Username, o.IconEmoji
 	}
-	details := make([]Block, 0, 3)
-	details = append(details, Block{Type: "section", Fields: fieldTexts(n)})
-	if len(a.Labels) > 0 {
-		details = append(details, Block{Type: "section", Text: Text{Type: "mrkdwn", Text: labelList(a.Labels)}})
-	}
-	details = append(details, Block{Type: "context", Elements: contextElements(a)})
 	m.Attachments = []Attachment{{Color: Color(n), Fallback: m.Text, Blocks: details}}
 	EnforceLimits(&m)
 	return m, nil
 }
 
-// fieldTexts renders the fields of the detail section: severity, status,
-// times and the well-known labels. All texts share one allocation.
-func fieldTexts(n publish.Notification) []Text {
-	a := n.Alert
-	var b strings.Builder
-	b.Grow(160 + 16*len(fieldLabels))
-	ends := make([]int, 0, MaxFields)
-	mark := func() { ends = append(ends, b.Len()) }
-	b.WriteString("*Severity*\n")
-	b.WriteString(n.Severity())
-	mark()
-	b.WriteString("*Status*\n")
-	if n.Event == publish.EventResolved {
-		b.WriteString("resolved")
-	} else {
-		b.WriteString("firing")
-	}
-	mark()
-	var tb [32]byte
-	if !a.StartsAt.IsZero() {
-		b.WriteString("*Started*\n")
-		b.Write(a.StartsAt.UTC().AppendFormat(tb[:0], timeLayout))
-		mark()
-	}
-	if n.Event == publish.EventResolved && !a.EndsAt.IsZero() {
-		b.WriteString("*Ended*\n")
-		b.Write(a.EndsAt.UTC().AppendFormat(tb[:0], timeLayout))
-		mark()
-	}
-	for _, k := range fieldLabels {
-		if v := a.Labels[k]; v != "" && len(ends) < MaxFields {
-			b.WriteString("*")
-			b.WriteString(k)
-			b.WriteString("*\n")
-			b.WriteString(Escape(v))
-			mark()
+type labelPair struct{ name, value string }
+
+// textWriter collects the texts of a message in one buffer.
+type textWriter struct{ b strings.Builder }
+
+// span is the position of one text in the buffer.
+type span struct{ from, to int }
+
+func (w *textWriter) begin() span   { return span{from: w.b.Len()} }
+func (w *textWriter) end(s *span)   { s.to = w.b.Len() }
+func (s span) of(all string) string { return all[s.from:s.to] }
+func (s span) empty() bool          { return s.to == s.from }
+func (w *textWriter) raw(s string)  { w.b.WriteString(s) }
+func (w *textWriter) time(t time.Time) {
+	var buf [32]byte
+	w.b.Write(t.UTC().AppendFormat(buf[:0], timeLayout))
+}
+
+// fieldLabel starts a field text: "*label*\n".
+func (w *textWriter) fieldLabel(label string) span {
+	sp := w.begin()
+	w.raw("*")
+	w.raw(label)
+	w.raw("*\n")
+	return sp
+}
+
+// escaped writes s escaped for mrkdwn (&, <, >).
+func (w *textWriter) escaped(s string) {
+	last := 0
+	for i := 0; i < len(s); i++ {
+		var rep string
+		switch s[i] {
+		case '&':
+			rep = "&amp;"
+		case '<':
+			rep = "&lt;"
+		case '>':
+			rep = "&gt;"
+		default:
+			continue
 		}
+		w.b.WriteString(s[last:i])
+		w.b.WriteString(rep)
+		last = i + 1
 	}
-	all := b.String()
-	fields := make([]Text, len(ends))
-	start := 0
-	for i, end := range ends {
-		fields[i] = Text{Type: "mrkdwn", Text: all[start:end]}
-		start = end
+	w.b.WriteString(s[last:])
+}
+
+// link writes <url|label>, separated by " | " from earlier links of the
+// text that starts at from.
+func (w *textWriter) link(from span, url, label string) {
+	if url == "" {
+		return
 	}
-	return fields
+	if w.b.Len() > from.from {
+		w.raw(" | ")
+	}
+	w.raw("<")
+	w.raw(escapeURL(url))
+	w.raw("|")
+	w.raw(label)
+	w.raw(">")
 }
 
 // FormatReply builds the short thread reply posted under the original
@@ -241,69 +383,6 @@ func FormatReply(t target.Target, n publish.Notification) (Message, error) {
 }
 
 const timeLayout = "2006-01-02 15:04:05 UTC"
-
-func defaultBody(a alert.Alert, summary string) string {
-	var b strings.Builder
-	desc := strings.TrimSpace(a.Annotations["description"])
-	b.Grow(len(summary) + len(desc) + 8)
-	b.WriteString("*")
-	b.WriteString(Escape(summary))
-	b.WriteString("*")
-	if desc != "" && desc != summary {
-		b.WriteString("\n")
-		b.WriteString(Escape(desc))
-	}
-	return b.String()
-}
-
-func labelList(labels map[string]string) string {
-	keys := alert.SortedKeys(labels)
-	size := 12
-	for _, k := range keys {
-		size += len(k) + len(labels[k]) + 6
-	}
-	var b strings.Builder
-	b.Grow(size)
-	b.WriteString("*Labels*")
-	for _, k := range keys {
-		b.WriteString("\n`")
-		b.WriteString(Escape(k))
-		b.WriteString("` ")
-		b.WriteString(Escape(labels[k]))
-	}
-	return b.String()
-}
-
-func contextElements(a alert.Alert) []Text {
-	var b strings.Builder
-	b.Grow(len(a.GeneratorURL) + len(a.Annotations["runbook_url"]) + len(a.Annotations["dashboard_url"]) + len(a.ExternalURL) + 80)
-	link := func(url, label string) {
-		if url == "" {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteString(" | ")
-		}
-		b.WriteString("<")
-		b.WriteString(escapeURL(url))
-		b.WriteString("|")
-		b.WriteString(label)
-		b.WriteString(">")
-	}
-	link(a.GeneratorURL, "Source")
-	link(a.Annotations["runbook_url"], "Runbook")
-	link(a.Annotations["dashboard_url"], "Dashboard")
-	link(a.ExternalURL, "Alertmanager")
-	links := b.Len()
-	b.WriteString("Fingerprint `")
-	b.WriteString(a.Fingerprint)
-	b.WriteString("` | Herald")
-	all := b.String()
-	if links == 0 {
-		return []Text{{Type: "mrkdwn", Text: all}}
-	}
-	return []Text{{Type: "mrkdwn", Text: all[:links]}, {Type: "mrkdwn", Text: all[links:]}}
-}
 
 // Escape escapes &, < and > for Slack mrkdwn.
 func Escape(s string) string {

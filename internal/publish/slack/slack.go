@@ -149,6 +149,10 @@ func (p *Publisher) call(ctx context.Context, t target.Target, method string, m 
 	}
 	headers["Authorization"] = "Bearer " + t.Token
 	headers["Content-Type"] = "application/json; charset=utf-8"
+	if method == MethodUpdate {
+		// chat.update keeps the original author; it takes no username or icon.
+		m.Username, m.IconEmoji = "", ""
+	}
 	url := strings.TrimRight(t.Endpoint(), "/") + "/" + method
 	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, url, headers, m)
 	if err != nil {

@@ -311,7 +311,8 @@ func TestBotFollowUps(t *testing.T) {
 			n:      publishtest.Update(known),
 			script: []publishtest.Response{posted("C0123ALERTS", "1700000000.000100")},
 			calls: []call{{path: "/chat.update", checks: map[string]any{
-				"channel": "C0123ALERTS", "ts": "1700000000.000100", "blocks.0.text.text": "[FIRING] HighErrorRate (updated)"}}},
+				"channel": "C0123ALERTS", "ts": "1700000000.000100", "blocks.0.text.text": "[FIRING] HighErrorRate (updated)",
+				"username": nil, "icon_emoji": nil}}},
 			wantState: known,
 		},
 		{
@@ -378,7 +379,9 @@ func TestBotFollowUps(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := publishtest.NewServer(t, tc.script...)
 			srv.Default = publishtest.Status(599, "unexpected request")
-			res, err := pub(srv).Publish(context.Background(), botTarget(srv.URL), tc.n)
+			tg := botTarget(srv.URL)
+			tg.Slack = &target.SlackOptions{Username: "Herald", IconEmoji: ":bell:"}
+			res, err := pub(srv).Publish(context.Background(), tg, tc.n)
 			reqs := srv.Requests()
 			if len(reqs) != len(tc.calls) {
 				t.Fatalf("%d requests, want %d", len(reqs), len(tc.calls))
