@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
@@ -46,8 +47,18 @@ type Activities struct {
 	Guard      Guard // optional
 	// DeadLetters records failed deliveries (the DeadLetter activity).
 	DeadLetters *DeadLetterRecorder
-	Metrics     *metrics.Metrics
-	Logger      *slog.Logger
+	// Health is the shared health state; HealthReports receives the
+	// outcome of every delivery; Prober checks targets.
+	Health        *HealthStore
+	HealthReports *HealthReporter
+	// HealthView overrides where health is read from (default Health).
+	HealthView HealthReader
+	Prober     Prober
+	Classifier Classifier
+	// Strategy is the routing strategy (health.Strategies).
+	Strategy string
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
 }
 
 // ResolveTargetsInput is the alert to find targets for.
@@ -58,6 +69,9 @@ type ResolveTargetsInput struct {
 // ResolveTargetsResult lists the targets an alert goes to.
 type ResolveTargetsResult struct {
 	Targets []target.Ref `json:"targets"`
+	// Health is the state of each target; Strategy the routing strategy.
+	Health   map[string]string `json:"health,omitempty"`
+	Strategy string            `json:"strategy,omitempty"`
 	// Filtered names the enabled targets whose filter excluded the alert.
 	Filtered []string `json:"filtered,omitempty"`
 	Mode     string   `json:"mode"`
@@ -78,13 +92,26 @@ func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput)
 		}
 		return res, nil
 	}
+	names := make([]string, 0, len(enabled))
 	for _, t := range enabled {
 		if !t.Filter.Matches(in.Labels) {
 			res.Filtered = append(res.Filtered, t.Name)
 			continue
 		}
 		res.Targets = append(res.Targets, t.Ref())
+		names = append(names, t.Name)
 	}
+	res.Strategy = a.Strategy
+	if res.Strategy == "" {
+		res.Strategy = health.StrategySkipUnhealthy
+	}
+	h, err := a.TargetHealth(ctx, names)
+	if err != nil {
+		// Health unknown is not a reason to hold deliveries back.
+		a.logger().Warn("target health unavailable; routing as if unknown", "error", err)
+		h = map[string]string{}
+	}
+	res.Health = h
 	return res, nil
 }
 
@@ -149,6 +176,9 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutpu
 	res, err := pub.Publish(ctx, t, in.Notification)
 	elapsed := time.Since(start)
 	done(err)
+	if a.HealthReports != nil && health.Informative(err) {
+		a.HealthReports.Observe(health.ObserveDelivery(t.Name, start.UTC(), elapsed, err))
+	}
 	if in.Replay && a.Metrics != nil {
 		outcome := "success"
 		if err != nil {

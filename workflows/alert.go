@@ -12,6 +12,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -51,6 +52,12 @@ type AlertInput struct {
 	Fingerprint       string        `json:"fingerprint"`
 	InactivityTimeout time.Duration `json:"inactivityTimeout,omitempty"`
 	DeliveryTimeout   time.Duration `json:"deliveryTimeout,omitempty"`
+	// MaxHealthWait bounds how long a delivery waits for an unhealthy
+	// target (default 24h).
+	MaxHealthWait time.Duration `json:"maxHealthWait,omitempty"`
+	// HealthRecheck is the first interval between health checks of a
+	// held-back delivery (default 30s; doubles up to 10m).
+	HealthRecheck time.Duration `json:"healthRecheck,omitempty"`
 	// State is carried over by continue-as-new.
 	State *AlertState `json:"state,omitempty"`
 }
@@ -75,7 +82,24 @@ const (
 const (
 	// versionDeadLetters: failed deliveries are written to the dead letters.
 	versionDeadLetters = "dead-letters"
+	// versionRouting: alerts are classified (severity, priority) and
+	// deliveries to unhealthy targets wait for their recovery.
+	versionRouting = "health-routing"
 )
+
+// Health-aware routing limits (documented in docs/health.md).
+const (
+	// healthRecheckFirst and healthRecheckMax bound the backoff between
+	// health checks of a held-back delivery.
+	healthRecheckFirst = 30 * time.Second
+	healthRecheckMax   = 10 * time.Minute
+	// DefaultMaxHealthWait: a delivery held back longer goes to the dead
+	// letters (kind target_unhealthy).
+	DefaultMaxHealthWait = 24 * time.Hour
+)
+
+// DeliveryWaiting: held back because the target is unhealthy.
+const DeliveryWaiting = "waiting_for_target"
 
 // AlertState is what the alert workflow knows; StateQuery returns it.
 type AlertState struct {
@@ -95,6 +119,10 @@ type AlertState struct {
 	Notifications int       `json:"notifications"`
 	// Suppressed counts repeats of unchanged content that published nothing.
 	Suppressed int `json:"suppressed"`
+	// Classification is Herald's severity decision (rules or LLM).
+	Classification publish.Classification `json:"classification"`
+	// Strategy is the routing strategy of the current episode.
+	Strategy string `json:"strategy,omitempty"`
 	// Filtered lists enabled targets whose filter excluded this alert.
 	Filtered []string       `json:"filtered,omitempty"`
 	Targets  []*TargetState `json:"targets"`
@@ -128,6 +156,10 @@ type TargetState struct {
 	// DeadLetterID names the dead-letter entry of the latest failure.
 	DeadLetterID string           `json:"deadLetterId,omitempty"`
 	Records      []DeliveryRecord `json:"records,omitempty"`
+	// Health is the target's health state when last looked at.
+	Health string `json:"health,omitempty"`
+	// WaitingSince is set while a delivery waits for the target to recover.
+	WaitingSince time.Time `json:"waitingSince,omitzero"`
 	// Active is true when the target takes part in the current episode;
 	// targets that left (deleted, filtered) keep their state but get no
 	// new deliveries.
@@ -163,6 +195,8 @@ type alertRun struct {
 	in      AlertInput
 	s       *AlertState
 	signals int
+	// routing is true from versionRouting on.
+	routing bool
 }
 
 // AlertWorkflow follows one alert from its first notification to its
@@ -181,6 +215,13 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	if r.in.DeliveryTimeout <= 0 {
 		r.in.DeliveryTimeout = DefaultDeliveryTimeout
 	}
+	if r.in.MaxHealthWait <= 0 {
+		r.in.MaxHealthWait = DefaultMaxHealthWait
+	}
+	if r.in.HealthRecheck <= 0 {
+		r.in.HealthRecheck = healthRecheckFirst
+	}
+	r.routing = workflow.GetVersion(ctx, versionRouting, workflow.DefaultVersion, 1) >= 1
 	if r.s == nil {
 		r.s = &AlertState{Fingerprint: in.Fingerprint, Targets: []*TargetState{}}
 	}
@@ -275,11 +316,19 @@ func (r *alertRun) handle(ctx workflow.Context, n Notify) error {
 	s.Name = n.Alert.Name()
 	s.Severity = n.Alert.Severity()
 	s.Status = n.Alert.Status
+	if r.routing && s.Classification.Severity != "" {
+		s.Severity = s.Classification.Severity
+	}
 
 	switch {
 	case n.Alert.Status == alert.StatusFiring && prevStatus != alert.StatusFiring:
 		// A new firing episode: current targets get the alert.
 		s.Episode++
+		if r.routing {
+			if err := r.classify(ctx, n.Alert); err != nil {
+				return err
+			}
+		}
 		if err := r.resolveTargets(ctx, n.Alert); err != nil {
 			return err
 		}
@@ -289,6 +338,11 @@ func (r *alertRun) handle(ctx workflow.Context, n Notify) error {
 		r.enqueueAll(ctx, publish.EventFiring, true, n.Alert)
 	case prevStatus == alert.StatusFiring:
 		// Resolved: the same targets the firing went to.
+		if r.routing {
+			if err := r.refreshHealth(ctx); err != nil {
+				return err
+			}
+		}
 		r.enqueueAll(ctx, publish.EventResolved, false, n.Alert)
 	case prevStatus == "":
 		// First news is a resolve (Herald did not see the firing): tell the
@@ -317,6 +371,9 @@ func (r *alertRun) resolveTargets(ctx workflow.Context, a alert.Alert) error {
 		return fmt.Errorf("resolve targets: %w", err)
 	}
 	r.s.Mode, r.s.ModeReason, r.s.Filtered = res.Mode, res.Reason, res.Filtered
+	if r.routing {
+		r.s.Strategy = res.Strategy
+	}
 	// The episode's targets: lanes of targets no longer current stay (for
 	// state) but get no new jobs.
 	current := map[string]bool{}
@@ -333,8 +390,99 @@ func (r *alertRun) resolveTargets(ctx workflow.Context, a alert.Alert) error {
 	sort.Slice(r.s.Targets, func(i, j int) bool { return r.s.Targets[i].Name < r.s.Targets[j].Name })
 	for _, ts := range r.s.Targets {
 		ts.Active = current[ts.Name]
+		if r.routing && ts.Active {
+			ts.Health = res.Health[ts.Name]
+		}
 	}
 	return nil
+}
+
+// classify decides the alert's severity (and so the priority of its
+// deliveries) once per firing episode.
+func (r *alertRun) classify(ctx workflow.Context, a alert.Alert) error {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+	var acts *activities.Activities
+	var c publish.Classification
+	if err := workflow.ExecuteActivity(actx, acts.ClassifyAlert, a).Get(ctx, &c); err != nil {
+		// Classification is an improvement, never a blocker.
+		c = publish.Classification{Severity: a.Severity(), Source: "labels", Reason: "classifier failed: " + err.Error()}
+	}
+	r.s.Classification = c
+	r.s.Severity = c.Severity
+	return nil
+}
+
+// refreshHealth reads the current health of the episode's targets.
+func (r *alertRun) refreshHealth(ctx workflow.Context) error {
+	var names []string
+	for _, ts := range r.s.Targets {
+		if ts.Active {
+			names = append(names, ts.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	states, err := r.healthOf(ctx, names)
+	if err != nil {
+		return err
+	}
+	for _, ts := range r.s.Targets {
+		if st, ok := states[ts.Name]; ok {
+			ts.Health = st
+		}
+	}
+	return nil
+}
+
+func (r *alertRun) healthOf(ctx workflow.Context, names []string) (map[string]string, error) {
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+	})
+	var acts *activities.Activities
+	var states map[string]string
+	if err := workflow.ExecuteActivity(actx, acts.TargetHealth, names).Get(ctx, &states); err != nil {
+		return nil, fmt.Errorf("target health: %w", err)
+	}
+	return states, nil
+}
+
+// awaitHealthy holds a delivery back while the routing strategy excludes
+// its target, re-checking with backoff. It returns false when the wait
+// exceeded MaxHealthWait (the delivery then goes to the dead letters).
+func (r *alertRun) awaitHealthy(ctx workflow.Context, ts *TargetState) bool {
+	if health.Usable(ts.Health, r.s.Strategy) {
+		return true
+	}
+	start := workflow.Now(ctx)
+	ts.Status, ts.WaitingSince = DeliveryWaiting, start
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"target": ts.Name, "reason": ts.Health}).
+		Counter("herald_deliveries_skipped").Inc(1)
+	workflow.GetLogger(ctx).Info("delivery held back: target not usable", "target", ts.Name,
+		"health", ts.Health, "strategy", r.s.Strategy)
+	wait := r.in.HealthRecheck
+	for {
+		if workflow.Now(ctx).Sub(start) >= r.in.MaxHealthWait {
+			return false
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return false
+		}
+		wait = min(wait*2, healthRecheckMax)
+		states, err := r.healthOf(ctx, []string{ts.Name})
+		if err != nil {
+			continue
+		}
+		ts.Health = states[ts.Name]
+		if health.Usable(ts.Health, r.s.Strategy) {
+			ts.WaitingSince = time.Time{}
+			return true
+		}
+	}
 }
 
 func (r *alertRun) lane(name string) *TargetState {
@@ -385,6 +533,11 @@ func (r *alertRun) runLane(ctx workflow.Context, ts *TargetState) {
 
 // deliver runs the publish activity for one job and records the outcome.
 func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
+	if r.routing && !r.awaitHealthy(ctx, ts) {
+		r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: KindTargetUnhealthy},
+			fmt.Sprintf("target %s stayed %s for %s", ts.Name, ts.Health, r.in.MaxHealthWait), 0)
+		return
+	}
 	ts.Status, ts.Event, ts.QueuedAt = DeliveryDelivering, j.event, j.queued
 	ts.Attempts = 0
 	p := ts.Ref.Retry
@@ -405,38 +558,58 @@ func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
 			Classification: publish.Classification{Severity: j.alert.Severity(), Source: "labels"},
 		},
 	}
+	if r.routing && r.s.Classification.Severity != "" {
+		in.Notification.Classification = r.s.Classification
+		actx = workflow.WithPriority(actx, temporal.Priority{PriorityKey: PriorityFor(r.s.Classification.Severity)})
+	}
 	var acts *activities.Activities
 	var out activities.PublishOutput
 	err := workflow.ExecuteActivity(actx, acts.Publish, in).Get(ctx, &out)
-	now := workflow.Now(ctx)
-	rec := DeliveryRecord{Seq: j.seq, Event: j.event, Update: j.update, At: now}
-	if err == nil {
-		ts.Status, ts.DeliveredAt = DeliveryDelivered, now
-		ts.Attempts = out.Attempt
-		ts.TotalAttempts += out.Attempt
-		ts.StatusCode = out.StatusCode
-		ts.LastError, ts.LastErrorKind = "", ""
-		ts.Provider = ts.Provider.Merge(out.State)
-		rec.Outcome, rec.Attempts = DeliveryDelivered, out.Attempt
-	} else {
+	if err != nil {
 		d, msg := activities.FailureFrom(err)
 		attempts := d.Attempt
 		if attempts == 0 {
 			attempts = 1
 		}
-		ts.Status, ts.FailedAt = DeliveryFailed, now
-		ts.Attempts = attempts
-		ts.TotalAttempts += attempts
-		ts.StatusCode = d.StatusCode
-		ts.LastError, ts.LastErrorKind = msg, d.Kind
-		rec.Outcome, rec.Attempts, rec.Error = DeliveryFailed, attempts, msg
-		workflow.GetLogger(ctx).Warn("delivery failed for good", "target", ts.Name, "event", j.event,
-			"kind", d.Kind, "attempts", attempts)
-		if workflow.GetVersion(ctx, versionDeadLetters, workflow.DefaultVersion, 1) >= 1 {
-			r.deadLetter(ctx, ts, j, d, msg, attempts)
-			rec.Outcome = DeliveryDeadLettered
-		}
+		r.failDelivery(ctx, ts, j, d, msg, attempts)
+		return
 	}
+	now := workflow.Now(ctx)
+	ts.Status, ts.DeliveredAt = DeliveryDelivered, now
+	ts.Attempts = out.Attempt
+	ts.TotalAttempts += out.Attempt
+	ts.StatusCode = out.StatusCode
+	ts.LastError, ts.LastErrorKind = "", ""
+	ts.Provider = ts.Provider.Merge(out.State)
+	ts.addRecord(DeliveryRecord{Seq: j.seq, Event: j.event, Update: j.update, At: now,
+		Outcome: DeliveryDelivered, Attempts: out.Attempt})
+}
+
+// KindTargetUnhealthy is the dead-letter kind of a delivery that waited
+// too long for its target to recover.
+const KindTargetUnhealthy = "target_unhealthy"
+
+// failDelivery records a delivery that failed for good and writes it to
+// the dead letters.
+func (r *alertRun) failDelivery(ctx workflow.Context, ts *TargetState, j job, d activities.FailureDetails, msg string, attempts int32) {
+	now := workflow.Now(ctx)
+	ts.Status, ts.Event, ts.FailedAt = DeliveryFailed, j.event, now
+	ts.Attempts = attempts
+	ts.TotalAttempts += attempts
+	ts.StatusCode = d.StatusCode
+	ts.LastError, ts.LastErrorKind = msg, d.Kind
+	rec := DeliveryRecord{Seq: j.seq, Event: j.event, Update: j.update, At: now,
+		Outcome: DeliveryFailed, Attempts: attempts, Error: msg}
+	workflow.GetLogger(ctx).Warn("delivery failed for good", "target", ts.Name, "event", j.event,
+		"kind", d.Kind, "attempts", attempts)
+	if workflow.GetVersion(ctx, versionDeadLetters, workflow.DefaultVersion, 1) >= 1 {
+		r.deadLetter(ctx, ts, j, d, msg, attempts)
+		rec.Outcome = DeliveryDeadLettered
+	}
+	ts.addRecord(rec)
+}
+
+func (ts *TargetState) addRecord(rec DeliveryRecord) {
 	ts.Records = append(ts.Records, rec)
 	if len(ts.Records) > maxRecords {
 		ts.Records = ts.Records[len(ts.Records)-maxRecords:]
@@ -500,15 +673,25 @@ func (r *alertRun) recordReplay(ctx workflow.Context, dr DeliveryReplayed) {
 	if ts == nil {
 		return
 	}
-	ts.Records = append(ts.Records, DeliveryRecord{Seq: dr.Seq, Event: dr.Event, Outcome: "replayed",
+	ts.addRecord(DeliveryRecord{Seq: dr.Seq, Event: dr.Event, Outcome: "replayed",
 		Attempts: dr.Attempts, At: workflow.Now(ctx)})
-	if len(ts.Records) > maxRecords {
-		ts.Records = ts.Records[len(ts.Records)-maxRecords:]
-	}
 	ts.Provider = ts.Provider.Merge(dr.Provider)
 	ts.TotalAttempts += dr.Attempts
 	// Only the latest delivery's status changes; an older replay is history.
 	if !ts.busy && len(ts.queue) == 0 && ts.Event == dr.Event && ts.Status == DeliveryDeadLettered {
 		ts.Status, ts.DeliveredAt, ts.LastError, ts.LastErrorKind, ts.DeadLetterID = DeliveryDelivered, dr.DeliveredAt, "", "", ""
+	}
+}
+
+// PriorityFor maps a severity to a Temporal priority key (1 runs first):
+// critical 1, warning 3, info 5.
+func PriorityFor(severity string) int {
+	switch severity {
+	case alert.SeverityCritical:
+		return 1
+	case alert.SeverityInfo:
+		return 5
+	default:
+		return 3
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -21,6 +22,8 @@ type scriptedPublisher struct {
 	mu    sync.Mutex
 	calls []call
 	fail  map[string][]error // target -> errors returned in order before success
+	// onPublish sees every notification (optional).
+	onPublish func(publish.Notification)
 }
 
 type call struct {
@@ -34,6 +37,9 @@ func (p *scriptedPublisher) Publish(_ context.Context, t target.Target, n publis
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.calls = append(p.calls, call{Target: t.Name, Event: n.Event, Update: n.Update, State: n.State})
+	if p.onPublish != nil {
+		p.onPublish(n)
+	}
 	if errs := p.fail[t.Name]; len(errs) > 0 {
 		err := errs[0]
 		p.fail[t.Name] = errs[1:]
@@ -60,8 +66,31 @@ type harness struct {
 	env         *testsuite.TestWorkflowEnvironment
 	pub         *scriptedPublisher
 	reg         *target.Registry
+	health      *fakeHealth
 	mu          sync.Mutex
 	deadLetters []activities.DeadLetter
+}
+
+// fakeHealth is the shared health state as tests script it.
+type fakeHealth struct {
+	mu     sync.Mutex
+	states map[string]string
+}
+
+func (f *fakeHealth) set(name, state string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.states[name] = state
+}
+
+func (f *fakeHealth) All(context.Context) (map[string]health.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]health.Status{}
+	for n, s := range f.states {
+		out[n] = health.Status{Target: n, State: s}
+	}
+	return out, nil
 }
 
 func fastRetry(attempts int32) *target.RetrySpec {
@@ -81,12 +110,14 @@ func newHarness(t *testing.T, targets ...target.Target) *harness {
 	}
 	reg.Update("test", targets, nil)
 	pub := &scriptedPublisher{fail: map[string][]error{}}
+	fh := &fakeHealth{states: map[string]string{}}
 	env.RegisterActivity(&activities.Activities{
 		Registry:   reg,
 		Publishers: publish.Publishers{target.TypeWebhook: pub},
+		HealthView: fh,
 	})
 	env.RegisterWorkflow(AlertWorkflow)
-	h := &harness{env: env, pub: pub, reg: reg}
+	h := &harness{env: env, pub: pub, reg: reg, health: fh}
 	// The dead-letter workflow is tested on its own; here the activity
 	// that writes to it records what it was given.
 	env.OnActivity("DeadLetter", mock.Anything, mock.Anything).Return(func(_ context.Context, e activities.DeadLetter) error {

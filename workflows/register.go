@@ -6,4 +6,6 @@ import "go.temporal.io/sdk/worker"
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(AlertWorkflow)
 	r.RegisterWorkflow(DeadLetterWorkflow)
+	r.RegisterWorkflow(HealthCheckWorkflow)
+	r.RegisterWorkflow(HealthStateWorkflow)
 }

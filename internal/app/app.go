@@ -25,6 +25,9 @@ import (
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/publish/alertmanager"
+	"github.com/herald-alerts/herald/internal/publish/pagerduty"
+	"github.com/herald-alerts/herald/internal/publish/rootly"
+	"github.com/herald-alerts/herald/internal/publish/slack"
 	"github.com/herald-alerts/herald/internal/publish/webhook"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
@@ -94,6 +97,9 @@ func Publishers(hc *http.Client) publish.Publishers {
 	return publish.Publishers{
 		target.TypeWebhook:      &webhook.Publisher{Client: hc},
 		target.TypeAlertmanager: &alertmanager.Publisher{Client: hc},
+		target.TypeSlack:        &slack.Publisher{Client: hc},
+		target.TypePagerDuty:    &pagerduty.Publisher{Client: hc},
+		target.TypeRootly:       &rootly.Publisher{Client: hc},
 	}
 }
 
@@ -103,15 +109,23 @@ type WorkerDeps struct {
 	Publishers publish.Publishers
 	Guard      activities.Guard
 	// DeadLetters defaults to the namespace's dead-letter workflow.
-	DeadLetters *activities.DeadLetterRecorder
-	Metrics     *metrics.Metrics
-	Logger      *slog.Logger
+	DeadLetters   *activities.DeadLetterRecorder
+	Health        *activities.HealthStore
+	HealthReports *activities.HealthReporter
+	Prober        activities.Prober
+	Classifier    activities.Classifier
+	Strategy      string
+	Metrics       *metrics.Metrics
+	Logger        *slog.Logger
 }
 
 // NewWorker creates a worker on taskQueue with every workflow and activity
 // registered.
 func NewWorker(c client.Client, taskQueue string, deps WorkerDeps, opts worker.Options) worker.Worker {
 	w := worker.New(c, taskQueue, opts)
+	if deps.Health == nil {
+		deps.Health = NewHealthStore(c, taskQueue)
+	}
 	if deps.DeadLetters == nil {
 		deps.DeadLetters = &activities.DeadLetterRecorder{Client: c, TaskQueue: taskQueue, WorkflowID: workflows.DeadLetterWorkflowIDFor(taskQueue)}
 	}
@@ -124,12 +138,17 @@ func NewWorker(c client.Client, taskQueue string, deps WorkerDeps, opts worker.O
 func Register(r worker.Registry, deps WorkerDeps) {
 	workflows.Register(r)
 	r.RegisterActivity(&activities.Activities{
-		Registry:    deps.Registry,
-		Publishers:  deps.Publishers,
-		Guard:       deps.Guard,
-		DeadLetters: deps.DeadLetters,
-		Metrics:     deps.Metrics,
-		Logger:      deps.Logger,
+		Registry:      deps.Registry,
+		Publishers:    deps.Publishers,
+		Guard:         deps.Guard,
+		DeadLetters:   deps.DeadLetters,
+		Health:        deps.Health,
+		HealthReports: deps.HealthReports,
+		Prober:        deps.Prober,
+		Classifier:    deps.Classifier,
+		Strategy:      deps.Strategy,
+		Metrics:       deps.Metrics,
+		Logger:        deps.Logger,
 	})
 }
 
@@ -164,6 +183,7 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, grace t
 func NewHTTP(cfg config.Config, c client.Client, reg *target.Registry, m *metrics.Metrics, log *slog.Logger, ready func(context.Context) error) *ingest.Server {
 	return ingest.New(ingest.Config{
 		Client:            c,
+		Health:            NewHealthStore(c, cfg.TaskQueue),
 		Namespace:         cfg.TemporalNamespace,
 		TaskQueue:         cfg.TaskQueue,
 		Registry:          reg,
@@ -174,6 +194,8 @@ func NewHTTP(cfg config.Config, c client.Client, reg *target.Registry, m *metric
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		InactivityTimeout: cfg.AlertInactivity,
 		DeliveryTimeout:   cfg.DeliveryTimeout,
+		MaxHealthWait:     cfg.MaxHealthWait,
+		HealthRecheck:     cfg.HealthRecheck,
 		Ready:             ready,
 	})
 }

@@ -2,9 +2,30 @@ package app
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"time"
+
+	"github.com/herald-alerts/herald/internal/discovery"
 )
 
+// startKubernetes starts target discovery from Kubernetes Secrets.
 func (rt *Runtime) startKubernetes(ctx context.Context) error {
-	return errors.New("kubernetes discovery is not available in this build")
+	client, err := discovery.ClientFromConfig(rt.Config.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubernetes discovery: %w", err)
+	}
+	src, err := discovery.NewSecretSource(discovery.Config{
+		Client: client, Namespaces: rt.Config.K8sNamespaces, Selector: rt.Config.K8sSelector,
+		Resync: 10 * time.Minute, Logger: rt.Log, Metrics: rt.Metrics,
+	})
+	if err != nil {
+		return fmt.Errorf("kubernetes discovery: %w", err)
+	}
+	rt.goRun(func() {
+		if err := src.Run(ctx, rt.Registry); err != nil {
+			rt.Log.Error("kubernetes discovery stopped", "error", err)
+		}
+	})
+	rt.Log.Info("kubernetes discovery started", "namespaces", src.Namespaces(), "selector", src.Selector())
+	return nil
 }

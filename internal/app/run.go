@@ -11,7 +11,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -32,8 +34,9 @@ type Runtime struct {
 // not load is an error: Herald does not start with a broken configuration.
 func NewRuntime(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runtime, error) {
 	rt := &Runtime{Config: cfg, Log: log, Metrics: metrics.New(), Registry: target.NewRegistry()}
-	rt.Registry.Watch(func(s target.Snapshot) { observeSnapshot(rt.Metrics, s) })
-	observeSnapshot(rt.Metrics, rt.Registry.Snapshot())
+	target.ObserveRegistry(rt.Registry, rt.Metrics)
+	rt.Registry.Watch(func(s target.Snapshot) { observeMode(rt.Metrics, s) })
+	observeMode(rt.Metrics, rt.Registry.Snapshot())
 	if err := rt.startSources(ctx); err != nil {
 		return nil, err
 	}
@@ -86,22 +89,13 @@ func (rt *Runtime) Close() {
 	}
 }
 
-// observeSnapshot publishes target counts, discovery problems and the mode.
-func observeSnapshot(m *metrics.Metrics, s target.Snapshot) {
-	m.Targets.Reset()
-	for _, t := range s.List() {
-		state := "enabled"
-		if !t.IsEnabled() {
-			state = "disabled"
-		}
-		m.Targets.WithLabelValues(t.Type, state).Inc()
-	}
-	m.DiscoveryProblem.Reset()
-	for _, p := range s.Problems {
-		m.DiscoveryProblem.WithLabelValues(p.Origin, p.Reason).Set(1)
-	}
+// observeMode publishes the publishing mode and the last sync of each
+// source.
+func observeMode(m *metrics.Metrics, s target.Snapshot) {
 	for src, at := range s.Synced {
-		m.DiscoveryLastOK.WithLabelValues(src).Set(float64(at.Unix()))
+		if !at.IsZero() {
+			m.DiscoveryLastOK.WithLabelValues(src).Set(float64(at.Unix()))
+		}
 	}
 	if len(s.Enabled()) == 0 {
 		m.SetMode("metrics_only")
@@ -118,18 +112,46 @@ func (rt *Runtime) StartWorker(ctx context.Context, c client.Client) (worker.Wor
 	}); err != nil {
 		return nil, err
 	}
+	store := NewHealthStore(c, rt.Config.TaskQueue)
+	reporter := &activities.HealthReporter{Store: store, Logger: rt.Log}
+	classifier, err := newClassifier(rt.Config)
+	if err != nil {
+		return nil, err
+	}
+	hc := HTTPClient()
 	w := NewWorker(c, rt.Config.TaskQueue, WorkerDeps{
-		Registry:   rt.Registry,
-		Publishers: Publishers(HTTPClient()),
-		Guard:      newGuard(rt.Metrics),
-		Metrics:    rt.Metrics,
-		Logger:     rt.Log,
+		Registry:      rt.Registry,
+		Publishers:    Publishers(hc),
+		Guard:         newGuard(rt.Metrics),
+		Health:        store,
+		HealthReports: reporter,
+		Prober:        &health.Prober{Client: hc},
+		Classifier:    classifier,
+		Strategy:      rt.Config.RoutingStrategy,
+		Metrics:       rt.Metrics,
+		Logger:        rt.Log,
 	}, worker.Options{WorkerStopTimeout: rt.Config.ShutdownTimeout})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
+	rctx, stopReporter := context.WithCancel(context.Background())
+	reported := make(chan struct{})
+	go func() { reporter.Run(rctx); close(reported) }()
+	rt.OnClose(func() { stopReporter(); <-reported })
 	rt.OnClose(w.Stop)
+	if err := retry(ctx, 30*time.Second, func() error {
+		return EnsureHealthSchedule(ctx, c, rt.Config.TaskQueue, rt.Config.HealthInterval)
+	}); err != nil {
+		return nil, err
+	}
 	return w, nil
+}
+
+// WatchHealth publishes the shared target health as metrics in the
+// background until ctx ends.
+func (rt *Runtime) WatchHealth(ctx context.Context, c client.Client) {
+	store := NewHealthStore(c, rt.Config.TaskQueue)
+	rt.goRun(func() { watchHealth(ctx, store, rt.Registry, rt.Metrics, 15*time.Second) })
 }
 
 // retry calls fn until it succeeds or within passes, backing off.
@@ -174,6 +196,7 @@ func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if _, err := rt.StartWorker(ctx, c); err != nil {
 		return err
 	}
+	rt.WatchHealth(ctx, c)
 	log.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
 		"task_queue", cfg.TaskQueue, "http", cfg.HTTPAddr)
 	h := NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil)
@@ -196,6 +219,7 @@ func RunStarter(ctx context.Context, cfg config.Config, log *slog.Logger) error 
 		return err
 	}
 	rt.OnClose(closeClient)
+	rt.WatchHealth(ctx, c)
 	log.Info("starter listening", "http", cfg.HTTPAddr, "temporal", cfg.TemporalAddress,
 		"namespace", cfg.TemporalNamespace, "task_queue", cfg.TaskQueue)
 	return Serve(ctx, cfg.HTTPAddr, NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil), cfg.ShutdownTimeout, log)

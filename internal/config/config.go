@@ -34,11 +34,19 @@ type Config struct {
 	K8sSelector     string
 	Kubeconfig      string
 	HealthInterval  time.Duration
+	RoutingStrategy string
+	ClassifierRules string
+	LLMURL          string
+	LLMModel        string
+	LLMAPIKey       string
+	LLMTimeout      time.Duration
 	WebhookToken    string
 	AdminToken      string
 	MaxBodyBytes    int64
 	AlertInactivity time.Duration
 	DeliveryTimeout time.Duration
+	MaxHealthWait   time.Duration
+	HealthRecheck   time.Duration
 	ShutdownTimeout time.Duration
 
 	LogLevel  string
@@ -118,6 +126,12 @@ var options = []option{
 	opt("k8s-selector", "HERALD_K8S_SELECTOR", "publishing-target=true", "label selector of target Secrets", str(func(c *Config) *string { return &c.K8sSelector })),
 	opt("kubeconfig", "KUBECONFIG", "", "kubeconfig file for Kubernetes discovery outside a cluster (in-cluster config when empty)", str(func(c *Config) *string { return &c.Kubeconfig })),
 	opt("health-interval", "HERALD_HEALTH_INTERVAL", "2m", "interval of the scheduled target health checks", dur(func(c *Config) *time.Duration { return &c.HealthInterval })),
+	opt("routing-strategy", "HERALD_ROUTING_STRATEGY", "skip-unhealthy", "skip-unhealthy, skip-unhealthy-and-degraded or all: which targets get deliveries by health", str(func(c *Config) *string { return &c.RoutingStrategy })),
+	opt("classifier-rules", "HERALD_CLASSIFIER_RULES", "", "YAML/JSON file of severity rules (label matchers)", str(func(c *Config) *string { return &c.ClassifierRules })),
+	opt("llm-url", "HERALD_LLM_URL", "", "OpenAI-compatible API base URL for the optional LLM classifier (e.g. https://api.openai.com/v1)", str(func(c *Config) *string { return &c.LLMURL })),
+	opt("llm-model", "HERALD_LLM_MODEL", "gpt-4o-mini", "model of the LLM classifier", str(func(c *Config) *string { return &c.LLMModel })),
+	secretOpt("llm-api-key", "HERALD_LLM_API_KEY", "API key of the LLM classifier", str(func(c *Config) *string { return &c.LLMAPIKey })),
+	opt("llm-timeout", "HERALD_LLM_TIMEOUT", "3s", "timeout of one LLM classification (then the rules decide)", dur(func(c *Config) *time.Duration { return &c.LLMTimeout })),
 	secretOpt("webhook-token", "HERALD_WEBHOOK_TOKEN", "when set, POST /webhook requires Authorization: Bearer <token>", str(func(c *Config) *string { return &c.WebhookToken })),
 	secretOpt("admin-token", "HERALD_ADMIN_TOKEN", "when set, state-changing /api/v1 calls require Authorization: Bearer <token>", str(func(c *Config) *string { return &c.AdminToken })),
 	opt("max-body-bytes", "HERALD_MAX_BODY_BYTES", "5242880", "largest accepted webhook body (bytes); larger gets 413", func(c *Config, v string) error {
@@ -130,6 +144,8 @@ var options = []option{
 	}),
 	opt("alert-inactivity", "HERALD_ALERT_INACTIVITY", "24h", "an alert workflow that hears nothing of its firing alert for this long ends", dur(func(c *Config) *time.Duration { return &c.AlertInactivity })),
 	opt("delivery-timeout", "HERALD_DELIVERY_TIMEOUT", "30s", "timeout of one delivery attempt", dur(func(c *Config) *time.Duration { return &c.DeliveryTimeout })),
+	opt("max-health-wait", "HERALD_MAX_HEALTH_WAIT", "24h", "a delivery held back by an unhealthy target goes to the dead letters after this long", dur(func(c *Config) *time.Duration { return &c.MaxHealthWait })),
+	opt("health-recheck", "HERALD_HEALTH_RECHECK", "30s", "first interval between health re-checks of a held-back delivery (doubles up to 10m)", dur(func(c *Config) *time.Duration { return &c.HealthRecheck })),
 	opt("shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests and activities on shutdown", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })),
 	opt("log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })),
 	opt("log-format", "HERALD_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })),
@@ -185,6 +201,11 @@ func (c Config) Validate() error {
 	}
 	if c.HealthInterval > 0 && c.HealthInterval < time.Second {
 		errs = append(errs, errors.New("--health-interval must be at least 1s"))
+	}
+	switch c.RoutingStrategy {
+	case "skip-unhealthy", "skip-unhealthy-and-degraded", "all":
+	default:
+		errs = append(errs, fmt.Errorf("--routing-strategy must be skip-unhealthy, skip-unhealthy-and-degraded or all, not %q", c.RoutingStrategy))
 	}
 	switch c.LogFormat {
 	case "text", "json":

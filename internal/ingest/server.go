@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 
+	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -26,6 +28,7 @@ import (
 // Config of the HTTP server.
 type Config struct {
 	Client            client.Client
+	Health            *activities.HealthStore
 	Namespace         string
 	TaskQueue         string
 	Registry          *target.Registry
@@ -36,6 +39,8 @@ type Config struct {
 	MaxBodyBytes      int64
 	InactivityTimeout time.Duration
 	DeliveryTimeout   time.Duration
+	MaxHealthWait     time.Duration
+	HealthRecheck     time.Duration
 	// Ready reports readiness; nil uses the Temporal readiness check.
 	Ready func(ctx context.Context) error
 	// Extra mounts more routes (dead letters, health) on the router.
@@ -81,6 +86,7 @@ func New(cfg Config) *Server {
 		r.Get("/mode", s.handleMode)
 		admin := s.bearer(cfg.AdminToken, "admin")
 		s.mountDeadLetters(r, admin)
+		s.mountHealth(r, admin)
 		for _, mount := range cfg.Extra {
 			mount(r, admin)
 		}
@@ -163,22 +169,22 @@ func (s *Server) handleMode(w http.ResponseWriter, _ *http.Request) {
 // TargetView is one entry of GET /api/v1/targets.
 type TargetView struct {
 	target.Public
-	Health any `json:"health,omitempty"`
+	Health *health.Status `json:"health"`
 }
 
-func (s *Server) handleTargets(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
 	snap := s.cfg.Registry.Snapshot()
 	list := snap.List()
 	out := struct {
 		Targets  []TargetView     `json:"targets"`
 		Problems []target.Problem `json:"problems"`
-	}{Targets: make([]TargetView, 0, len(list)), Problems: snap.Problems}
+	}{Problems: snap.Problems}
 	if out.Problems == nil {
 		out.Problems = []target.Problem{}
 	}
-	for _, t := range list {
-		out.Targets = append(out.Targets, TargetView{Public: t.Public()})
-	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	out.Targets = s.targetViews(ctx, list)
 	writeJSON(w, http.StatusOK, out)
 }
 

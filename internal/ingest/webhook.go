@@ -131,11 +131,16 @@ func (s *Server) signal(ctx context.Context, a alert.Alert, now time.Time) (clie
 			workflows.AttrStatus.ValueSet(a.Status),
 		),
 		StaticSummary: a.Name() + " (" + a.Severity() + ")",
+		// Critical alerts' workflow tasks run before info alerts' when
+		// workers are busy.
+		Priority: temporal.Priority{PriorityKey: workflows.PriorityFor(a.Severity())},
 	}
 	in := workflows.AlertInput{
 		Fingerprint:       a.Fingerprint,
 		InactivityTimeout: s.cfg.InactivityTimeout,
 		DeliveryTimeout:   s.cfg.DeliveryTimeout,
+		MaxHealthWait:     s.cfg.MaxHealthWait,
+		HealthRecheck:     s.cfg.HealthRecheck,
 	}
 	return s.cfg.Client.SignalWithStartWorkflow(ctx, id, workflows.AlertSignal,
 		workflows.Notify{Alert: a, ReceivedAt: now}, opts, workflows.AlertWorkflowName, in)

@@ -58,6 +58,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		rt.Close()
 		return err
 	}
+	rt.WatchHealth(rctx, c)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		cancel()

@@ -1,0 +1,255 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/health"
+	"github.com/herald-alerts/herald/internal/publish"
+	"github.com/herald-alerts/herald/internal/target"
+)
+
+// Names the health activities use (activities do not import workflows).
+const (
+	healthStateWorkflowName = "HealthStateWorkflow"
+	healthObserveSignal     = "observe"
+	healthQuery             = "health"
+)
+
+// Prober checks a target without creating an alert there.
+type Prober interface {
+	Probe(ctx context.Context, t target.Target) health.Observation
+}
+
+// Classifier decides an alert's severity (rules, optionally an LLM).
+type Classifier interface {
+	Classify(ctx context.Context, a alert.Alert) publish.Classification
+}
+
+// HealthStore reads and writes the shared health state kept in the health
+// state workflow, with a short read cache.
+type HealthStore struct {
+	Client     client.Client
+	TaskQueue  string
+	WorkflowID string
+	Policy     health.Policy
+	// CacheTTL of reads (default 5s).
+	CacheTTL time.Duration
+
+	mu      sync.Mutex
+	cached  map[string]health.Status
+	fetched time.Time
+}
+
+// Record signals observations into the health state workflow, starting it
+// if needed.
+func (h *HealthStore) Record(ctx context.Context, obs []health.Observation) error {
+	if len(obs) == 0 {
+		return nil
+	}
+	_, err := h.Client.SignalWithStartWorkflow(ctx, h.WorkflowID, healthObserveSignal, obs,
+		client.StartWorkflowOptions{ID: h.WorkflowID, TaskQueue: h.TaskQueue, StaticSummary: "Herald target health"},
+		healthStateWorkflowName, struct {
+			Policy health.Policy `json:"policy"`
+		}{h.Policy})
+	if err != nil {
+		return fmt.Errorf("signal health state: %w", err)
+	}
+	h.mu.Lock()
+	h.fetched = time.Time{} // next read sees the new state
+	h.mu.Unlock()
+	return nil
+}
+
+// All returns the health of every observed target (cached).
+func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error) {
+	ttl := h.CacheTTL
+	if ttl <= 0 {
+		ttl = 5 * time.Second
+	}
+	h.mu.Lock()
+	if h.cached != nil && time.Since(h.fetched) < ttl {
+		c := h.cached
+		h.mu.Unlock()
+		return c, nil
+	}
+	h.mu.Unlock()
+	out := map[string]health.Status{}
+	v, err := h.Client.QueryWorkflow(ctx, h.WorkflowID, "", healthQuery)
+	var nf *serviceerror.NotFound
+	switch {
+	case errors.As(err, &nf):
+		// Nothing observed yet: every target is unknown.
+	case err != nil:
+		return nil, fmt.Errorf("query health state: %w", err)
+	default:
+		var list []health.Status
+		if err := v.Get(&list); err != nil {
+			return nil, fmt.Errorf("decode health state: %w", err)
+		}
+		for _, s := range list {
+			out[s.Target] = s
+		}
+	}
+	h.mu.Lock()
+	h.cached, h.fetched = out, time.Now()
+	h.mu.Unlock()
+	return out, nil
+}
+
+// Of returns the health of one target (unknown when never observed).
+func (h *HealthStore) Of(ctx context.Context, name string) (health.Status, error) {
+	all, err := h.All(ctx)
+	if err != nil {
+		return health.Status{}, err
+	}
+	s, ok := all[name]
+	if !ok {
+		s = health.Status{Target: name, State: health.StateUnknown}
+	}
+	return s, nil
+}
+
+// HealthReporter batches observations from real deliveries and records
+// them every interval, so deliveries do not wait on it.
+type HealthReporter struct {
+	Store    *HealthStore
+	Interval time.Duration
+	Logger   *slog.Logger
+
+	mu      sync.Mutex
+	pending []health.Observation
+}
+
+// Observe queues an observation.
+func (r *HealthReporter) Observe(o health.Observation) {
+	r.mu.Lock()
+	if len(r.pending) < 10000 {
+		r.pending = append(r.pending, o)
+	}
+	r.mu.Unlock()
+}
+
+// Run flushes queued observations until ctx ends (and once more after).
+func (r *HealthReporter) Run(ctx context.Context) {
+	interval := r.Interval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			r.Flush(fctx)
+			cancel()
+			return
+		case <-t.C:
+			r.Flush(ctx)
+		}
+	}
+}
+
+// Flush records the queued observations now.
+func (r *HealthReporter) Flush(ctx context.Context) {
+	r.mu.Lock()
+	batch := r.pending
+	r.pending = nil
+	r.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	if err := r.Store.Record(ctx, batch); err != nil && r.Logger != nil {
+		r.Logger.Warn("delivery health observations not recorded", "count", len(batch), "error", err)
+	}
+}
+
+// ListTargetNames returns the enabled targets' names, sorted.
+func (a *Activities) ListTargetNames(ctx context.Context) ([]string, error) {
+	enabled := a.Registry.Snapshot().Enabled()
+	names := make([]string, 0, len(enabled))
+	for _, t := range enabled {
+		names = append(names, t.Name)
+	}
+	return names, nil
+}
+
+// ProbeTarget probes one target.
+func (a *Activities) ProbeTarget(ctx context.Context, name string) (health.Observation, error) {
+	t, ok := a.Registry.Get(name)
+	if !ok {
+		return health.Observation{Target: name, At: time.Now().UTC(), Class: health.ClassConfig,
+			Message: "target is not configured", Source: health.SourceProbe}, nil
+	}
+	if a.Prober == nil {
+		return health.Observation{}, errors.New("no prober configured on this worker")
+	}
+	o := a.Prober.Probe(ctx, t)
+	o.Message = publish.Redact(o.Message, t.Secrets())
+	if a.Metrics != nil {
+		result := "ok"
+		if !o.OK {
+			result = o.Class
+		}
+		a.Metrics.HealthChecks.WithLabelValues(name, result).Inc()
+		a.Metrics.HealthCheckTime.WithLabelValues(name).Observe(o.Latency.Seconds())
+	}
+	return o, nil
+}
+
+// RecordHealth writes probe observations into the shared health state.
+func (a *Activities) RecordHealth(ctx context.Context, obs []health.Observation) error {
+	if a.Health == nil {
+		return errors.New("no health store configured on this worker")
+	}
+	return a.Health.Record(ctx, obs)
+}
+
+// HealthReader reads the shared health of all targets.
+type HealthReader interface {
+	All(ctx context.Context) (map[string]health.Status, error)
+}
+
+// TargetHealth returns the health state of each named target.
+func (a *Activities) TargetHealth(ctx context.Context, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	var all map[string]health.Status
+	var reader HealthReader
+	if a.HealthView != nil {
+		reader = a.HealthView
+	} else if a.Health != nil {
+		reader = a.Health
+	}
+	if reader != nil {
+		var err error
+		if all, err = reader.All(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		st := health.StateUnknown
+		if s, ok := all[n]; ok && s.State != "" {
+			st = s.State
+		}
+		out[n] = st
+	}
+	return out, nil
+}
+
+// ClassifyAlert classifies an alert (rules, optionally an LLM with
+// fallback to the rules).
+func (a *Activities) ClassifyAlert(ctx context.Context, al alert.Alert) (publish.Classification, error) {
+	if a.Classifier == nil {
+		return publish.Classification{Severity: al.Severity(), Source: "labels", Confidence: 0.9}, nil
+	}
+	return a.Classifier.Classify(ctx, al), nil
+}
