@@ -105,6 +105,13 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 	return out, nil
 }
 
+// Invalidate drops the read cache.
+func (h *HealthStore) Invalidate() {
+	h.mu.Lock()
+	h.fetched = time.Time{}
+	h.mu.Unlock()
+}
+
 // Of returns the health of one target (unknown when never observed).
 func (h *HealthStore) Of(ctx context.Context, name string) (health.Status, error) {
 	all, err := h.All(ctx)

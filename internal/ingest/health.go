@@ -85,8 +85,19 @@ func (s *Server) handleTargetCheck(w http.ResponseWriter, r *http.Request) {
 		res.Observation = obs[0]
 	}
 	if s.cfg.Health != nil {
-		if st, err := s.cfg.Health.Of(ctx, name); err == nil {
-			res.Health = st
+		// The observation reaches the shared state by signal: read until it
+		// shows (briefly).
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			s.cfg.Health.Invalidate()
+			st, err := s.cfg.Health.Of(ctx, name)
+			if err == nil {
+				res.Health = st
+			}
+			if err != nil || !st.LastCheck.Before(res.Observation.At) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	writeJSON(w, http.StatusOK, res)

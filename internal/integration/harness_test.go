@@ -26,6 +26,7 @@ import (
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
@@ -88,7 +89,8 @@ func startHerald(t *testing.T, targets []target.Target, opts ...heraldOption) *h
 	h := &herald{t: t, client: server.GetDefaultClient(), taskQueue: cfg.TaskQueue, registry: target.NewRegistry(),
 		metrics: metrics.New(), logs: logs}
 	h.registry.Update("test", targets, nil)
-	h.deps = app.WorkerDeps{Registry: h.registry, Publishers: app.Publishers(app.HTTPClient()), Metrics: h.metrics, Logger: log}
+	h.deps = app.WorkerDeps{Registry: h.registry, Publishers: app.Publishers(app.HTTPClient()), Metrics: h.metrics, Logger: log,
+		Prober: &health.Prober{Timeout: 2 * time.Second}}
 	h.startWorker()
 	h.http = httptest.NewServer(app.NewHTTP(cfg, h.client, h.registry, h.metrics, log, nil))
 	t.Cleanup(h.http.Close)
