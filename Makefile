@@ -18,6 +18,9 @@ build: ## build bin/worker and bin/starter
 	$(GO) build -o $(BIN)/worker ./worker
 	$(GO) build -o $(BIN)/starter ./starter
 
+# make run uses the example targets (Herald's own logging dev sink) unless
+# HERALD_TARGETS_FILE names yours.
+run: export HERALD_TARGETS_FILE ?= docs/examples/dev-targets.yaml
 run: build ## start embedded Temporal + Web UI, worker and starter (Ctrl-C stops)
 	./$(BIN)/worker dev
 

@@ -43,6 +43,8 @@ type Config struct {
 	HealthRecheck     time.Duration
 	// Ready reports readiness; nil uses the Temporal readiness check.
 	Ready func(ctx context.Context) error
+	// DevSink mounts /dev/sink/{name}, a logging target for local runs.
+	DevSink bool
 	// Extra mounts more routes (dead letters, health) on the router.
 	Extra []func(r chi.Router, admin func(http.Handler) http.Handler)
 }
@@ -79,6 +81,9 @@ func New(cfg Config) *Server {
 	r.Get("/readyz", s.handleReady)
 	r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: cfg.Metrics.Registry}))
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
+	if cfg.DevSink {
+		s.mountDevSink(r)
+	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.countAPI)
 		r.Get("/alerts/{fingerprint}", s.handleAlert)

@@ -65,15 +65,15 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		rt.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	printBanner(out, cfg, address, uiURL, ln.Addr().String(), rt.Registry.List())
-	err = app.ServeListener(rctx, ln, app.NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil), cfg.ShutdownTimeout, log)
+	printBanner(out, cfg, address, uiURL, ln.Addr().String())
+	err = app.ServeListener(rctx, ln, app.NewDevHTTP(cfg, c, rt.Registry, rt.Metrics, log), cfg.ShutdownTimeout, log)
 	cancel()
 	rt.Close()
 	log.Info("herald stopped")
 	return err
 }
 
-func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, httpAddr string, targets any) {
+func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, httpAddr string) {
 	base := "http://" + httpAddr
 	fmt.Fprintf(out, "\nHerald is running (Ctrl-C stops it)\n")
 	fmt.Fprintf(out, "  webhook      POST %s/webhook\n", base)
