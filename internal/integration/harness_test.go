@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 
 // herald is one Herald (worker + starter HTTP) on its own task queue.
 type herald struct {
-	t         *testing.T
+	t         testing.TB
 	client    client.Client
 	taskQueue string
 	registry  *target.Registry
@@ -67,7 +68,7 @@ type heraldOption func(*config.Config)
 var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
 // startHerald starts a worker and the HTTP server with the given targets.
-func startHerald(t *testing.T, targets []target.Target, opts ...heraldOption) *herald {
+func startHerald(t testing.TB, targets []target.Target, opts ...heraldOption) *herald {
 	t.Helper()
 	cfg := config.Config{
 		TemporalNamespace: server.GetDefaultNamespace(),
@@ -315,4 +316,13 @@ func scrape(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+func mustListen(tb testing.TB) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ln
 }
