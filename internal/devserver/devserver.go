@@ -117,11 +117,7 @@ func Start(cfg Config) (*Server, error) {
 			}
 		}
 	}
-	if cfg.InMemory {
-		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
-			return nil, fmt.Errorf("set up temporal schema: %w", err)
-		}
-	}
+	// In memory, the SQLite plugin creates the schema itself.
 	nsCfg, err := sqliteschema.NewNamespaceConfig("active", cfg.Namespace, false, cfg.SearchAttributes)
 	if err != nil {
 		return nil, fmt.Errorf("namespace config: %w", err)

@@ -197,6 +197,8 @@ type sink struct {
 	mu       sync.Mutex
 	requests []sinkRequest
 	script   []response // answers in order; the last repeats; empty means 200
+	// answer, when set, decides the response from the request instead.
+	answer func(sinkRequest) response
 }
 
 type sinkRequest struct {
@@ -226,9 +228,13 @@ func newSink(t *testing.T, script ...response) *sink {
 		}
 		s.mu.Lock()
 		n := len(s.requests)
-		s.requests = append(s.requests, sinkRequest{At: time.Now(), Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Raw: string(raw)})
+		req := sinkRequest{At: time.Now(), Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Raw: string(raw)}
+		s.requests = append(s.requests, req)
 		resp := response{Status: http.StatusOK}
-		if len(s.script) > 0 {
+		switch {
+		case s.answer != nil:
+			resp = s.answer(req)
+		case len(s.script) > 0:
 			resp = s.script[min(n, len(s.script)-1)]
 		}
 		s.mu.Unlock()
