@@ -29,6 +29,8 @@ const (
 // Registry is the part of the target registry activities need.
 type Registry interface {
 	Get(name string) (target.Target, bool)
+	// Retired returns a recently removed target (for resolves).
+	Retired(name string) (target.Target, bool)
 	Snapshot() target.Snapshot
 }
 
@@ -150,6 +152,13 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutpu
 	log := a.logger().With("target", in.Target, "fingerprint", in.Notification.Alert.Fingerprint,
 		"event", in.Notification.Event, "attempt", info.Attempt)
 	t, ok := a.Registry.Get(in.Target)
+	if !ok && in.Notification.Event == publish.EventResolved {
+		// The target was deleted after the firing went to it: the resolve
+		// still goes out, with its last configuration.
+		if t, ok = a.Registry.Retired(in.Target); ok {
+			log.Info("delivering a resolve to a removed target", "type", t.Type)
+		}
+	}
 	if !ok {
 		// The target may come back (a Secret being re-created): retryable.
 		err := publish.Retryable(publish.KindTargetAbsent, 0, "target %q is not (or no longer) configured", in.Target)

@@ -45,7 +45,20 @@ type Registry struct {
 	// notifyMu serializes watcher calls so that watchers see snapshots in
 	// generation order even when sources update concurrently.
 	notifyMu sync.Mutex
+	// retired keeps targets removed from every source for RetiredFor, so
+	// an alert fired to a target that is deleted meanwhile still gets its
+	// resolve delivered.
+	retired map[string]retiredTarget
 }
+
+type retiredTarget struct {
+	t  Target
+	at time.Time
+}
+
+// RetiredFor is how long a removed target is still used for resolves of
+// alerts that were sent to it (the alert inactivity limit).
+var RetiredFor = 24 * time.Hour
 
 type sourceState struct {
 	targets  []Target
@@ -137,8 +150,34 @@ func (r *Registry) rebuildLocked() *Snapshot {
 	for _, n := range targetNames {
 		s.sorted = append(s.sorted, s.byName[n])
 	}
+	now := time.Now()
+	if r.retired == nil {
+		r.retired = map[string]retiredTarget{}
+	}
+	for name, t := range old.byName {
+		if _, still := s.byName[name]; !still {
+			r.retired[name] = retiredTarget{t: t, at: now}
+		}
+	}
+	for name, rt := range r.retired {
+		if _, back := s.byName[name]; back || now.Sub(rt.at) > RetiredFor {
+			delete(r.retired, name)
+		}
+	}
 	r.snap.Store(s)
 	return s
+}
+
+// Retired returns a target that was removed within RetiredFor, with its
+// last configuration. Only resolves of alerts already sent to it use it.
+func (r *Registry) Retired(name string) (Target, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rt, ok := r.retired[name]
+	if !ok || time.Since(rt.at) > RetiredFor {
+		return Target{}, false
+	}
+	return rt.t, true
 }
 
 // Snapshot returns the current view.
