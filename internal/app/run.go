@@ -177,49 +177,50 @@ func retry(ctx context.Context, within time.Duration, fn func() error) error {
 	}
 }
 
+// connect builds the runtime of a worker or starter process and its
+// Temporal client (closed with the runtime).
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runtime, client.Client, error) {
+	if cfg.Embedded() {
+		return nil, nil, errors.New("HERALD_TEMPORAL_ADDRESS is required (use `worker dev` for a local embedded Temporal)")
+	}
+	rt, err := NewRuntime(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, closeClient, err := Dial(cfg, cfg.TemporalAddress, rt.Metrics, log)
+	if err != nil {
+		rt.Close()
+		return nil, nil, err
+	}
+	rt.OnClose(closeClient)
+	rt.WatchHealth(ctx, c)
+	return rt, c, nil
+}
+
 // RunWorker runs a worker process: target sources, the Temporal worker and
 // an HTTP server with /healthz, /readyz, /metrics and the read API.
 func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if cfg.Embedded() {
-		return errors.New("HERALD_TEMPORAL_ADDRESS is required (use `worker dev` for a local embedded Temporal)")
-	}
-	rt, err := NewRuntime(ctx, cfg, log)
+	rt, c, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	c, closeClient, err := Dial(cfg, cfg.TemporalAddress, rt.Metrics, log)
-	if err != nil {
-		return err
-	}
-	rt.OnClose(closeClient)
 	if _, err := rt.StartWorker(ctx, c); err != nil {
 		return err
 	}
-	rt.WatchHealth(ctx, c)
 	log.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
 		"task_queue", cfg.TaskQueue, "http", cfg.HTTPAddr)
-	h := NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil)
-	return Serve(ctx, cfg.HTTPAddr, h, cfg.ShutdownTimeout, log)
+	return Serve(ctx, cfg.HTTPAddr, NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil), cfg.ShutdownTimeout, log)
 }
 
 // RunStarter runs the webhook starter: HTTP server and target sources (for
 // the API). It needs no worker in the same process.
 func RunStarter(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	if cfg.Embedded() {
-		return errors.New("HERALD_TEMPORAL_ADDRESS is required (use `worker dev` for a local embedded Temporal)")
-	}
-	rt, err := NewRuntime(ctx, cfg, log)
+	rt, c, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	c, closeClient, err := Dial(cfg, cfg.TemporalAddress, rt.Metrics, log)
-	if err != nil {
-		return err
-	}
-	rt.OnClose(closeClient)
-	rt.WatchHealth(ctx, c)
 	log.Info("starter listening", "http", cfg.HTTPAddr, "temporal", cfg.TemporalAddress,
 		"namespace", cfg.TemporalNamespace, "task_queue", cfg.TaskQueue)
 	return Serve(ctx, cfg.HTTPAddr, NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil), cfg.ShutdownTimeout, log)

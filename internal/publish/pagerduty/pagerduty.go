@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -155,7 +154,7 @@ func Build(t target.Target, n publish.Notification) (Event, error) {
 		title = defaultSummary(a)
 	}
 	p := &Payload{
-		Summary:   Truncate(title, MaxSummary),
+		Summary:   publish.Truncate(title, MaxSummary),
 		Source:    firstLabel(a.Labels, opts.Source, "instance", "host", "hostname", "job"),
 		Severity:  Severity(n),
 		Component: firstLabel(a.Labels, opts.Component, "component", "service"),
@@ -224,7 +223,7 @@ func Encode(ev Event) ([]byte, error) {
 	ev.Payload = &p
 	steps := []func(){
 		func() { // shorten every long value
-			d.Text = Truncate(d.Text, 1024)
+			d.Text = publish.Truncate(d.Text, 1024)
 			d.Annotations = truncateValues(d.Annotations, 1024)
 			d.Labels = truncateValues(d.Labels, 256)
 		},
@@ -251,7 +250,7 @@ func truncateValues(m map[string]string, max int) map[string]string {
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[k] = Truncate(v, max)
+		out[k] = publish.Truncate(v, max)
 	}
 	return out
 }
@@ -309,20 +308,3 @@ func classify(t target.Target, resp publish.Response, err error) error {
 	return &out
 }
 
-// Truncate shortens s to at most max characters, ending with "…" when cut.
-func Truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			if utf8.RuneCountInString(s[i:]) <= 1 {
-				return s
-			}
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
-}

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -137,8 +136,8 @@ func Format(t target.Target, n publish.Notification) (Request[Attributes], error
 	}
 	attrs := Attributes{
 		Source:           DefaultSource,
-		Summary:          Truncate(title, MaxSummary),
-		Description:      Truncate(body, MaxDescription),
+		Summary:          publish.Truncate(title, MaxSummary),
+		Description:      publish.Truncate(body, MaxDescription),
 		ExternalID:       a.Fingerprint,
 		ExternalURL:      a.GeneratorURL,
 		Labels:           labels(a.Labels),
@@ -174,7 +173,7 @@ func labels(m map[string]string) []Label {
 	keys := alert.SortedKeys(m)
 	out := make([]Label, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, Label{Key: k, Value: Truncate(m[k], MaxLabelValue)})
+		out = append(out, Label{Key: k, Value: publish.Truncate(m[k], MaxLabelValue)})
 	}
 	return out
 }
@@ -196,7 +195,7 @@ func FormatResolve(n publish.Notification) Request[ResolveAttributes] {
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
 	res, err := p.publish(ctx, t, n)
 	if err != nil {
-		return publish.Result{}, redact(err, t)
+		return publish.Result{}, publish.RedactError(err, t.Secrets())
 	}
 	return res, nil
 }
@@ -262,35 +261,4 @@ func (p *Publisher) send(ctx context.Context, t target.Target, method, url strin
 	return publish.SendJSON(ctx, p.Client, method, url, headers, payload)
 }
 
-// Truncate shortens s to at most max characters, ending with "…" when cut.
-func Truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			if utf8.RuneCountInString(s[i:]) <= 1 {
-				return s
-			}
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
-}
 
-// redact removes the target's credentials from an error message.
-func redact(err error, t target.Target) error {
-	pe, ok := err.(*publish.Error)
-	if !ok {
-		return err
-	}
-	msg := publish.Redact(pe.Msg, t.Secrets())
-	if msg == pe.Msg {
-		return pe
-	}
-	out := *pe
-	out.Msg = msg
-	return &out
-}

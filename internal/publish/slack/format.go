@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -408,11 +407,11 @@ func escapeURL(u string) string {
 // all, header and section texts, fields and context elements within bounds,
 // and the text fallback within MaxText.
 func EnforceLimits(m *Message) {
-	m.Text = Truncate(m.Text, MaxText)
+	m.Text = publish.Truncate(m.Text, MaxText)
 	budget := MaxBlocks
 	m.Blocks = limitBlocks(m.Blocks, &budget)
 	for i := range m.Attachments {
-		m.Attachments[i].Fallback = Truncate(m.Attachments[i].Fallback, MaxText)
+		m.Attachments[i].Fallback = publish.Truncate(m.Attachments[i].Fallback, MaxText)
 		m.Attachments[i].Blocks = limitBlocks(m.Attachments[i].Blocks, &budget)
 	}
 }
@@ -429,38 +428,21 @@ func limitBlocks(blocks []Block, budget *int) []Block {
 			if b.Type == "header" {
 				max = MaxHeaderText
 			}
-			b.Text.Text = Truncate(b.Text.Text, max)
+			b.Text.Text = publish.Truncate(b.Text.Text, max)
 		}
 		if len(b.Fields) > MaxFields {
 			b.Fields = b.Fields[:MaxFields]
 		}
 		for j := range b.Fields {
-			b.Fields[j].Text = Truncate(b.Fields[j].Text, MaxFieldText)
+			b.Fields[j].Text = publish.Truncate(b.Fields[j].Text, MaxFieldText)
 		}
 		if len(b.Elements) > MaxContextElements {
 			b.Elements = b.Elements[:MaxContextElements]
 		}
 		for j := range b.Elements {
-			b.Elements[j].Text = Truncate(b.Elements[j].Text, MaxSectionText)
+			b.Elements[j].Text = publish.Truncate(b.Elements[j].Text, MaxSectionText)
 		}
 	}
 	return blocks
 }
 
-// Truncate shortens s to at most max characters, ending with "…" when cut.
-func Truncate(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	n := 0
-	for i := range s {
-		if n == max-1 {
-			if utf8.RuneCountInString(s[i:]) <= 1 {
-				return s
-			}
-			return s[:i] + "…"
-		}
-		n++
-	}
-	return s
-}

@@ -49,7 +49,7 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 		res, err = p.publishWebhook(ctx, t, n)
 	}
 	if err != nil {
-		return publish.Result{}, redact(err, t)
+		return publish.Result{}, publish.RedactError(err, t.Secrets())
 	}
 	return res, nil
 }
@@ -229,17 +229,3 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
-// redact removes the target's credentials from an error message.
-func redact(err error, t target.Target) error {
-	pe, ok := err.(*publish.Error)
-	if !ok {
-		return err
-	}
-	msg := publish.Redact(pe.Msg, t.Secrets())
-	if msg == pe.Msg {
-		return pe
-	}
-	out := *pe
-	out.Msg = msg
-	return &out
-}
