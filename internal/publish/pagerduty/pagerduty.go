@@ -307,4 +307,3 @@ func classify(t target.Target, resp publish.Response, err error) error {
 	out.Msg = publish.Redact(out.Msg, t.Secrets())
 	return &out
 }
-

@@ -260,5 +260,3 @@ func (p *Publisher) send(ctx context.Context, t target.Target, method, url strin
 	headers["Accept"] = ContentType
 	return publish.SendJSON(ctx, p.Client, method, url, headers, payload)
 }
-
-

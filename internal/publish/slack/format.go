@@ -445,4 +445,3 @@ func limitBlocks(blocks []Block, budget *int) []Block {
 	}
 	return blocks
 }
-

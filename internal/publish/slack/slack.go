@@ -228,4 +228,3 @@ func firstNonEmpty(a, b string) string {
 	}
 	return b
 }
-
