@@ -56,8 +56,11 @@ bench: ## benchmarks (formatters, registry, webhook latency)
 replay: ## replay recorded histories: make replay HISTORY=file.json
 	$(GO) run ./worker replay -history $(HISTORY)
 
-load: build ## k6 load test against a running Herald (see k6/README.md)
-	$(GO) run go.k6.io/k6@v1.8.1 run k6/steady_state.js
+# The embedded dev server of `make run` takes about 10-20 alerts/s on 2 cores;
+# raise LOAD_RATE against a real Temporal cluster (k6/README.md).
+LOAD_RATE ?= 1
+load: ## k6 steady-state load test against a running Herald (see k6/README.md)
+	LOAD_RATE=$(LOAD_RATE) $(GO) run go.k6.io/k6@v1.8.1 run k6/steady_state.js
 
 clean:
 	rm -rf $(BIN)

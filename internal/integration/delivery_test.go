@@ -119,9 +119,9 @@ func TestClientErrorIsNotRetried(t *testing.T) {
 	if code, body := h.post(webhookBody(firingAlert("b1", "Bad"))); code != http.StatusOK {
 		t.Fatalf("POST = %d %s", code, body)
 	}
-	eventually(t, 30*time.Second, "delivery failed", func() bool {
+	eventually(t, 30*time.Second, "delivery failed and dead-lettered", func() bool {
 		_, v := h.alertState("b1")
-		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == workflows.DeliveryFailed
+		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == workflows.DeliveryDeadLettered
 	})
 	time.Sleep(time.Second) // a retry would come after 100ms
 	if got := len(s.all()); got != 1 {
