@@ -1,13 +1,37 @@
 package app
 
 import (
+	"sync"
+
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/guard"
 	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/target"
 )
 
 // newGuard returns the per-target rate limits and circuit breakers of
-// deliveries, reporting breaker states to metrics.
-func newGuard(m *metrics.Metrics) activities.Guard {
-	return guard.New(guard.Options{OnStateChange: guard.MetricsHook(m.BreakerState)})
+// deliveries, reporting breaker states to metrics. The state of targets
+// that leave the registry is dropped.
+func newGuard(m *metrics.Metrics, reg *target.Registry) activities.Guard {
+	g := guard.New(guard.Options{OnStateChange: guard.MetricsHook(m.BreakerState)})
+	var mu sync.Mutex
+	known := map[string]target.Target{}
+	for _, t := range reg.List() {
+		known[t.Name] = t
+	}
+	reg.Watch(func(s target.Snapshot) {
+		mu.Lock()
+		defer mu.Unlock()
+		for name, t := range known {
+			if _, ok := s.Get(name); !ok {
+				g.Forget(t)
+				m.BreakerState.DeleteLabelValues(name)
+				delete(known, name)
+			}
+		}
+		for _, t := range s.List() {
+			known[t.Name] = t
+		}
+	})
+	return g
 }

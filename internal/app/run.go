@@ -122,7 +122,7 @@ func (rt *Runtime) StartWorker(ctx context.Context, c client.Client) (worker.Wor
 	w := NewWorker(c, rt.Config.TaskQueue, WorkerDeps{
 		Registry:      rt.Registry,
 		Publishers:    Publishers(hc),
-		Guard:         newGuard(rt.Metrics),
+		Guard:         newGuard(rt.Metrics, rt.Registry),
 		Health:        store,
 		HealthReports: reporter,
 		Prober:        &health.Prober{Client: hc},
