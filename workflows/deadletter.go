@@ -214,7 +214,6 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 	}
 	addCh := workflow.GetSignalChannel(ctx, DeadLetterAddSignal)
 	for {
-		d.reportSize(ctx)
 		if err := workflow.Await(ctx, func() bool { return addCh.Len() > 0 || d.shouldContinueAsNew(ctx) }); err != nil {
 			return err
 		}
@@ -316,10 +315,6 @@ func (d *deadLetters) removeID(id string) bool {
 	return false
 }
 
-func (d *deadLetters) reportSize(ctx workflow.Context) {
-	workflow.GetMetricsHandler(ctx).Gauge("herald_dlq_entries").Update(float64(len(d.st.Entries)))
-}
-
 func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, DeadLetterListQuery, d.list); err != nil {
 		return err
@@ -356,7 +351,6 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 		func(ctx workflow.Context, r DropRequest) (DropResult, error) {
 			if d.removeID(r.ID) {
 				d.st.Dropped++
-				d.reportSize(ctx)
 				return DropResult{Dropped: 1}, nil
 			}
 			return DropResult{}, nil
@@ -380,7 +374,6 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 			}
 			d.st.Entries = kept
 			d.st.Dropped += n
-			d.reportSize(ctx)
 			return DropResult{Dropped: n}, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(r PurgeRequest) error {
@@ -469,7 +462,6 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
 	res.Delivered, res.Attempts = true, out.Attempt
 	d.removeID(e.ID)
 	d.st.Replayed++
-	d.reportSize(ctx)
 	// Best effort: the alert workflow may have completed already.
 	_ = workflow.SignalExternalWorkflow(ctx, e.AlertWorkflowID, "", DeliveryReplayedSignal, DeliveryReplayed{
 		Target: e.Target, Seq: e.Seq, Event: e.Event, Attempts: out.Attempt, DeliveredAt: out.DeliveredAt,

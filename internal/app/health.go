@@ -109,3 +109,33 @@ func watchHealth(ctx context.Context, store *activities.HealthStore, reg *target
 		}
 	}
 }
+
+// watchDeadLetters publishes the size of the dead letters as a metric until
+// ctx ends; every replica reads the same workflow, so all report the same.
+func watchDeadLetters(ctx context.Context, c client.Client, taskQueue string, m *metrics.Metrics, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	id := workflows.DeadLetterWorkflowIDFor(taskQueue)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		v, err := c.QueryWorkflow(qctx, id, "", workflows.DeadLetterStatsQuery)
+		var st workflows.Stats
+		switch {
+		case err == nil && v.Get(&st) == nil:
+			m.DLQSize.Set(float64(st.Total))
+		case isNotFound(err):
+			m.DLQSize.Set(0)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func isNotFound(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
+}

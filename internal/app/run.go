@@ -147,11 +147,12 @@ func (rt *Runtime) StartWorker(ctx context.Context, c client.Client) (worker.Wor
 	return w, nil
 }
 
-// WatchHealth publishes the shared target health as metrics in the
-// background until ctx ends.
+// WatchHealth publishes the shared target health and the dead-letter size
+// as metrics in the background until ctx ends.
 func (rt *Runtime) WatchHealth(ctx context.Context, c client.Client) {
 	store := NewHealthStore(c, rt.Config.TaskQueue)
 	rt.goRun(func() { watchHealth(ctx, store, rt.Registry, rt.Metrics, 15*time.Second) })
+	rt.goRun(func() { watchDeadLetters(ctx, c, rt.Config.TaskQueue, rt.Metrics, 15*time.Second) })
 }
 
 // retry calls fn until it succeeds or within passes, backing off.

@@ -45,8 +45,7 @@ type Metrics struct {
 	BreakerState      *prometheus.GaugeVec // target: 0 closed, 1 half-open, 2 open
 	RateLimitWait     *prometheus.HistogramVec
 
-	// The dead-letter size (herald_dlq_entries) is reported by the
-	// dead-letter workflow through the Temporal SDK's metrics handler.
+	DLQSize    prometheus.Gauge
 	DLQWrites  *prometheus.CounterVec // target, kind
 	DLQReplays *prometheus.CounterVec // outcome
 
@@ -85,6 +84,7 @@ func New() *Metrics {
 	m.BreakerState = f.gaugeVec("circuit_breaker_state", "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.", "target")
 	m.RateLimitWait = f.histogramVec("rate_limit_wait_seconds", "Time a delivery waited for its target's rate limit.",
 		[]float64{0, .01, .1, .5, 1, 2, 5, 10, 30}, "type")
+	m.DLQSize = f.gauge("dlq_entries", "Entries in the dead-letter workflow (read from it every 15s by every replica).")
 	m.DLQWrites = f.counterVec("dlq_writes_total", "Deliveries written to the dead letters, by target and error kind.", "target", "kind")
 	m.DLQReplays = f.counterVec("dlq_replays_total", "Dead-letter replays by outcome (success, failure).", "outcome")
 	m.Skipped = f.counterVec("deliveries_skipped_total", "Deliveries held back by routing (unhealthy target, filter), by target and reason.", "target", "reason")
