@@ -31,6 +31,9 @@ type Payload struct {
 	// Title and Text are set when the target has templates.
 	Title string `json:"title,omitempty"`
 	Text  string `json:"text,omitempty"`
+	// Classification is Herald's severity decision (source rules, labels
+	// or llm, with confidence and reason).
+	Classification *publish.Classification `json:"classification,omitempty"`
 }
 
 // PayloadVersion is the current Payload.Version.
@@ -48,6 +51,10 @@ func Format(t target.Target, n publish.Notification) (Payload, error) {
 		Name: n.Alert.Name(), Severity: n.Severity(), Status: n.Alert.Status, Labels: n.Alert.Labels,
 		Annotations: n.Alert.Annotations, StartsAt: n.Alert.StartsAt, URL: n.Alert.GeneratorURL,
 		Receiver: n.Alert.Receiver,
+	}
+	if n.Classification.Source != "" {
+		c := n.Classification
+		p.Classification = &c
 	}
 	if n.Event == publish.EventResolved {
 		p.Status = alert.StatusResolved

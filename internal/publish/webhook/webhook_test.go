@@ -141,3 +141,19 @@ func BenchmarkFormat_Webhook(b *testing.B) {
 		}
 	}
 }
+
+func TestFormatCarriesClassification(t *testing.T) {
+	n := publishtest.Firing()
+	n.Classification = publish.Classification{Severity: "info", Confidence: 0.8, Reason: "known noise", Source: "llm"}
+	p, err := webhook.Format(target.Target{Name: "w", Type: target.TypeWebhook, URL: "http://x.example/h"}, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Classification == nil || p.Classification.Source != "llm" || p.Classification.Reason != "known noise" || p.Severity != "info" {
+		t.Errorf("payload classification = %+v, severity %q", p.Classification, p.Severity)
+	}
+	n.Classification = publish.Classification{}
+	if p, _ := webhook.Format(target.Target{Name: "w", Type: target.TypeWebhook, URL: "http://x.example/h"}, n); p.Classification != nil {
+		t.Errorf("unclassified notification has classification %+v", p.Classification)
+	}
+}
