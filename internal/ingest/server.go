@@ -86,6 +86,7 @@ func New(cfg Config) *Server {
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.countAPI)
+		r.Get("/alerts", s.handleAlertList)
 		r.Get("/alerts/{fingerprint}", s.handleAlert)
 		r.Get("/targets", s.handleTargets)
 		r.Get("/mode", s.handleMode)

@@ -15,6 +15,7 @@ import (
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/config"
 	"github.com/herald-alerts/herald/internal/history"
+	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
@@ -62,6 +63,19 @@ func TestWebhookReachesEveryTargetExactlyOnce(t *testing.T) {
 				t.Errorf("target t%d got alert %s %d times, want exactly once", i, fp, n)
 			}
 		}
+	}
+	// The alert list searches Temporal's visibility like the Web UI does.
+	var list struct {
+		Alerts []ingest.AlertSummary `json:"alerts"`
+	}
+	eventually(t, 20*time.Second, "alert list shows the 10 firing alerts at t1", func() bool {
+		return h.get("/api/v1/alerts?status=firing&target=t1&name=HighLatency", &list) == 200 && len(list.Alerts) == 10
+	})
+	if a := list.Alerts[0]; a.Severity != "critical" || len(a.Targets) != 3 || a.WorkflowStatus != "running" {
+		t.Errorf("alert summary = %+v", a)
+	}
+	if code := h.get("/api/v1/alerts?status=fir'ing", nil); code != 400 {
+		t.Errorf("quote in filter = %d, want 400", code)
 	}
 	// Each alert is its own workflow whose state names every target.
 	code, v := h.alertState("a03")

@@ -1,0 +1,115 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/herald-alerts/herald/workflows"
+)
+
+// AlertSummary is one entry of GET /api/v1/alerts.
+type AlertSummary struct {
+	Fingerprint    string    `json:"fingerprint"`
+	Name           string    `json:"name"`
+	Severity       string    `json:"severity"`
+	Status         string    `json:"status"`
+	Targets        []string  `json:"targets"`
+	WorkflowID     string    `json:"workflowId"`
+	RunID          string    `json:"runId"`
+	WorkflowStatus string    `json:"workflowStatus"`
+	StartedAt      time.Time `json:"startedAt"`
+	ClosedAt       time.Time `json:"closedAt,omitzero"`
+}
+
+var filterValueRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,200}$`)
+
+// alertFilters maps query parameters to Herald's search attributes.
+var alertFilters = []struct{ param, attr string }{
+	{"name", workflows.AttrAlertName.GetName()},
+	{"severity", workflows.AttrSeverity.GetName()},
+	{"status", workflows.AttrStatus.GetName()},
+	{"target", workflows.AttrTargets.GetName()},
+	{"fingerprint", workflows.AttrFingerprint.GetName()},
+}
+
+// handleAlertList answers GET /api/v1/alerts?status=&severity=&name=&target=&fingerprint=&limit=
+// from Temporal's visibility store (the same search the Web UI runs).
+func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	clauses := []string{fmt.Sprintf("WorkflowType = %q", workflows.AlertWorkflowName)}
+	for _, f := range alertFilters {
+		v := q.Get(f.param)
+		if v == "" {
+			continue
+		}
+		if !filterValueRE.MatchString(v) {
+			WriteError(w, http.StatusBadRequest, f.param+": letters, digits and _.:/- only")
+			return
+		}
+		clauses = append(clauses, fmt.Sprintf("%s = %q", f.attr, v))
+	}
+	limit, err := intParam(q.Get("limit"), 100)
+	if err != nil || limit == 0 || limit > 1000 {
+		WriteError(w, http.StatusBadRequest, "limit must be 1-1000")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	query := strings.Join(clauses, " AND ")
+	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.cfg.Namespace, Query: query, PageSize: int32(limit),
+	})
+	if err != nil {
+		s.temporalError(w, "alert list", err)
+		return
+	}
+	out := struct {
+		Query  string         `json:"query"`
+		Alerts []AlertSummary `json:"alerts"`
+	}{Query: query, Alerts: []AlertSummary{}}
+	for _, ex := range resp.GetExecutions() {
+		fields := ex.GetSearchAttributes().GetIndexedFields()
+		a := AlertSummary{
+			Fingerprint:    keyword(fields, workflows.AttrFingerprint.GetName()),
+			Name:           keyword(fields, workflows.AttrAlertName.GetName()),
+			Severity:       keyword(fields, workflows.AttrSeverity.GetName()),
+			Status:         keyword(fields, workflows.AttrStatus.GetName()),
+			Targets:        keywords(fields, workflows.AttrTargets.GetName()),
+			WorkflowID:     ex.GetExecution().GetWorkflowId(),
+			RunID:          ex.GetExecution().GetRunId(),
+			WorkflowStatus: statusName(ex.GetStatus()),
+		}
+		if t := ex.GetStartTime(); t != nil {
+			a.StartedAt = t.AsTime()
+		}
+		if t := ex.GetCloseTime(); t != nil {
+			a.ClosedAt = t.AsTime()
+		}
+		out.Alerts = append(out.Alerts, a)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func keyword(fields map[string]*commonpb.Payload, name string) string {
+	var v string
+	if p, ok := fields[name]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
+}
+
+func keywords(fields map[string]*commonpb.Payload, name string) []string {
+	v := []string{}
+	if p, ok := fields[name]; ok {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
+	}
+	return v
+}
