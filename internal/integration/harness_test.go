@@ -30,6 +30,7 @@ import (
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/publish/publishtest"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -191,16 +192,14 @@ func resolvedAlert(a alert.WebhookAlert) alert.WebhookAlert {
 	return a
 }
 
-// sink is an HTTP target that records requests and answers from a script.
+// sink is an HTTP target: the publishers' fake provider
+// (publishtest.Server), answering from a script whose last answer repeats.
 type sink struct {
-	*httptest.Server
-	mu       sync.Mutex
-	requests []sinkRequest
-	script   []response // answers in order; the last repeats; empty means 200
-	// answer, when set, decides the response from the request instead.
-	answer func(sinkRequest) response
+	*publishtest.Server
 }
 
+// sinkRequest is a recorded request with its JSON body as a map (the first
+// element for a list body, as Alertmanager's API takes).
 type sinkRequest struct {
 	At     time.Time
 	Path   string
@@ -209,49 +208,37 @@ type sinkRequest struct {
 	Raw    string
 }
 
-type response struct {
-	Status int
-	Header map[string]string
-	Body   string
-}
+type response = publishtest.Response
 
 func newSink(t *testing.T, script ...response) *sink {
-	s := &sink{script: script}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		raw, _ := io.ReadAll(r.Body)
-		var body map[string]any
-		if err := json.Unmarshal(raw, &body); err != nil {
-			var list []map[string]any
-			if json.Unmarshal(raw, &list) == nil && len(list) > 0 {
-				body = list[0]
-			}
-		}
-		s.mu.Lock()
-		n := len(s.requests)
-		req := sinkRequest{At: time.Now(), Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Raw: string(raw)}
-		s.requests = append(s.requests, req)
-		resp := response{Status: http.StatusOK}
-		switch {
-		case s.answer != nil:
-			resp = s.answer(req)
-		case len(s.script) > 0:
-			resp = s.script[min(n, len(s.script)-1)]
-		}
-		s.mu.Unlock()
-		for k, v := range resp.Header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(resp.Status)
-		_, _ = io.WriteString(w, resp.Body)
-	}))
-	t.Cleanup(s.Close)
+	s := &sink{Server: publishtest.NewServer(t)}
+	if len(script) > 0 {
+		s.AnswerFromNowOn(script[len(script)-1])
+		s.Script(script...)
+	}
 	return s
 }
 
+// answerWith makes the sink answer every request with answer(request).
+func (s *sink) answerWith(answer func(sinkRequest) response) {
+	s.Handle(func(r publishtest.Request) (publishtest.Response, bool) { return answer(view(r)), true })
+}
+
+func view(r publishtest.Request) sinkRequest {
+	body, _ := r.JSON.(map[string]any)
+	if list, ok := r.JSON.([]any); ok && len(list) > 0 {
+		body, _ = list[0].(map[string]any)
+	}
+	return sinkRequest{At: r.At, Path: r.Path, Header: r.Header, Body: body, Raw: string(r.Body)}
+}
+
 func (s *sink) all() []sinkRequest {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sinkRequest(nil), s.requests...)
+	reqs := s.Requests()
+	out := make([]sinkRequest, len(reqs))
+	for i, r := range reqs {
+		out[i] = view(r)
+	}
+	return out
 }
 
 // count returns how many requests had the given event (webhook payloads).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herald-alerts/herald/internal/history"
+	"github.com/herald-alerts/herald/internal/publish/publishtest"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -67,9 +68,7 @@ func TestRecordedScenarios(t *testing.T) {
 			eventually(t, 30*time.Second, "dead letter written", func() bool {
 				return h.call("GET", "/api/v1/dlq?fingerprint="+fp, "", &list) == 200 && list.Matched == 1
 			})
-			broken.mu.Lock()
-			broken.script = nil // fixed: answers 200 from now on
-			broken.mu.Unlock()
+			broken.AnswerFromNowOn(publishtest.OK("")) // fixed
 			var res workflows.ReplayResult
 			if code := h.call("POST", "/api/v1/dlq/"+list.Entries[0].ID+"/replay", "", &res); code != 200 {
 				t.Fatalf("replay = %d %+v", code, res)

@@ -137,7 +137,7 @@ func TestProviderLifecyclesAcrossWorkerRestart(t *testing.T) {
 
 func newScriptedProvider(t *testing.T, answer func(sinkRequest) response) *fakeProvider {
 	s := newSink(t)
-	s.answer = answer
+	s.answerWith(answer)
 	return &fakeProvider{sink: s}
 }
 

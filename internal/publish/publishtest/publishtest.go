@@ -4,6 +4,7 @@
 package publishtest
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
+	"github.com/herald-alerts/herald/internal/target"
 )
 
 // Response is one scripted answer of a Server.
@@ -55,6 +57,8 @@ func (r Response) WithHeader(k, v string) Response {
 
 // Request is what the fake provider received.
 type Request struct {
+	// At is when the request arrived.
+	At     time.Time
 	Method string
 	// Path is the decoded path; EscapedPath is the path as sent.
 	Path        string
@@ -105,6 +109,15 @@ func (s *Server) Script(rs ...Response) {
 	s.mu.Unlock()
 }
 
+// AnswerFromNowOn drops what is left of the script and answers every
+// further request with r (a provider that recovered, or broke).
+func (s *Server) AnswerFromNowOn(r Response) {
+	s.mu.Lock()
+	s.script = nil
+	s.Default = r
+	s.mu.Unlock()
+}
+
 // Handle installs a function that may answer a request before the script
 // does (return false to fall through to the script).
 func (s *Server) Handle(f func(Request) (Response, bool)) {
@@ -135,7 +148,7 @@ func (s *Server) Request(t testing.TB, i int) Request {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	req := Request{Method: r.Method, Path: r.URL.Path, EscapedPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+	req := Request{At: time.Now(), Method: r.Method, Path: r.URL.Path, EscapedPath: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
 		Header: r.Header.Clone(), Body: body}
 	var decoded any
 	if json.Unmarshal(body, &decoded) == nil {
@@ -207,6 +220,44 @@ func AssertNoSecret(t testing.TB, haystack string, secrets ...string) {
 		if s != "" && strings.Contains(haystack, s) {
 			t.Errorf("secret %q leaked into %q", mask(s), haystack)
 		}
+	}
+}
+
+// LeakCase is one failure AssertLeaksNoSecret drives a publisher into.
+type LeakCase struct {
+	Name string
+	Resp Response
+	// Closed: nothing listens (a transport error) instead of answering Resp.
+	Closed bool
+}
+
+// AssertLeaksNoSecret is the secrets check every publisher runs: for each
+// case it publishes a firing alert to a target built by newTarget from the
+// fake provider's base URL (or a closed port), with a 200 ms deadline so a
+// slow answer times out, and fails unless the result is an error that names
+// none of the target's credentials.
+func AssertLeaksNoSecret(t *testing.T, pub publish.Publisher, newTarget func(baseURL string) target.Target, cases []LeakCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			base := ""
+			if tc.Closed {
+				base = ClosedURL(t, "")
+			} else {
+				base = NewServer(t, tc.Resp).URL
+			}
+			tg := newTarget(base)
+			if len(tg.Secrets()) == 0 {
+				t.Fatal("the test target must carry secrets")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			_, err := pub.Publish(ctx, tg, Firing())
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			AssertNoSecret(t, err.Error(), tg.Secrets()...)
+		})
 	}
 }
 

@@ -271,34 +271,14 @@ func TestLimits(t *testing.T) {
 
 func TestPublishLeaksNoSecret(t *testing.T) {
 	const pathSecret = "/tenant/ROOTLYPATH-77aa88bb"
-	for _, tc := range []struct {
-		name   string
-		resp   publishtest.Response
-		closed bool
-	}{
-		{name: "401 echoing the token", resp: publishtest.Status(401, `{"errors":[{"title":"invalid token `+apiToken+`"}]}`)},
-		{name: "422", resp: publishtest.Status(422, `{"errors":[]}`)},
-		{name: "500 echoing the path", resp: publishtest.Status(500, "error at "+pathSecret)},
-		{name: "created without id echoing the token", resp: publishtest.Status(201, "Bearer "+apiToken)},
-		{name: "slow", resp: publishtest.Response{Status: 201, Delay: 2 * time.Second}},
-		{name: "transport error", closed: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var tg target.Target
-			if tc.closed {
-				tg = newTarget(publishtest.ClosedURL(t, pathSecret))
-			} else {
-				tg = newTarget(publishtest.NewServer(t, tc.resp).URL + pathSecret)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			_, err := (&rootly.Publisher{}).Publish(ctx, tg, publishtest.Firing())
-			if err == nil {
-				t.Fatal("want an error")
-			}
-			publishtest.AssertNoSecret(t, err.Error(), tg.Secrets()...)
-		})
-	}
+	publishtest.AssertLeaksNoSecret(t, &rootly.Publisher{}, func(base string) target.Target { return newTarget(base + pathSecret) }, []publishtest.LeakCase{
+		{Name: "401 echoing the token", Resp: publishtest.Status(401, `{"errors":[{"title":"invalid token `+apiToken+`"}]}`)},
+		{Name: "422", Resp: publishtest.Status(422, `{"errors":[]}`)},
+		{Name: "500 echoing the path", Resp: publishtest.Status(500, "error at "+pathSecret)},
+		{Name: "created without id echoing the token", Resp: publishtest.Status(201, "Bearer "+apiToken)},
+		{Name: "slow", Resp: publishtest.Response{Status: 201, Delay: 2 * time.Second}},
+		{Name: "transport error", Closed: true},
+	})
 }
 
 func TestDefaultEndpoint(t *testing.T) {

@@ -470,46 +470,20 @@ func TestBotClassification(t *testing.T) {
 }
 
 func TestPublishLeaksNoSecret(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		bot    bool
-		resp   publishtest.Response
-		closed bool
-	}{
-		{name: "webhook 404 echoing the URL", resp: publishtest.Status(404, "no_service "+hookPath)},
-		{name: "webhook 500", resp: publishtest.Status(500, "rollup_error")},
-		{name: "webhook slow", resp: publishtest.Response{Status: 200, Delay: 2 * time.Second}},
-		{name: "webhook transport error", closed: true},
-		{name: "bot invalid_auth", bot: true, resp: apiError("invalid_auth")},
-		{name: "bot 401 echoing the token", bot: true, resp: publishtest.Status(401, "bad token "+botToken)},
-		{name: "bot non-JSON echoing the token", bot: true, resp: publishtest.OK("token=" + botToken)},
-		{name: "bot 429", bot: true, resp: publishtest.Status(429, "")},
-		{name: "bot slow", bot: true, resp: publishtest.Response{Status: 200, Delay: 2 * time.Second}},
-		{name: "bot transport error", bot: true, closed: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			base := ""
-			if tc.closed {
-				base = publishtest.ClosedURL(t, "")
-			} else {
-				base = publishtest.NewServer(t, tc.resp).URL
-			}
-			tg := webhookTarget(base)
-			if tc.bot {
-				tg = botTarget(base)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			_, err := (&slack.Publisher{}).Publish(ctx, tg, publishtest.Firing())
-			if err == nil {
-				t.Fatal("want an error")
-			}
-			if len(tg.Secrets()) == 0 {
-				t.Fatal("test target must carry secrets")
-			}
-			publishtest.AssertNoSecret(t, err.Error(), tg.Secrets()...)
-		})
-	}
+	publishtest.AssertLeaksNoSecret(t, &slack.Publisher{}, webhookTarget, []publishtest.LeakCase{
+		{Name: "webhook 404 echoing the URL", Resp: publishtest.Status(404, "no_service "+hookPath)},
+		{Name: "webhook 500", Resp: publishtest.Status(500, "rollup_error")},
+		{Name: "webhook slow", Resp: publishtest.Response{Status: 200, Delay: 2 * time.Second}},
+		{Name: "webhook transport error", Closed: true},
+	})
+	publishtest.AssertLeaksNoSecret(t, &slack.Publisher{}, botTarget, []publishtest.LeakCase{
+		{Name: "bot invalid_auth", Resp: apiError("invalid_auth")},
+		{Name: "bot 401 echoing the token", Resp: publishtest.Status(401, "bad token "+botToken)},
+		{Name: "bot non-JSON echoing the token", Resp: publishtest.OK("token=" + botToken)},
+		{Name: "bot 429", Resp: publishtest.Status(429, "")},
+		{Name: "bot slow", Resp: publishtest.Response{Status: 200, Delay: 2 * time.Second}},
+		{Name: "bot transport error", Closed: true},
+	})
 }
 
 func TestConfigErrors(t *testing.T) {
