@@ -181,19 +181,15 @@ func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, grace t
 
 // NewHTTP builds the HTTP handler (webhook, API, health, metrics).
 func NewHTTP(cfg config.Config, c client.Client, reg *target.Registry, m *metrics.Metrics, log *slog.Logger, ready func(context.Context) error) *ingest.Server {
-	return newHTTP(cfg, c, reg, m, log, ready, false)
+	return newHTTP(cfg, c, NewHealthStore(c, cfg.TaskQueue), reg, m, log, ready, false)
 }
 
-// NewDevHTTP is NewHTTP plus the logging dev sink (/dev/sink/{name}).
-func NewDevHTTP(cfg config.Config, c client.Client, reg *target.Registry, m *metrics.Metrics, log *slog.Logger) *ingest.Server {
-	return newHTTP(cfg, c, reg, m, log, nil, true)
-}
-
-func newHTTP(cfg config.Config, c client.Client, reg *target.Registry, m *metrics.Metrics, log *slog.Logger, ready func(context.Context) error, devSink bool) *ingest.Server {
+func newHTTP(cfg config.Config, c client.Client, health *activities.HealthStore, reg *target.Registry, m *metrics.Metrics,
+	log *slog.Logger, ready func(context.Context) error, devSink bool) *ingest.Server {
 	return ingest.New(ingest.Config{
 		DevSink:           devSink,
 		Client:            c,
-		Health:            NewHealthStore(c, cfg.TaskQueue),
+		Health:            health,
 		Namespace:         cfg.TemporalNamespace,
 		TaskQueue:         cfg.TaskQueue,
 		Registry:          reg,

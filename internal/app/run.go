@@ -14,6 +14,7 @@ import (
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/config"
 	"github.com/herald-alerts/herald/internal/health"
+	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -24,6 +25,10 @@ type Runtime struct {
 	Log      *slog.Logger
 	Metrics  *metrics.Metrics
 	Registry *target.Registry
+	// Client and Health are set by Connect; Health is the one view of the
+	// shared target health of this process (worker, API and metrics).
+	Client client.Client
+	Health *activities.HealthStore
 
 	wg      sync.WaitGroup
 	closers []func()
@@ -104,16 +109,38 @@ func observeMode(m *metrics.Metrics, s target.Snapshot) {
 	}
 }
 
+// Connect dials Temporal at address (closed at Close) and starts
+// publishing the shared target health and the dead-letter size as metrics
+// until ctx ends.
+func (rt *Runtime) Connect(ctx context.Context, address string) error {
+	c, closeClient, err := Dial(rt.Config, address, rt.Metrics, rt.Log)
+	if err != nil {
+		return err
+	}
+	rt.OnClose(closeClient)
+	rt.Client = c
+	rt.Health = NewHealthStore(c, rt.Config.TaskQueue)
+	rt.goRun(func() { watchHealth(ctx, rt.Health, rt.Registry, rt.Metrics, 15*time.Second) })
+	rt.goRun(func() { watchDeadLetters(ctx, c, rt.Config.TaskQueue, rt.Metrics, 15*time.Second) })
+	return nil
+}
+
+// Handler is the HTTP handler of this process (devSink adds the logging
+// dev sink of `worker dev`).
+func (rt *Runtime) Handler(devSink bool) *ingest.Server {
+	return newHTTP(rt.Config, rt.Client, rt.Health, rt.Registry, rt.Metrics, rt.Log, nil, devSink)
+}
+
 // StartWorker registers search attributes and starts a worker on the
-// runtime's task queue. The worker stops at Close.
-func (rt *Runtime) StartWorker(ctx context.Context, c client.Client) (worker.Worker, error) {
+// runtime's task queue (after Connect). The worker stops at Close.
+func (rt *Runtime) StartWorker(ctx context.Context) (worker.Worker, error) {
+	c := rt.Client
 	if err := retry(ctx, 30*time.Second, func() error {
 		return EnsureSearchAttributes(ctx, c, rt.Config.TemporalNamespace)
 	}); err != nil {
 		return nil, err
 	}
-	store := NewHealthStore(c, rt.Config.TaskQueue)
-	reporter := &activities.HealthReporter{Store: store, Logger: rt.Log}
+	reporter := &activities.HealthReporter{Store: rt.Health, Logger: rt.Log}
 	classifier, err := newClassifier(rt.Config)
 	if err != nil {
 		return nil, err
@@ -123,7 +150,7 @@ func (rt *Runtime) StartWorker(ctx context.Context, c client.Client) (worker.Wor
 		Registry:      rt.Registry,
 		Publishers:    Publishers(hc),
 		Guard:         newGuard(rt.Metrics, rt.Registry),
-		Health:        store,
+		Health:        rt.Health,
 		HealthReports: reporter,
 		Prober:        &health.Prober{Client: hc},
 		Classifier:    classifier,
@@ -145,14 +172,6 @@ func (rt *Runtime) StartWorker(ctx context.Context, c client.Client) (worker.Wor
 		return nil, err
 	}
 	return w, nil
-}
-
-// WatchHealth publishes the shared target health and the dead-letter size
-// as metrics in the background until ctx ends.
-func (rt *Runtime) WatchHealth(ctx context.Context, c client.Client) {
-	store := NewHealthStore(c, rt.Config.TaskQueue)
-	rt.goRun(func() { watchHealth(ctx, store, rt.Registry, rt.Metrics, 15*time.Second) })
-	rt.goRun(func() { watchDeadLetters(ctx, c, rt.Config.TaskQueue, rt.Metrics, 15*time.Second) })
 }
 
 // retry calls fn until it succeeds or within passes, backing off.
@@ -178,51 +197,48 @@ func retry(ctx context.Context, within time.Duration, fn func() error) error {
 	}
 }
 
-// connect builds the runtime of a worker or starter process and its
-// Temporal client (closed with the runtime).
-func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runtime, client.Client, error) {
+// connect builds the runtime of a worker or starter process, connected to
+// the Temporal cluster at HERALD_TEMPORAL_ADDRESS.
+func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runtime, error) {
 	if cfg.Embedded() {
-		return nil, nil, errors.New("HERALD_TEMPORAL_ADDRESS is required (use `worker dev` for a local embedded Temporal)")
+		return nil, errors.New("HERALD_TEMPORAL_ADDRESS is required (use `worker dev` for a local embedded Temporal)")
 	}
 	rt, err := NewRuntime(ctx, cfg, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	c, closeClient, err := Dial(cfg, cfg.TemporalAddress, rt.Metrics, log)
-	if err != nil {
+	if err := rt.Connect(ctx, cfg.TemporalAddress); err != nil {
 		rt.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	rt.OnClose(closeClient)
-	rt.WatchHealth(ctx, c)
-	return rt, c, nil
+	return rt, nil
 }
 
 // RunWorker runs a worker process: target sources, the Temporal worker and
 // an HTTP server with /healthz, /readyz, /metrics and the read API.
 func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	rt, c, err := connect(ctx, cfg, log)
+	rt, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	if _, err := rt.StartWorker(ctx, c); err != nil {
+	if _, err := rt.StartWorker(ctx); err != nil {
 		return err
 	}
 	log.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
 		"task_queue", cfg.TaskQueue, "http", cfg.HTTPAddr)
-	return Serve(ctx, cfg.HTTPAddr, NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil), cfg.ShutdownTimeout, log)
+	return Serve(ctx, cfg.HTTPAddr, rt.Handler(false), cfg.ShutdownTimeout, log)
 }
 
 // RunStarter runs the webhook starter: HTTP server and target sources (for
 // the API). It needs no worker in the same process.
 func RunStarter(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	rt, c, err := connect(ctx, cfg, log)
+	rt, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
 	log.Info("starter listening", "http", cfg.HTTPAddr, "temporal", cfg.TemporalAddress,
 		"namespace", cfg.TemporalNamespace, "task_queue", cfg.TaskQueue)
-	return Serve(ctx, cfg.HTTPAddr, NewHTTP(cfg, c, rt.Registry, rt.Metrics, log, nil), cfg.ShutdownTimeout, log)
+	return Serve(ctx, cfg.HTTPAddr, rt.Handler(false), cfg.ShutdownTimeout, log)
 }

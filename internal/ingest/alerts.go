@@ -2,14 +2,12 @@ package ingest
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"regexp"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -109,9 +107,8 @@ func statusName(st enumspb.WorkflowExecutionStatus) string {
 
 // temporalError maps a Temporal client error to an HTTP answer.
 func (s *Server) temporalError(w http.ResponseWriter, what string, err error) {
-	var nf *serviceerror.NotFound
 	switch {
-	case errors.As(err, &nf):
+	case isNotFound(err):
 		WriteError(w, http.StatusNotFound, what+" not found")
 	case isUnavailable(err):
 		WriteError(w, http.StatusServiceUnavailable, "temporal unavailable: "+err.Error())

@@ -48,17 +48,16 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 	if err != nil {
 		return err
 	}
-	c, closeClient, err := app.Dial(cfg, address, rt.Metrics, log)
-	if err != nil {
-		return err
-	}
-	rt.OnClose(closeClient)
-	if _, err := rt.StartWorker(rctx, c); err != nil {
+	if err := rt.Connect(rctx, address); err != nil {
 		cancel()
 		rt.Close()
 		return err
 	}
-	rt.WatchHealth(rctx, c)
+	if _, err := rt.StartWorker(rctx); err != nil {
+		cancel()
+		rt.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		cancel()
@@ -66,7 +65,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	printBanner(out, cfg, address, uiURL, ln.Addr().String())
-	err = app.ServeListener(rctx, ln, app.NewDevHTTP(cfg, c, rt.Registry, rt.Metrics, log), cfg.ShutdownTimeout, log)
+	err = app.ServeListener(rctx, ln, rt.Handler(true), cfg.ShutdownTimeout, log)
 	cancel()
 	rt.Close()
 	log.Info("herald stopped")
