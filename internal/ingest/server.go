@@ -45,8 +45,6 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// DevSink mounts /dev/sink/{name}, a logging target for local runs.
 	DevSink bool
-	// Extra mounts more routes (dead letters, health) on the router.
-	Extra []func(r chi.Router, admin func(http.Handler) http.Handler)
 }
 
 // Server serves the webhook and the API.
@@ -93,9 +91,6 @@ func New(cfg Config) *Server {
 		admin := s.bearer(cfg.AdminToken, "admin")
 		s.mountDeadLetters(r, admin)
 		s.mountHealth(r, admin)
-		for _, mount := range cfg.Extra {
-			mount(r, admin)
-		}
 	})
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -198,9 +193,6 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
 func WriteError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
-
-// WriteJSON writes v as JSON with the status.
-func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")

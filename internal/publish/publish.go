@@ -5,7 +5,6 @@ package publish
 
 import (
 	"context"
-	"sort"
 	"strings"
 
 	"github.com/herald-alerts/herald/internal/alert"
@@ -97,16 +96,6 @@ type Publisher interface {
 
 // Publishers maps a target type to its publisher.
 type Publishers map[string]Publisher
-
-// Types returns the supported types, sorted.
-func (p Publishers) Types() []string {
-	out := make([]string, 0, len(p))
-	for k := range p {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
 
 // Redact replaces every secret in s with "<redacted>".
 func Redact(s string, secrets []string) string {
