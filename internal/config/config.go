@@ -58,10 +58,28 @@ type option struct {
 	set                  func(c *Config, v string) error
 	// secret options never show their environment value in --help.
 	secret bool
+	// switch options may be given without a value (--in-memory).
+	isSwitch bool
 }
+
+// switchValue is a string flag that may stand alone, meaning "true".
+type switchValue struct{ v *string }
+
+func (s switchValue) String() string {
+	if s.v == nil {
+		return ""
+	}
+	return *s.v
+}
+func (s switchValue) Set(v string) error { *s.v = v; return nil }
+func (s switchValue) IsBoolFlag() bool   { return true }
 
 func opt(flag, env, def, help string, set func(c *Config, v string) error) option {
 	return option{flag: flag, env: env, def: def, help: help, set: set}
+}
+
+func switchOpt(flag, env, help string, set func(c *Config, v string) error) option {
+	return option{flag: flag, env: env, def: "false", help: help, set: set, isSwitch: true}
 }
 
 func secretOpt(flag, env, help string, set func(c *Config, v string) error) option {
@@ -114,7 +132,7 @@ var options = []option{
 	opt("temporal-namespace", "HERALD_TEMPORAL_NAMESPACE", "default", "Temporal namespace", str(func(c *Config) *string { return &c.TemporalNamespace })),
 	opt("task-queue", "HERALD_TASK_QUEUE", "herald", "Temporal task queue of Herald's workflows and activities", str(func(c *Config) *string { return &c.TaskQueue })),
 	opt("data-dir", "HERALD_DATA_DIR", "./.herald", "state of the embedded Temporal server (kept across restarts)", str(func(c *Config) *string { return &c.DataDir })),
-	opt("in-memory", "HERALD_IN_MEMORY", "false", "embedded Temporal server keeps its state in memory only", boolean(func(c *Config) *bool { return &c.InMemory })),
+	switchOpt("in-memory", "HERALD_IN_MEMORY", "embedded Temporal server keeps its state in memory only", boolean(func(c *Config) *bool { return &c.InMemory })),
 	opt("temporal-port", "HERALD_TEMPORAL_PORT", "7233", "gRPC port of the embedded Temporal server", integer(func(c *Config) *int { return &c.TemporalPort })),
 	opt("ui-port", "HERALD_UI_PORT", "8233", "port of the embedded Temporal Web UI (-1 disables it)", integer(func(c *Config) *int { return &c.UIPort })),
 	opt("targets-file", "HERALD_TARGETS_FILE", "", "JSON or YAML list of targets (reloaded on change)", str(func(c *Config) *string { return &c.TargetsFile })),
@@ -163,7 +181,14 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer)
 		if v := getenv(o.env); v != "" && !o.secret {
 			def = v
 		}
-		values[o.flag] = fs.String(o.flag, def, fmt.Sprintf("%s (env %s)", o.help, o.env))
+		usage := fmt.Sprintf("%s (env %s)", o.help, o.env)
+		if o.isSwitch {
+			v := def
+			values[o.flag] = &v
+			fs.Var(switchValue{&v}, o.flag, usage)
+			continue
+		}
+		values[o.flag] = fs.String(o.flag, def, usage)
 	}
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage of %s:\n", name)

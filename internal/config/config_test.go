@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -304,4 +305,31 @@ func TestFromEnv(t *testing.T) {
 	c, err := config.FromEnv("herald-test")
 	require.NoError(t, err)
 	assert.Equal(t, "from-process-env", c.TaskQueue)
+}
+
+func TestInMemoryIsASwitch(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want bool
+	}{
+		{[]string{"--in-memory", "--task-queue", "q"}, "", true},
+		{[]string{"--in-memory=false", "--task-queue", "q"}, "true", false},
+		{[]string{"--task-queue", "q"}, "true", true},
+		{[]string{"--task-queue", "q"}, "", false},
+	} {
+		env := func(k string) string {
+			if k == "HERALD_IN_MEMORY" {
+				return tc.env
+			}
+			return ""
+		}
+		c, err := config.Load("test", tc.args, env, io.Discard)
+		if err != nil {
+			t.Fatalf("%v (env %q): %v", tc.args, tc.env, err)
+		}
+		if c.InMemory != tc.want || c.TaskQueue != "q" {
+			t.Errorf("%v (env %q): in-memory %v task queue %q, want %v and q", tc.args, tc.env, c.InMemory, c.TaskQueue, tc.want)
+		}
+	}
 }
