@@ -319,3 +319,5 @@ func mustListen(tb testing.TB) net.Listener {
 	}
 	return ln
 }
+
+func newJSONLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
