@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/history"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -49,7 +51,9 @@ func TestDeadLetterAndReplayThroughAPI(t *testing.T) {
 		}
 		s.Config.Handler.ServeHTTP(w, r)
 	}))
-	h := startHerald(t, []target.Target{{Name: "down", Type: target.TypeWebhook, URL: failing.URL + "/hook", Retry: quickRetry(3)}},
+	const pathSecret, headerSecret = "DLQ-PATH-SECRET-4242", "DLQ-HEADER-SECRET-4343"
+	h := startHerald(t, []target.Target{{Name: "down", Type: target.TypeWebhook, URL: failing.URL + "/hook/" + pathSecret,
+		Headers: map[string]string{"Authorization": "Bearer " + headerSecret}, Retry: quickRetry(3)}},
 		func(c *config.Config) { c.AdminToken = admin })
 
 	if code, body := h.post(webhookBody(firingAlert("dl1", "GoesToDLQ"))); code != 200 {
@@ -88,6 +92,22 @@ func TestDeadLetterAndReplayThroughAPI(t *testing.T) {
 	h.call("GET", "/api/v1/dlq", "", &list)
 	if list.Total != 1 || list.Entries[0].Replays != 1 {
 		t.Errorf("after failed replay: %+v", list)
+	}
+
+	// The dead letter, its API view and the dead-letter workflow's history
+	// hold no credential.
+	dlqHist, err := history.Fetch(context.Background(), h.client, workflows.DeadLetterWorkflowIDFor(h.taskQueue), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlqJSON, _ := history.Marshal(dlqHist)
+	for where, text := range map[string]string{"dead-letter history": string(dlqJSON),
+		"dead-letter API": getText(t, h.http.URL+"/api/v1/dlq"), "logs": h.logs.String()} {
+		for _, secret := range []string{pathSecret, headerSecret} {
+			if strings.Contains(text, secret) {
+				t.Errorf("credential %q leaked into %s", secret, where)
+			}
+		}
 	}
 
 	healthy.Store(true)
