@@ -43,7 +43,7 @@ func Dial(cfg config.Config, address string, m *metrics.Metrics, log *slog.Logge
 	}
 	closeMetrics := func() {}
 	if m != nil {
-		h, closer := m.TemporalHandler()
+		h, closer := m.TemporalHandler(log)
 		opts.MetricsHandler = h
 		closeMetrics = func() { _ = closer.Close() }
 	}

@@ -27,6 +27,8 @@ type Config struct {
 	InMemory     bool
 	TemporalPort int
 	UIPort       int
+	// SQLiteSynchronous is the file store's synchronous mode: full or normal.
+	SQLiteSynchronous string
 
 	TargetsFile     string
 	TargetsPoll     time.Duration
@@ -132,6 +134,7 @@ var options = []option{
 	opt("temporal-namespace", "HERALD_TEMPORAL_NAMESPACE", "default", "Temporal namespace", str(func(c *Config) *string { return &c.TemporalNamespace })),
 	opt("task-queue", "HERALD_TASK_QUEUE", "herald", "Temporal task queue of Herald's workflows and activities", str(func(c *Config) *string { return &c.TaskQueue })),
 	opt("data-dir", "HERALD_DATA_DIR", "./.herald", "state of the embedded Temporal server (kept across restarts)", str(func(c *Config) *string { return &c.DataDir })),
+	opt("sqlite-synchronous", "HERALD_SQLITE_SYNCHRONOUS", "full", "durability of the embedded file store (WAL): full syncs every commit; normal survives kill -9 but may lose the last commits on power loss", str(func(c *Config) *string { return &c.SQLiteSynchronous })),
 	switchOpt("in-memory", "HERALD_IN_MEMORY", "embedded Temporal server keeps its state in memory only", boolean(func(c *Config) *bool { return &c.InMemory })),
 	opt("temporal-port", "HERALD_TEMPORAL_PORT", "7233", "gRPC port of the embedded Temporal server", integer(func(c *Config) *int { return &c.TemporalPort })),
 	opt("ui-port", "HERALD_UI_PORT", "8233", "port of the embedded Temporal Web UI (-1 disables it)", integer(func(c *Config) *int { return &c.UIPort })),
@@ -231,6 +234,11 @@ func (c Config) Validate() error {
 	case "skip-unhealthy", "skip-unhealthy-and-degraded", "all":
 	default:
 		errs = append(errs, fmt.Errorf("--routing-strategy must be skip-unhealthy, skip-unhealthy-and-degraded or all, not %q", c.RoutingStrategy))
+	}
+	switch c.SQLiteSynchronous {
+	case "full", "normal":
+	default:
+		errs = append(errs, fmt.Errorf("--sqlite-synchronous must be full or normal, not %q", c.SQLiteSynchronous))
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -49,7 +49,18 @@ type Config struct {
 	// (default slog.Default(), warn).
 	Logger   *slog.Logger
 	LogLevel slog.Level
+	// Synchronous is SQLite's synchronous pragma in WAL mode: "full"
+	// (default: every commit is on disk before it is acknowledged) or
+	// "normal" (commits survive a crash of the process, kill -9 included,
+	// but the last ones may be lost on power loss or an OS crash).
+	Synchronous string
 }
+
+// Synchronous settings of the file store.
+const (
+	SynchronousFull   = "full"
+	SynchronousNormal = "normal"
+)
 
 // Server is a running embedded Temporal server (and UI).
 type Server struct {
@@ -107,14 +118,16 @@ func Start(cfg Config) (*Server, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("create data dir: %w", err)
 		}
-		sqlCfg.DatabaseName = filepath.Join(cfg.DataDir, "temporal.db")
-		sqlCfg.ConnectAttributes["mode"] = "rwc"
-		sqlCfg.ConnectAttributes["_journal_mode"] = "wal"
-		sqlCfg.ConnectAttributes["_synchronous"] = "2"
+		sqlCfg.DatabaseName = filepath.Join(cfg.DataDir, DatabaseFile)
+		if err := fileStoreAttributes(sqlCfg.ConnectAttributes, cfg.Synchronous); err != nil {
+			return nil, err
+		}
 		if _, err := os.Stat(sqlCfg.DatabaseName); errors.Is(err, os.ErrNotExist) {
 			if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
 				return nil, fmt.Errorf("set up temporal schema: %w", err)
 			}
+		} else if err := forgetMembership(sqlCfg.DatabaseName); err != nil {
+			return nil, err
 		}
 	}
 	// In memory, the SQLite plugin creates the schema itself.
@@ -126,10 +139,11 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("create namespace %q: %w", cfg.Namespace, err)
 	}
 
-	srvCfg, err := buildConfig(cfg, sqlCfg)
+	ports, err := servicePorts(cfg)
 	if err != nil {
 		return nil, err
 	}
+	srvCfg := buildConfig(cfg, sqlCfg, ports)
 	muted := &atomic.Bool{}
 	logger := serverLogger{out: cfg.Logger.With("component", "temporal-server"), min: cfg.LogLevel, muted: muted}
 	dyn := dynamicconfig.StaticClient{
@@ -184,32 +198,16 @@ func (s *Server) Stop() error {
 	return s.temporal.Stop()
 }
 
-func buildConfig(cfg Config, sqlCfg *config.SQL) (*config.Config, error) {
-	ports := map[string]int{"frontend": cfg.FrontendPort}
-	for _, svc := range []string{"history", "matching", "worker"} {
-		p, err := freePort(cfg.IP)
-		if err != nil {
-			return nil, err
-		}
-		ports[svc] = p
-	}
+func buildConfig(cfg Config, sqlCfg *config.SQL, ports servicePortSet) *config.Config {
 	services := map[string]config.Service{}
-	for name, port := range ports {
-		mp, err := freePort(cfg.IP)
-		if err != nil {
-			return nil, err
-		}
-		services[name] = config.Service{RPC: config.RPC{GRPCPort: port, MembershipPort: mp, BindOnIP: cfg.IP}}
+	for _, name := range serviceNames {
+		p := ports[name]
+		services[name] = config.Service{RPC: config.RPC{GRPCPort: p.GRPC, MembershipPort: p.Membership, BindOnIP: cfg.IP}}
 	}
 	frontend := net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.FrontendPort))
-	pprof, err := freePort(cfg.IP)
-	if err != nil {
-		return nil, err
-	}
 	return &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: cfg.IP},
-			PProf:      config.PProf{Port: pprof, Host: cfg.IP},
 		},
 		Persistence: config.Persistence{
 			DefaultStore:     sqliteplugin.PluginName,
@@ -237,7 +235,7 @@ func buildConfig(cfg Config, sqlCfg *config.SQL) (*config.Config, error) {
 			Visibility: config.VisibilityArchivalNamespaceDefaults{State: "disabled"},
 		}},
 		PublicClient: config.PublicClient{HostPort: frontend},
-	}, nil
+	}
 }
 
 func freePort(ip string) (int, error) {

@@ -3,7 +3,12 @@
 package metrics
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +55,11 @@ type Metrics struct {
 	DLQReplays *prometheus.CounterVec // outcome
 
 	Skipped *prometheus.CounterVec // target, reason
+
+	// RegistrationErrors counts SDK metrics that could not be registered
+	// (a name outside temporal_, or a label-set clash); such a metric is
+	// dropped instead of panicking.
+	RegistrationErrors prometheus.Counter
 }
 
 // New creates the metrics on a fresh registry, with Go and process collectors.
@@ -88,6 +98,8 @@ func New() *Metrics {
 	m.DLQWrites = f.counterVec("dlq_writes_total", "Deliveries written to the dead letters, by target and error kind.", "target", "kind")
 	m.DLQReplays = f.counterVec("dlq_replays_total", "Dead-letter replays by outcome (success, failure).", "outcome")
 	m.Skipped = f.counterVec("deliveries_skipped_total", "Deliveries held back by routing (unhealthy target, filter), by target and reason.", "target", "reason")
+	m.RegistrationErrors = f.counter("metric_registration_errors_total",
+		"Temporal SDK metrics dropped because their name or labels clash with a registered metric (never a panic).")
 	return m
 }
 
@@ -102,17 +114,93 @@ func (m *Metrics) SetMode(mode string) {
 	}
 }
 
+// SDKPrefix is the prefix of every metric the Temporal SDK handler may
+// register. Herald's own metrics use Namespace ("herald_"), so the two sets
+// of names are disjoint by construction.
+const SDKPrefix = "temporal_"
+
 // TemporalHandler returns a Temporal SDK metrics handler that reports into
 // the same registry (names prefixed temporal_). Close the returned closer on
 // shutdown.
-func (m *Metrics) TemporalHandler() (client.MetricsHandler, io.Closer) {
-	reporter := tallyprom.NewReporter(tallyprom.Options{Registerer: m.Registry})
+//
+// Registration can never panic: the handler registers through a registerer
+// that refuses any name outside SDKPrefix (so workflow code cannot collide
+// with Herald's metrics), and a refused or clashing metric is dropped,
+// counted in herald_metric_registration_errors_total and logged once. The
+// tally reporter's default would panic, and the SDK creates metrics while
+// it replays workflow tasks, so a panic there fails every task of the
+// workflow.
+func (m *Metrics) TemporalHandler(log *slog.Logger) (client.MetricsHandler, io.Closer) {
+	if log == nil {
+		log = slog.Default()
+	}
+	var seen sync.Map
+	reporter := tallyprom.NewReporter(tallyprom.Options{
+		Registerer: sdkRegisterer{m.Registry},
+		Gatherer:   m.Registry,
+		OnRegisterError: func(err error) {
+			m.RegistrationErrors.Inc()
+			if _, dup := seen.LoadOrStore(err.Error(), true); !dup {
+				log.Error("temporal SDK metric dropped", "error", err)
+			}
+		},
+	})
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
-		CachedReporter:  reporter,
-		Separator:       "_",
-		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+		CachedReporter: reporter,
+		Separator:      "_",
+		// tally's own tally_internal_* series are not SDK metrics.
+		OmitCardinalityMetrics: true,
+		SanitizeOptions:        &sdktally.PrometheusSanitizeOptions,
 	}, time.Second)
 	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), closer
+}
+
+// errForeignName is returned for an SDK metric outside SDKPrefix.
+var errForeignName = errors.New("metric name outside the " + SDKPrefix + " prefix")
+
+// sdkRegisterer registers only collectors whose every metric name starts
+// with SDKPrefix.
+type sdkRegisterer struct{ reg prometheus.Registerer }
+
+func (r sdkRegisterer) Register(c prometheus.Collector) error {
+	descs := make(chan *prometheus.Desc, 16)
+	go func() { c.Describe(descs); close(descs) }()
+	var bad error
+	for d := range descs {
+		if name := descName(d); bad == nil && !strings.HasPrefix(name, SDKPrefix) {
+			bad = fmt.Errorf("%w: %s", errForeignName, name)
+		}
+	}
+	if bad != nil {
+		return bad
+	}
+	return r.reg.Register(c)
+}
+
+func (r sdkRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (r sdkRegisterer) Unregister(c prometheus.Collector) bool { return r.reg.Unregister(c) }
+
+// descName extracts fqName from a Desc (its String form is
+// `Desc{fqName: "name", ...}`).
+func descName(d *prometheus.Desc) string {
+	s := d.String()
+	const key = `fqName: "`
+	i := strings.Index(s, key)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(key):]
+	if j := strings.IndexByte(s, '"'); j >= 0 {
+		return s[:j]
+	}
+	return s
 }
 
 type factory struct{ reg prometheus.Registerer }

@@ -27,6 +27,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 			UIPort:           cfg.UIPort,
 			DataDir:          cfg.DataDir,
 			InMemory:         cfg.InMemory,
+			Synchronous:      cfg.SQLiteSynchronous,
 			Namespace:        cfg.TemporalNamespace,
 			SearchAttributes: workflows.SearchAttributes,
 			Logger:           log,
