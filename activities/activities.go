@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/herald-alerts/herald/internal/guard"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -35,11 +37,11 @@ type Registry interface {
 }
 
 // Guard protects a target from Herald: rate limits and circuit breakers.
-// Acquire waits for a delivery slot; it fails retryably (a *publish.Error
-// with RetryAfter) when the target's breaker is open. done reports the
-// delivery outcome back.
+// Admit admits a delivery (the Admission's Done reports the outcome back)
+// or defers it: come back later, with the ticket of the reserved slot.
+// Without req.Defer a deferral is a retryable error instead.
 type Guard interface {
-	Acquire(ctx context.Context, t target.Target) (done func(err error), err error)
+	Admit(ctx context.Context, t target.Target, req guard.Request) (guard.Admission, error)
 }
 
 // Activities are registered on the worker.
@@ -84,6 +86,13 @@ type ResolveTargetsResult struct {
 // sorted by name. With no enabled target at all, Mode is metrics_only.
 func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput) (ResolveTargetsResult, error) {
 	snap := a.Registry.Snapshot()
+	if pending := snap.Unsynced(); len(pending) > 0 {
+		// The targets of these sources are not known yet: deciding now
+		// would route the alert to fewer targets, or to none (metrics-only).
+		return ResolveTargetsResult{}, temporal.NewApplicationError(
+			fmt.Sprintf("target sources not synced yet: %s; the alert waits for them", strings.Join(pending, ", ")),
+			KindTargetsNotSynced)
+	}
 	enabled := snap.Enabled()
 	res := ResolveTargetsResult{Mode: ModeNormal, Targets: []target.Ref{}}
 	if len(enabled) == 0 {
@@ -98,6 +107,9 @@ func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput)
 	for _, t := range enabled {
 		if !t.Filter.Matches(in.Labels) {
 			res.Filtered = append(res.Filtered, t.Name)
+			if a.Metrics != nil {
+				a.Metrics.Skipped.WithLabelValues(t.Name, metrics.SkipFiltered).Inc()
+			}
 			continue
 		}
 		res.Targets = append(res.Targets, t.Ref())
@@ -114,8 +126,19 @@ func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput)
 		h = map[string]string{}
 	}
 	res.Health = h
+	if a.Metrics != nil {
+		for _, name := range names {
+			if st := h[name]; !health.Usable(st, res.Strategy) {
+				a.Metrics.Skipped.WithLabelValues(name, st).Inc()
+			}
+		}
+	}
 	return res, nil
 }
+
+// KindTargetsNotSynced is the (retryable) error type of ResolveTargets
+// while a configured target source has not synced.
+const KindTargetsNotSynced = "targets_not_synced"
 
 // PublishInput names the target and the notification. No credentials.
 type PublishInput struct {
@@ -123,6 +146,12 @@ type PublishInput struct {
 	Notification publish.Notification `json:"notification"`
 	// Replay is true for a delivery replayed from the dead letters.
 	Replay bool `json:"replay,omitempty"`
+	// Defer: the workflow understands PublishOutput.Deferred, so Herald's
+	// own throttling (rate limit, open breaker) answers "come back later"
+	// instead of failing the attempt. Ticket is the slot reserved by the
+	// previous deferral.
+	Defer  bool   `json:"defer,omitempty"`
+	Ticket string `json:"ticket,omitempty"`
 }
 
 // PublishOutput is a successful delivery.
@@ -130,7 +159,13 @@ type PublishOutput struct {
 	StatusCode  int                   `json:"statusCode"`
 	State       publish.ProviderState `json:"state,omitempty"`
 	Attempt     int32                 `json:"attempt"`
-	DeliveredAt time.Time             `json:"deliveredAt"`
+	DeliveredAt time.Time             `json:"deliveredAt,omitzero"`
+	// Deferred > 0: nothing was sent; Herald's own throttling asks to come
+	// back after this long (with Ticket). The attempt is not a failure.
+	Deferred    time.Duration `json:"deferred,omitempty"`
+	Ticket      string        `json:"ticket,omitempty"`
+	DeferKind   string        `json:"deferKind,omitempty"`
+	DeferReason string        `json:"deferReason,omitempty"`
 }
 
 // FailureDetails travel with a failed delivery's ApplicationError so the
@@ -172,21 +207,34 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutpu
 	done := func(error) {}
 	if a.Guard != nil {
 		waitStart := time.Now()
-		d, err := a.Guard.Acquire(ctx, t)
+		ad, err := a.Guard.Admit(ctx, t, guard.Request{Ticket: in.Ticket, Defer: in.Defer})
 		if a.Metrics != nil {
 			a.Metrics.RateLimitWait.WithLabelValues(t.Type).Observe(time.Since(waitStart).Seconds())
+		}
+		if err == nil && ad.Deferred() {
+			if in.Defer {
+				log.Debug("delivery deferred by Herald's own throttling", "kind", ad.Kind, "delay", ad.Delay)
+				if a.Metrics != nil {
+					a.Metrics.Deferrals.WithLabelValues(t.Name, ad.Kind).Inc()
+				}
+				return PublishOutput{Attempt: info.Attempt, Deferred: max(ad.Delay, time.Millisecond), Ticket: ad.Ticket,
+					DeferKind: ad.Kind, DeferReason: ad.Reason}, nil
+			}
+			err = ad.Error()
 		}
 		if err != nil {
 			return PublishOutput{}, a.fail(log, t, in, info.Attempt, err, 0)
 		}
-		done = d
+		done = ad.Done
 	}
 	start := time.Now()
 	res, err := pub.Publish(ctx, t, in.Notification)
 	elapsed := time.Since(start)
 	done(err)
 	if a.HealthReports != nil && health.Informative(err) {
-		a.HealthReports.Observe(health.ObserveDelivery(t.Name, start.UTC(), elapsed, err))
+		o := health.ObserveDelivery(t.Name, start.UTC(), elapsed, err)
+		o.Message = publish.Redact(o.Message, t.Secrets())
+		a.HealthReports.Observe(o)
 	}
 	if in.Replay && a.Metrics != nil {
 		outcome := "success"
@@ -214,7 +262,9 @@ func (a *Activities) fail(log *slog.Logger, t target.Target, in PublishInput, at
 	if pe.Retryable {
 		outcome = "retryable_error"
 	}
-	if a.Metrics != nil {
+	if a.Metrics != nil && health.Informative(err) {
+		// Herald's own refusals (rate limit, open breaker, unknown target)
+		// are not delivery errors: nothing was sent.
 		a.Metrics.Deliveries.WithLabelValues(t.Name, t.Type, in.Notification.Event, outcome).Inc()
 		a.Metrics.DeliveryErrors.WithLabelValues(t.Name, t.Type, pe.Kind).Inc()
 		if elapsed > 0 {

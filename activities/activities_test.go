@@ -22,6 +22,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/guard"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
@@ -66,20 +67,26 @@ type fakeGuard struct {
 	err      error
 	acquired []string
 	outcomes []error
+	requests []guard.Request
+	ticket   string
 }
 
-func (g *fakeGuard) Acquire(_ context.Context, t target.Target) (func(error), error) {
+func (g *fakeGuard) Admit(_ context.Context, t target.Target, req guard.Request) (guard.Admission, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.acquired = append(g.acquired, t.Name)
-	if g.err != nil {
-		return nil, g.err
+	g.requests = append(g.requests, req)
+	if pe := publish.AsError(g.err); g.err != nil && (pe.Kind == publish.KindCircuitOpen || pe.Kind == publish.KindRateLimited) {
+		return guard.Admission{Delay: pe.RetryAfter, Kind: pe.Kind, Reason: pe.Msg, Ticket: g.ticket}, nil
 	}
-	return func(err error) {
+	if g.err != nil {
+		return guard.Admission{}, g.err
+	}
+	return guard.Admission{Done: func(err error) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		g.outcomes = append(g.outcomes, err)
-	}, nil
+	}}, nil
 }
 
 func testTargets() []target.Target {
@@ -347,6 +354,31 @@ func TestPublishGuard(t *testing.T) {
 		assert.Equal(t, []string{"hook"}, g.acquired)
 		assert.Empty(t, g.outcomes)
 	})
+	t.Run("deferral: no call, no failure, the slot's ticket and delay go back to the workflow", func(t *testing.T) {
+		pub := &fakePublisher{}
+		g := &fakeGuard{err: publish.Retryable(publish.KindRateLimited, 7*time.Second, "next slot in 7s"), ticket: "target/hook#3"}
+		m := metrics.New()
+		a := &activities.Activities{
+			Registry:   newRegistry(testTargets()...),
+			Publishers: publish.Publishers{target.TypeWebhook: pub},
+			Guard:      g,
+			Metrics:    m,
+			Logger:     quietLogger(),
+		}
+		out, err := runPublish(t, a, activities.PublishInput{Target: "hook", Notification: notification(), Defer: true, Ticket: "target/hook#2"})
+		require.NoError(t, err)
+		assert.Zero(t, pub.callCount())
+		assert.Equal(t, 7*time.Second, out.Deferred)
+		assert.Equal(t, "target/hook#3", out.Ticket)
+		assert.Equal(t, publish.KindRateLimited, out.DeferKind)
+		assert.Equal(t, []guard.Request{{Ticket: "target/hook#2", Defer: true}}, g.requests)
+		assert.Equal(t, 1.0, toFloat64(t, m.Deferrals.WithLabelValues("hook", publish.KindRateLimited)))
+		// Herald's own refusal is no delivery error.
+		ch := make(chan prometheus.Metric, 4)
+		m.DeliveryErrors.Collect(ch)
+		close(ch)
+		assert.Empty(t, ch, "a deferral was counted as a delivery error")
+	})
 	t.Run("outcome is reported back", func(t *testing.T) {
 		perr := publish.Retryable(publish.KindHTTPServer, 0, "boom")
 		pub := &fakePublisher{err: perr}
@@ -549,4 +581,27 @@ func collectAndCount(c prometheus.Collector) int {
 		n++
 	}
 	return n
+}
+
+// No delivery is decided while a configured target source has not synced:
+// the alert would go to fewer targets, or none.
+func TestResolveTargetsWaitsForUnsyncedSources(t *testing.T) {
+	reg := newRegistry(testTargets()...)
+	reg.Expect("kubernetes")
+	a := &activities.Activities{Registry: reg, Logger: quietLogger(), Metrics: metrics.New()}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(a)
+	_, err := env.ExecuteActivity(a.ResolveTargets, activities.ResolveTargetsInput{Labels: map[string]string{"alertname": "X"}})
+	appErr := appError(t, err)
+	assert.Equal(t, activities.KindTargetsNotSynced, appErr.Type())
+	assert.False(t, appErr.NonRetryable(), "must be retried until the source syncs")
+	assert.Contains(t, appErr.Message(), "kubernetes")
+
+	reg.Update("kubernetes", nil, nil)
+	v, err := env.ExecuteActivity(a.ResolveTargets, activities.ResolveTargetsInput{Labels: map[string]string{"alertname": "X"}})
+	require.NoError(t, err)
+	var res activities.ResolveTargetsResult
+	require.NoError(t, v.Get(&res))
+	assert.Equal(t, activities.ModeNormal, res.Mode)
+	assert.NotEmpty(t, res.Targets)
 }

@@ -11,13 +11,15 @@ import (
 
 // newGuard returns the per-target rate limits and circuit breakers of
 // deliveries, reporting breaker states to metrics. The state of targets
-// that leave the registry is dropped.
+// that leave the registry is dropped, and their per-target series with it;
+// new targets get their series at zero.
 func newGuard(m *metrics.Metrics, reg *target.Registry) activities.Guard {
 	g := guard.New(guard.Options{OnStateChange: guard.MetricsHook(m.BreakerState)})
 	var mu sync.Mutex
 	known := map[string]target.Target{}
 	for _, t := range reg.List() {
 		known[t.Name] = t
+		m.InitTarget(t.Name)
 	}
 	reg.Watch(func(s target.Snapshot) {
 		mu.Lock()
@@ -26,10 +28,14 @@ func newGuard(m *metrics.Metrics, reg *target.Registry) activities.Guard {
 			if _, ok := s.Get(name); !ok {
 				g.Forget(t)
 				m.BreakerState.DeleteLabelValues(name)
+				m.ForgetTarget(name)
 				delete(known, name)
 			}
 		}
 		for _, t := range s.List() {
+			if _, ok := known[t.Name]; !ok {
+				m.InitTarget(t.Name)
+			}
 			known[t.Name] = t
 		}
 	})

@@ -21,6 +21,10 @@ func (rt *Runtime) startKubernetes(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes discovery: %w", err)
 	}
+	// No delivery is decided before the Secrets are listed: until then the
+	// targets they hold are unknown (ResolveTargets fails retryably and
+	// /readyz says why).
+	rt.Registry.Expect(discovery.SourceName)
 	rt.goRun(func() {
 		if err := src.Run(ctx, rt.Registry); err != nil {
 			rt.Log.Error("kubernetes discovery stopped", "error", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,9 @@ type Runtime struct {
 	// shared target health of this process (worker, API and metrics).
 	Client client.Client
 	Health *activities.HealthStore
+	// worker is set once this process runs a worker: its readiness then
+	// also needs every target source synced.
+	worker bool
 
 	wg      sync.WaitGroup
 	closers []func()
@@ -128,7 +132,19 @@ func (rt *Runtime) Connect(ctx context.Context, address string) error {
 // Handler is the HTTP handler of this process (devSink adds the logging
 // dev sink of `worker dev`).
 func (rt *Runtime) Handler(devSink bool) *ingest.Server {
-	return newHTTP(rt.Config, rt.Client, rt.Health, rt.Registry, rt.Metrics, rt.Log, nil, devSink)
+	return newHTTP(rt.Config, rt.Client, rt.Health, rt.Registry, rt.Metrics, rt.Log, rt.ready, devSink)
+}
+
+// ready is the readiness of this process: Temporal reachable and a worker
+// polling, and, where a worker runs, every target source synced (before
+// that no alert can be routed).
+func (rt *Runtime) ready(ctx context.Context) error {
+	if rt.worker {
+		if pending := rt.Registry.Snapshot().Unsynced(); len(pending) > 0 {
+			return fmt.Errorf("target discovery has not synced yet: %s (alerts are accepted and wait)", strings.Join(pending, ", "))
+		}
+	}
+	return ingest.TemporalReady(ctx, rt.Client, rt.Config.TemporalNamespace, rt.Config.TaskQueue)
 }
 
 // StartWorker registers search attributes and starts a worker on the
@@ -161,6 +177,7 @@ func (rt *Runtime) StartWorker(ctx context.Context) (worker.Worker, error) {
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
+	rt.worker = true
 	rctx, stopReporter := context.WithCancel(context.Background())
 	reported := make(chan struct{})
 	go func() { reporter.Run(rctx); close(reported) }()

@@ -8,33 +8,36 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
-// Limit is a sustained rate with a burst.
+// Limit is a sustained rate with a burst. A zero PerSecond means no limit.
 type Limit struct {
 	PerSecond float64
 	Burst     int
 }
 
 // DefaultLimits are the per-type delivery rates, from the providers' own
-// limits: Slack about one message per second per channel, PagerDuty 120
-// events per minute per routing key, Rootly 3000 requests per minute.
+// published limits: Slack about one message per second per channel,
+// PagerDuty 120 events per minute per routing key, Rootly 3000 requests per
+// minute. Generic webhooks and Alertmanagers have no published limit, so
+// they get none unless their configuration sets one; when such a receiver
+// answers 429 or 503 with Retry-After, the guard learns a rate from it
+// (see Admission).
 var DefaultLimits = map[string]Limit{
-	target.TypeSlack:        {PerSecond: 1, Burst: 1},
-	target.TypePagerDuty:    {PerSecond: 2, Burst: 2},
-	target.TypeRootly:       {PerSecond: 50, Burst: 50},
-	target.TypeWebhook:      {PerSecond: 10, Burst: 10},
-	target.TypeAlertmanager: {PerSecond: 10, Burst: 10},
+	target.TypeSlack:     {PerSecond: 1, Burst: 1},
+	target.TypePagerDuty: {PerSecond: 2, Burst: 2},
+	target.TypeRootly:    {PerSecond: 50, Burst: 50},
 }
 
 // Defaults of Options.
@@ -42,6 +45,7 @@ const (
 	DefaultFailureThreshold = 5
 	DefaultOpenTimeout      = 30 * time.Second
 	DefaultMaxWait          = 10 * time.Second
+	DefaultInlineWait       = time.Second
 	// halfOpenRetry is the longest delay given to deliveries that arrive
 	// while the half-open probe is in flight.
 	halfOpenRetry = 5 * time.Second
@@ -60,6 +64,9 @@ type Options struct {
 	// MaxWait is the longest Acquire waits for a rate-limit slot; a longer
 	// wait returns a retryable error with RetryAfter instead.
 	MaxWait time.Duration
+	// InlineWait is the longest Admit waits for a slot before it answers
+	// "come back later" (a deferral) instead.
+	InlineWait time.Duration
 	// OnStateChange is called with a target's breaker state whenever it
 	// changes (and once, closed, when the target is first seen). It runs
 	// under the breaker's lock: it must be fast and must not call the Guard.
@@ -75,11 +82,8 @@ type Guard struct {
 	mu       sync.Mutex
 	limiters map[string]*limiter
 	breakers map[string]*breaker
-}
-
-type limiter struct {
-	lim   *rate.Limiter
-	limit Limit
+	tickets  map[string]reservation
+	seq      uint64
 }
 
 // New returns a Guard.
@@ -93,10 +97,13 @@ func New(opts Options) *Guard {
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = DefaultMaxWait
 	}
+	if opts.InlineWait <= 0 {
+		opts.InlineWait = DefaultInlineWait
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Guard{opts: opts, limiters: map[string]*limiter{}, breakers: map[string]*breaker{}}
+	return &Guard{opts: opts, limiters: map[string]*limiter{}, breakers: map[string]*breaker{}, tickets: map[string]reservation{}}
 }
 
 // MetricsHook returns an OnStateChange that sets a gauge labelled by target
@@ -118,10 +125,7 @@ func (g *Guard) LimitFor(t target.Target) Limit {
 	if l, ok := g.opts.Limits[t.Type]; ok {
 		return l
 	}
-	if l, ok := DefaultLimits[t.Type]; ok {
-		return l
-	}
-	return DefaultLimits[target.TypeWebhook]
+	return DefaultLimits[t.Type]
 }
 
 // LimiterKey is the key deliveries share a rate limit by: the routing key
@@ -135,31 +139,96 @@ func LimiterKey(t target.Target) string {
 	return "target/" + t.Name
 }
 
-// Acquire implements the activities' Guard. It fails with a retryable
-// *publish.Error of kind circuit_open (RetryAfter: time until the breaker
-// half-opens) when t's breaker is open, then waits for a rate-limit slot.
-// done must be called with the outcome of the delivery.
+// Acquire is Admit without deferral: it waits for a rate-limit slot up to
+// MaxWait (and ctx's deadline), and reports anything longer, or an open
+// breaker, as a retryable *publish.Error with RetryAfter. Deliveries of
+// workflows from before deferrals use it.
 func (g *Guard) Acquire(ctx context.Context, t target.Target) (func(err error), error) {
-	b := g.breaker(t)
-	ticket, err := b.admit(g.opts.Now())
+	ad, err := g.Admit(ctx, t, Request{})
 	if err != nil {
 		return nil, err
 	}
-	if err := g.wait(ctx, t); err != nil {
-		b.release(ticket)
-		return nil, err
+	if ad.Deferred() {
+		return nil, ad.Error()
+	}
+	return ad.Done, nil
+}
+
+// Request asks Admit for a delivery slot.
+type Request struct {
+	// Ticket is the reservation of an earlier deferral, if any.
+	Ticket string
+	// Defer allows Admit to answer "come back later" for waits longer
+	// than InlineWait instead of waiting or failing.
+	Defer bool
+}
+
+// Admission is Admit's answer: either admitted (Done is set and must be
+// called with the outcome of the delivery), or deferred: come back after
+// Delay, presenting Ticket. A deferral is Herald's own throttling, not a
+// failed delivery: it must not use up the delivery's attempts.
+type Admission struct {
+	Done   func(err error)
+	Delay  time.Duration
+	Ticket string
+	// Kind is rate_limited or circuit_open for a deferral.
+	Kind   string
+	Reason string
+}
+
+// Deferred reports whether the delivery must come back later.
+func (a Admission) Deferred() bool { return a.Kind != "" }
+
+// Error is the deferral as a retryable error (for callers that cannot defer).
+func (a Admission) Error() error {
+	return &publish.Error{Kind: a.Kind, Retryable: true, RetryAfter: a.Delay, Msg: a.Reason}
+}
+
+// Admit asks for a delivery slot for t. An open breaker defers until it
+// half-opens; a rate-limit slot further away than InlineWait (or beyond
+// ctx's deadline) defers until that slot, which stays reserved for the
+// returned Ticket. Without req.Defer, Admit behaves like Acquire.
+func (g *Guard) Admit(ctx context.Context, t target.Target, req Request) (Admission, error) {
+	b := g.breaker(t)
+	tk, err := b.admit(g.opts.Now())
+	if err != nil {
+		pe := publish.AsError(err)
+		return Admission{Delay: pe.RetryAfter, Kind: pe.Kind, Reason: pe.Msg}, nil
+	}
+	ad, err := g.wait(ctx, t, req)
+	if err != nil || ad.Deferred() {
+		b.release(tk)
+		return ad, err
 	}
 	var once sync.Once
-	return func(err error) {
+	ad.Done = func(err error) {
 		once.Do(func() {
 			if err != nil && ctx.Err() == context.Canceled {
 				// The delivery was abandoned, not failed by the target.
-				b.release(ticket)
+				b.release(tk)
 				return
 			}
-			b.record(ticket, err, g.opts.Now())
+			b.record(tk, err, g.opts.Now())
+			g.observe(t, err)
 		})
-	}, nil
+	}
+	return ad, nil
+}
+
+// observe lets a receiver's own throttling (429, or 503 with Retry-After)
+// slow every later delivery to it, so the others wait in Herald (without
+// using attempts) instead of running into the same answer.
+func (g *Guard) observe(t target.Target, err error) {
+	if err == nil {
+		return
+	}
+	pe := publish.AsError(err)
+	if pe.StatusCode != http.StatusTooManyRequests && (pe.StatusCode != http.StatusServiceUnavailable || pe.RetryAfter <= 0) {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.limiterLocked(t).throttled(time.Now(), pe.RetryAfter)
 }
 
 // State returns the breaker state of the named target (closed if unknown).
@@ -203,52 +272,89 @@ func (g *Guard) breaker(t target.Target) *breaker {
 	return b
 }
 
-// wait takes a rate-limit slot, waiting for it when the wait fits both
-// MaxWait and ctx's deadline.
-func (g *Guard) wait(ctx context.Context, t target.Target) error {
-	lim := g.limiter(t)
+// slack is how early a reserved slot may be used.
+const slack = 20 * time.Millisecond
+
+// wait takes a rate-limit slot: at once, after a short wait, or as a
+// deferral (req.Defer) or a retryable error (otherwise) when the slot is
+// further away.
+func (g *Guard) wait(ctx context.Context, t target.Target, req Request) (Admission, error) {
 	now := time.Now()
-	r := lim.ReserveN(now, 1)
-	if !r.OK() {
-		return publish.Retryable(publish.KindRateLimited, time.Second, "rate limit of target %q admits no delivery", t.Name)
+	g.mu.Lock()
+	l := g.limiterLocked(t)
+	var at time.Time
+	if r, ok := g.tickets[req.Ticket]; ok && req.Ticket != "" {
+		delete(g.tickets, req.Ticket)
+		at = r.at
+		if l.pausedUntil.After(at) {
+			// The receiver asked for a pause after this slot was reserved.
+			at = l.reserve(now)
+		}
+	} else {
+		at = l.reserve(now)
 	}
-	d := r.DelayFrom(now)
-	if d <= 0 {
-		return nil
+	d := at.Sub(now)
+	if d <= slack {
+		g.mu.Unlock()
+		return Admission{}, nil
 	}
+	limit := d.Round(time.Millisecond)
 	deadline, hasDeadline := ctx.Deadline()
-	if d > g.opts.MaxWait || (hasDeadline && now.Add(d).After(deadline)) {
-		r.CancelAt(now)
-		return publish.Retryable(publish.KindRateLimited, d, "rate limit of target %q: next slot in %s", t.Name, d.Round(time.Millisecond))
+	beyondDeadline := hasDeadline && at.After(deadline)
+	if req.Defer && (d > g.opts.InlineWait || beyondDeadline) {
+		g.seq++
+		id := fmt.Sprintf("%s#%d", LimiterKey(t), g.seq)
+		g.tickets[id] = reservation{at: at}
+		g.gcTicketsLocked(now)
+		g.mu.Unlock()
+		return Admission{Delay: d, Ticket: id, Kind: publish.KindRateLimited,
+			Reason: fmt.Sprintf("rate limit of target %q: next slot in %s", t.Name, limit)}, nil
 	}
+	if !req.Defer && (d > g.opts.MaxWait || beyondDeadline) {
+		l.cancel(at)
+		g.mu.Unlock()
+		return Admission{}, publish.Retryable(publish.KindRateLimited, d, "rate limit of target %q: next slot in %s", t.Name, limit)
+	}
+	g.mu.Unlock()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-		return nil
+		return Admission{}, nil
 	case <-ctx.Done():
-		r.Cancel()
-		return publish.Retryable(publish.KindRateLimited, 0, "waiting for the rate limit of target %q: %v", t.Name, ctx.Err())
+		g.mu.Lock()
+		l.cancel(at)
+		g.mu.Unlock()
+		return Admission{}, publish.Retryable(publish.KindRateLimited, 0, "waiting for the rate limit of target %q: %v", t.Name, ctx.Err())
 	}
 }
 
-func (g *Guard) limiter(t target.Target) *rate.Limiter {
+// reservation is a slot held for a deferred delivery.
+type reservation struct{ at time.Time }
+
+// ticketTTL: a reservation nobody came back for is dropped after this.
+const ticketTTL = 10 * time.Minute
+
+func (g *Guard) gcTicketsLocked(now time.Time) {
+	if len(g.tickets) < 1024 || g.seq%256 != 0 {
+		return
+	}
+	for id, r := range g.tickets {
+		if now.Sub(r.at) > ticketTTL {
+			delete(g.tickets, id)
+		}
+	}
+}
+
+func (g *Guard) limiterLocked(t target.Target) *limiter {
 	key, want := LimiterKey(t), g.LimitFor(t)
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	l, ok := g.limiters[key]
 	if !ok {
-		l = &limiter{lim: rate.NewLimiter(rate.Limit(want.PerSecond), want.Burst), limit: want}
+		l = &limiter{}
 		g.limiters[key] = l
-		return l.lim
 	}
-	if l.limit != want {
-		now := time.Now()
-		l.lim.SetLimitAt(now, rate.Limit(want.PerSecond))
-		l.lim.SetBurstAt(now, want.Burst)
-		l.limit = want
-	}
-	return l.lim
+	l.configure(want)
+	return l
 }
 
 // configFingerprint identifies what a breaker protects: a target whose

@@ -3,6 +3,8 @@ package guard_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -51,10 +53,11 @@ func TestLimitFor(t *testing.T) {
 	}{
 		{"slack default", target.Target{Type: target.TypeSlack}, guard.Limit{PerSecond: 1, Burst: 1}},
 		{"pagerduty default: 120/min", target.Target{Type: target.TypePagerDuty}, guard.Limit{PerSecond: 2, Burst: 2}},
-		{"webhook default", target.Target{Type: target.TypeWebhook}, guard.Limit{PerSecond: 10, Burst: 10}},
-		{"alertmanager default", target.Target{Type: target.TypeAlertmanager}, guard.Limit{PerSecond: 10, Burst: 10}},
+		// No published limit: none unless configured.
+		{"webhook: no limit", target.Target{Type: target.TypeWebhook}, guard.Limit{}},
+		{"alertmanager: no limit", target.Target{Type: target.TypeAlertmanager}, guard.Limit{}},
 		{"options override the type default", target.Target{Type: target.TypeRootly}, guard.Limit{PerSecond: 5, Burst: 2}},
-		{"unknown type", target.Target{Type: "carrier-pigeon"}, guard.Limit{PerSecond: 10, Burst: 10}},
+		{"unknown type", target.Target{Type: "carrier-pigeon"}, guard.Limit{}},
 		{"target rate_limit wins", target.Target{Type: target.TypeSlack, RateLimit: &target.RateLimitSpec{PerSecond: 3, Burst: 7}}, guard.Limit{PerSecond: 3, Burst: 7}},
 		{"burst defaults to the rate", target.Target{Type: target.TypeSlack, RateLimit: &target.RateLimitSpec{PerSecond: 2.5}}, guard.Limit{PerSecond: 2.5, Burst: 3}},
 		{"burst at least 1", target.Target{Type: target.TypeSlack, RateLimit: &target.RateLimitSpec{PerSecond: 0.2}}, guard.Limit{PerSecond: 0.2, Burst: 1}},
@@ -493,4 +496,117 @@ func gaugeValue(t *testing.T, vec *prometheus.GaugeVec, name string) float64 {
 		t.Fatal(err)
 	}
 	return m.GetGauge().GetValue()
+}
+
+func admit(t *testing.T, g *guard.Guard, tg target.Target, ticket string) guard.Admission {
+	t.Helper()
+	ad, err := g.Admit(context.Background(), tg, guard.Request{Ticket: ticket, Defer: true})
+	if err != nil {
+		t.Fatalf("Admit(%s): %v", tg.Name, err)
+	}
+	return ad
+}
+
+// Herald's own throttling defers deliveries (no attempt used) instead of
+// failing them, and the deferred ones come back in the order of their
+// reserved slots.
+func TestAdmitDefers(t *testing.T) {
+	slack := target.Target{Name: "s", Type: target.TypeSlack, URL: "https://hooks.example.com/x"}
+	webhook := target.Target{Name: "w", Type: target.TypeWebhook, URL: "https://example.com"}
+	retryAfter := func(status int, d time.Duration) error {
+		h := http.Header{}
+		h.Set("Retry-After", fmt.Sprint(int(d.Seconds())))
+		return publish.ClassifyStatus(status, h, nil, time.Now())
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(t *testing.T, g *guard.Guard)
+	}{
+		{"an unlimited webhook is never held", func(t *testing.T, g *guard.Guard) {
+			for i := 0; i < 500; i++ {
+				ad := admit(t, g, webhook, "")
+				if ad.Deferred() {
+					t.Fatalf("delivery %d deferred: %s", i, ad.Reason)
+				}
+				ad.Done(nil)
+			}
+		}},
+		{"slots beyond the inline wait are reserved, in order", func(t *testing.T, _ *guard.Guard) {
+			g := guard.New(guard.Options{InlineWait: 10 * time.Millisecond})
+			admit(t, g, slack, "").Done(nil) // takes the 1/s burst
+			var prev time.Duration
+			var tickets []guard.Admission
+			for i := 0; i < 5; i++ {
+				ad := admit(t, g, slack, "")
+				if !ad.Deferred() || ad.Kind != publish.KindRateLimited || ad.Ticket == "" {
+					t.Fatalf("delivery %d: %+v, want a rate_limited deferral with a ticket", i, ad)
+				}
+				if ad.Delay <= prev {
+					t.Fatalf("delivery %d: delay %v not after the previous %v", i, ad.Delay, prev)
+				}
+				prev = ad.Delay
+				tickets = append(tickets, ad)
+			}
+			if prev < 4500*time.Millisecond || prev > 5*time.Second {
+				t.Errorf("fifth reserved slot in %v, want about 5s at 1/s", prev)
+			}
+			time.Sleep(tickets[0].Delay)
+			if ad := admit(t, g, slack, tickets[0].Ticket); ad.Deferred() {
+				t.Fatalf("a delivery back at its reserved slot was deferred again: %+v", ad)
+			}
+		}},
+		{"an open breaker defers until it half-opens", func(t *testing.T, g *guard.Guard) {
+			tg := fast("b", target.TypeWebhook)
+			openBreaker(t, g, tg)
+			ad := admit(t, g, tg, "")
+			if !ad.Deferred() || ad.Kind != publish.KindCircuitOpen || ad.Delay <= 0 || ad.Delay > guard.DefaultOpenTimeout {
+				t.Fatalf("%+v, want a circuit_open deferral up to the open timeout", ad)
+			}
+		}},
+		{"a receiver's 429 with Retry-After pauses the others", func(t *testing.T, g *guard.Guard) {
+			admit(t, g, webhook, "").Done(retryAfter(http.StatusTooManyRequests, 3*time.Second))
+			ad := admit(t, g, webhook, "")
+			if !ad.Deferred() || ad.Delay < 2*time.Second || ad.Delay > 3*time.Second {
+				t.Fatalf("%+v, want a deferral of about 3s", ad)
+			}
+		}},
+		{"a 503 with Retry-After pauses too, a plain 503 does not", func(t *testing.T, g *guard.Guard) {
+			admit(t, g, webhook, "").Done(publish.ClassifyStatus(503, nil, nil, time.Time{}))
+			if ad := admit(t, g, webhook, ""); ad.Deferred() {
+				t.Fatalf("plain 503 paused the target: %+v", ad)
+			}
+			admit(t, g, webhook, "").Done(retryAfter(http.StatusServiceUnavailable, 2*time.Second))
+			if ad := admit(t, g, webhook, ""); !ad.Deferred() {
+				t.Fatal("503 with Retry-After did not pause the target")
+			}
+		}},
+		{"an unlimited receiver that pushes back gets a learned rate", func(t *testing.T, _ *guard.Guard) {
+			g := guard.New(guard.Options{InlineWait: 10 * time.Millisecond})
+			for i := 0; i < 40; i++ {
+				admit(t, g, webhook, "").Done(nil)
+			}
+			admit(t, g, webhook, "").Done(publish.ClassifyStatus(http.StatusTooManyRequests, nil, nil, time.Time{}))
+			deferred := 0
+			for i := 0; i < 40; i++ {
+				if ad := admit(t, g, webhook, ""); ad.Deferred() {
+					deferred++
+				} else {
+					ad.Done(nil)
+				}
+			}
+			// About 20/s learned (half of the ~41/s it was taking): the
+			// next 40 cannot all go at once.
+			if deferred < 20 {
+				t.Errorf("%d of 40 deferred after pushback, want most", deferred)
+			}
+		}},
+		{"Acquire (no deferral) still fails retryably", func(t *testing.T, g *guard.Guard) {
+			g2 := guard.New(guard.Options{MaxWait: 10 * time.Millisecond})
+			mustAcquire(t, g2, context.Background(), slack)
+			_, err := g2.Acquire(context.Background(), slack)
+			publishtest.AssertError(t, err, publish.KindRateLimited, true, -1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, guard.New(guard.Options{})) })
+	}
 }

@@ -45,7 +45,8 @@ type Prober struct {
 // Probe checks t once and returns what it saw. The request per type:
 //
 //   - alertmanager: GET {url}/-/healthy, 200 expected;
-//   - webhook: HEAD {url}, any answer below 500 counts;
+//   - webhook: HEAD {url}, any answer but 502/503/504 counts (501 Not
+//     Implemented included: a receiver need implement only POST);
 //   - slack incoming webhook: GET {scheme}://{host}/ (the webhook URL itself
 //     is never requested), any HTTP answer counts;
 //   - slack bot token: POST {endpoint}/auth.test with the token, ok:true
@@ -102,7 +103,7 @@ func (p *Prober) probe(ctx context.Context, t target.Target) Observation {
 	case target.TypeAlertmanager:
 		return expect(ctx, client, http.MethodGet, joinURL(u, "/-/healthy", nil), t.Headers, onlyOK)
 	case target.TypeWebhook:
-		return expect(ctx, client, http.MethodHead, endpoint, t.Headers, below500)
+		return expect(ctx, client, http.MethodHead, endpoint, t.Headers, reachable)
 	case target.TypePagerDuty:
 		return expect(ctx, client, http.MethodGet, joinURL(u, "/", nil), t.Headers, below500)
 	case target.TypeRootly:
@@ -144,6 +145,18 @@ func below500(status int) (bool, string) {
 }
 
 func anyAnswer(int) (bool, string) { return true, "" }
+
+// reachable judges a webhook probe: a webhook receiver need implement
+// nothing but POST, so any HTTP answer proves it is there (405, 404, 501
+// Not Implemented, 505...), except the answers that say it is not serving:
+// 502, 503 and 504 (a proxy or the server itself reporting it unavailable).
+func reachable(status int) (bool, string) {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return false, ClassHTTPStatus
+	}
+	return true, ""
+}
 
 func authOrOK(status int) (bool, string) {
 	switch {

@@ -101,6 +101,16 @@ func TestProbeByType(t *testing.T) {
 			wantOK: true, code: 405, wantReq: seen{Method: "HEAD", Path: "/hook"}, wantAuth: "Bearer hdr-secret",
 		},
 		{
+			name: "webhook answering HEAD with 501 (only POST implemented) counts as reachable", handler: status(501),
+			target: func(b string) target.Target { return target.Target{Type: "webhook", URL: b + "/hook"} },
+			wantOK: true, code: 501, wantReq: seen{Method: "HEAD", Path: "/hook"},
+		},
+		{
+			name: "webhook 500 on HEAD still proves reachability", handler: status(500),
+			target: func(b string) target.Target { return target.Target{Type: "webhook", URL: b + "/hook"} },
+			wantOK: true, code: 500, wantReq: seen{Method: "HEAD", Path: "/hook"},
+		},
+		{
 			name: "webhook 503", handler: status(503),
 			target: func(b string) target.Target { return target.Target{Type: "webhook", URL: b + "/hook"} },
 			class:  ClassHTTPStatus, code: 503, wantReq: seen{Method: "HEAD", Path: "/hook"},
@@ -312,6 +322,8 @@ func TestProbeTransportFailures(t *testing.T) {
 	defer close(release)
 
 	// A TLS server whose certificate the probing client does not trust.
+	fail503 := httptest.NewServer(status(503))
+	defer fail503.Close()
 	untrusted := httptest.NewTLSServer(status(200))
 	defer untrusted.Close()
 	trusted := httptest.NewTLSServer(status(200))
@@ -399,6 +411,8 @@ func TestProbeMessagesHoldNoSecrets(t *testing.T) {
 	ln.Close()
 	fail500 := httptest.NewServer(status(500))
 	defer fail500.Close()
+	fail503 := httptest.NewServer(status(503))
+	defer fail503.Close()
 	fail401 := httptest.NewServer(status(401))
 	defer fail401.Close()
 	slackErr := httptest.NewServer(jsonBody(200, `{"ok":false,"error":"invalid_auth xoxb-s3cr3t-token"}`))
@@ -422,7 +436,7 @@ func TestProbeMessagesHoldNoSecrets(t *testing.T) {
 		client *http.Client
 	}{
 		{"refused webhook", withSecrets("webhook", "http://"+closed), nil},
-		{"500 webhook", withSecrets("webhook", fail500.URL), nil},
+		{"503 webhook", withSecrets("webhook", fail503.URL), nil},
 		{"500 alertmanager", withSecrets("alertmanager", fail500.URL), nil},
 		{"401 rootly", withSecrets("rootly", fail401.URL), nil},
 		{"500 pagerduty", withSecrets("pagerduty", fail500.URL), nil},

@@ -55,6 +55,9 @@ type Metrics struct {
 	DLQReplays *prometheus.CounterVec // outcome
 
 	Skipped *prometheus.CounterVec // target, reason
+	// Deferrals counts deliveries Herald's own throttling asked to come
+	// back later (no attempt used), by target and kind.
+	Deferrals *prometheus.CounterVec // target, kind (rate_limited, circuit_open)
 
 	// RegistrationErrors counts SDK metrics that could not be registered
 	// (a name outside temporal_, or a label-set clash); such a metric is
@@ -98,9 +101,31 @@ func New() *Metrics {
 	m.DLQWrites = f.counterVec("dlq_writes_total", "Deliveries written to the dead letters, by target and error kind.", "target", "kind")
 	m.DLQReplays = f.counterVec("dlq_replays_total", "Dead-letter replays by outcome (success, failure).", "outcome")
 	m.Skipped = f.counterVec("deliveries_skipped_total", "Deliveries held back by routing (unhealthy target, filter), by target and reason.", "target", "reason")
+	m.Deferrals = f.counterVec("delivery_deferrals_total", "Deliveries deferred by Herald's own rate limit or open breaker (no attempt used), by target and kind.", "target", "kind")
 	m.RegistrationErrors = f.counter("metric_registration_errors_total",
 		"Temporal SDK metrics dropped because their name or labels clash with a registered metric (never a panic).")
 	return m
+}
+
+// Skip reasons of herald_deliveries_skipped_total.
+const (
+	SkipFiltered = "filtered"
+)
+
+// InitTarget creates the per-target series so that they exist at zero.
+func (m *Metrics) InitTarget(name string) {
+	for _, reason := range []string{"unhealthy", "degraded", SkipFiltered} {
+		m.Skipped.WithLabelValues(name, reason)
+	}
+	for _, kind := range []string{"rate_limited", "circuit_open"} {
+		m.Deferrals.WithLabelValues(name, kind)
+	}
+}
+
+// ForgetTarget drops the per-target series of a removed target.
+func (m *Metrics) ForgetTarget(name string) {
+	m.Skipped.DeletePartialMatch(prometheus.Labels{"target": name})
+	m.Deferrals.DeletePartialMatch(prometheus.Labels{"target": name})
 }
 
 // SetMode records the current publishing mode.

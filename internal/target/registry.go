@@ -103,6 +103,31 @@ func (r *Registry) Update(source string, targets []Target, problems []Problem) {
 	}
 }
 
+// Expect declares a source that is configured but may not have synced yet
+// (Kubernetes discovery before its first list). Until its first Update the
+// snapshot lists it in Unsynced, and no delivery should be decided: the
+// targets it will bring are unknown.
+func (r *Registry) Expect(source string) {
+	r.mu.Lock()
+	if _, ok := r.sources[source]; !ok {
+		r.sources[source] = sourceState{}
+		r.rebuildLocked()
+	}
+	r.mu.Unlock()
+}
+
+// Unsynced lists the expected sources that have never synced, sorted.
+func (s Snapshot) Unsynced() []string {
+	var out []string
+	for src, at := range s.Synced {
+		if at.IsZero() {
+			out = append(out, src)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Watch registers fn to be called with every new snapshot (after Update).
 // fn must not call Update.
 func (r *Registry) Watch(fn func(Snapshot)) {
