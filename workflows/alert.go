@@ -37,6 +37,9 @@ const (
 	DefaultInactivityTimeout = 24 * time.Hour
 	// DefaultDeliveryTimeout bounds one delivery attempt.
 	DefaultDeliveryTimeout = 30 * time.Second
+	// DefaultResolvedLinger keeps a resolved alert's workflow open this
+	// long for late notifications (Alertmanager HA peers, retries).
+	DefaultResolvedLinger = 10 * time.Minute
 	// maxSignalsPerRun bounds history: after this many notifications the
 	// workflow continues as new with its state.
 	maxSignalsPerRun = 500
@@ -58,6 +61,9 @@ type AlertInput struct {
 	// HealthRecheck is the first interval between health checks of a
 	// held-back delivery (default 30s; doubles up to 10m).
 	HealthRecheck time.Duration `json:"healthRecheck,omitempty"`
+	// ResolvedLinger is how long a resolved alert's workflow stays open to
+	// recognise late, stale notifications (default 10m).
+	ResolvedLinger time.Duration `json:"resolvedLinger,omitempty"`
 	// State is carried over by continue-as-new.
 	State *AlertState `json:"state,omitempty"`
 }
@@ -85,6 +91,12 @@ const (
 	// versionRouting: alerts are classified (severity, priority) and
 	// deliveries to unhealthy targets wait for their recovery.
 	versionRouting = "health-routing"
+	// versionDeferrals: Herald's own throttling defers a delivery (a timer,
+	// then a new activity with the attempts left) instead of failing it;
+	// a held-back delivery is tried for real (a canary) at every re-check;
+	// notifications are ordered by StartsAt/EndsAt; search attribute values
+	// are bounded.
+	versionDeferrals = "deferrals-canary-order"
 )
 
 // Health-aware routing limits (documented in docs/health.md).
@@ -100,6 +112,10 @@ const (
 
 // DeliveryWaiting: held back because the target is unhealthy.
 const DeliveryWaiting = "waiting_for_target"
+
+// DeliveryDeferred: waiting for a slot of Herald's own rate limit or for an
+// open breaker to half-open; no attempt is used.
+const DeliveryDeferred = "deferred"
 
 // AlertState is what the alert workflow knows; StateQuery returns it.
 type AlertState struct {
@@ -119,6 +135,10 @@ type AlertState struct {
 	Notifications int       `json:"notifications"`
 	// Suppressed counts repeats of unchanged content that published nothing.
 	Suppressed int `json:"suppressed"`
+	// Stale counts notifications older than what the workflow already
+	// knows (a firing that started before the last resolve ended, a resolve
+	// of an earlier episode); they publish nothing.
+	Stale int `json:"stale,omitempty"`
 	// Classification is Herald's severity decision (rules or LLM).
 	Classification publish.Classification `json:"classification"`
 	// Strategy is the routing strategy of the current episode.
@@ -160,6 +180,10 @@ type TargetState struct {
 	Health string `json:"health,omitempty"`
 	// WaitingSince is set while a delivery waits for the target to recover.
 	WaitingSince time.Time `json:"waitingSince,omitzero"`
+	// Canaries counts real tries of held-back deliveries; Deferrals the
+	// times Herald's own throttling deferred a delivery.
+	Canaries  int `json:"canaries,omitempty"`
+	Deferrals int `json:"deferrals,omitempty"`
 	// Active is true when the target takes part in the current episode;
 	// targets that left (deleted, filtered) keep their state but get no
 	// new deliveries.
@@ -195,8 +219,10 @@ type alertRun struct {
 	in      AlertInput
 	s       *AlertState
 	signals int
-	// routing is true from versionRouting on.
-	routing bool
+	// routing is true from versionRouting on; deferrals from
+	// versionDeferrals on.
+	routing   bool
+	deferrals bool
 }
 
 // AlertWorkflow follows one alert from its first notification to its
@@ -221,7 +247,11 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	if r.in.HealthRecheck <= 0 {
 		r.in.HealthRecheck = healthRecheckFirst
 	}
+	if r.in.ResolvedLinger <= 0 {
+		r.in.ResolvedLinger = DefaultResolvedLinger
+	}
 	r.routing = workflow.GetVersion(ctx, versionRouting, workflow.DefaultVersion, 1) >= 1
+	r.deferrals = workflow.GetVersion(ctx, versionDeferrals, workflow.DefaultVersion, 1) >= 1
 	if r.s == nil {
 		r.s = &AlertState{Fingerprint: in.Fingerprint, Targets: []*TargetState{}}
 	}
@@ -235,13 +265,31 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	replayed := workflow.GetSignalChannel(ctx, DeliveryReplayedSignal)
 	log := workflow.GetLogger(ctx)
 
+	// From versionDeferrals on, a resolved alert's workflow stays open for
+	// ResolvedLinger before it completes, so a stale firing delivered late
+	// (an Alertmanager HA peer, a retried webhook) reaches this state and is
+	// recognised as stale, instead of starting a fresh run that pages again.
+	var lingerStart time.Time
+	lingering := func() bool { return r.deferrals && r.finished() && !lingerStart.IsZero() }
 	for {
-		ready := func() bool { return ch.Len() > 0 || replayed.Len() > 0 || r.finished() }
+		ready := func() bool {
+			if ch.Len() > 0 || replayed.Len() > 0 {
+				return true
+			}
+			if r.deferrals {
+				return r.finished() && lingerStart.IsZero()
+			}
+			return r.finished()
+		}
 		ok := true
 		if !ready() {
 			// Only a real wait starts the inactivity timer.
+			timeout := r.in.InactivityTimeout
+			if lingering() {
+				timeout = max(time.Millisecond, r.in.ResolvedLinger-workflow.Now(ctx).Sub(lingerStart))
+			}
 			var err error
-			if ok, err = workflow.AwaitWithTimeout(ctx, r.in.InactivityTimeout, ready); err != nil {
+			if ok, err = workflow.AwaitWithTimeout(ctx, timeout, ready); err != nil {
 				return r.s, err
 			}
 		}
@@ -263,10 +311,17 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 			}
 		}
 		if r.finished() {
+			if r.deferrals && (lingerStart.IsZero() || workflow.Now(ctx).Sub(lingerStart) < r.in.ResolvedLinger) {
+				if lingerStart.IsZero() {
+					lingerStart = workflow.Now(ctx)
+				}
+				continue
+			}
 			r.s.Completed = "resolved"
 			log.Info("alert workflow complete", "fingerprint", r.s.Fingerprint)
 			return r.s, nil
 		}
+		lingerStart = time.Time{}
 		if !ok && r.idle() {
 			r.s.Completed = "inactive"
 			log.Info("alert workflow ends after inactivity", "fingerprint", r.s.Fingerprint,
@@ -305,12 +360,23 @@ func (r *alertRun) handle(ctx workflow.Context, n Notify) error {
 	}
 	s.LastSeen = now
 	s.Notifications++
+	if r.deferrals && r.stale(n.Alert) {
+		s.Stale++
+		workflow.GetLogger(ctx).Info("stale notification ignored", "fingerprint", s.Fingerprint,
+			"status", n.Alert.Status, "startsAt", n.Alert.StartsAt, "known", s.Status)
+		return nil
+	}
 	hash := n.Alert.ContentHash()
-	if hash == s.LastHash {
+	refire := r.deferrals && r.refire(n.Alert)
+	if hash == s.LastHash && !refire {
 		s.Suppressed++
 		return nil
 	}
 	prevStatus := s.Status
+	if refire {
+		// A new episode whose resolve Herald never saw: the firing is news.
+		prevStatus = alert.StatusResolved
+	}
 	s.LastHash = hash
 	s.Alert = n.Alert
 	s.Name = n.Alert.Name()
@@ -356,6 +422,38 @@ func (r *alertRun) handle(ctx workflow.Context, n Notify) error {
 		s.Suppressed++
 	}
 	return r.upsertSearchAttributes(ctx)
+}
+
+// stale reports whether a notification is older than what the workflow
+// knows. Alertmanager HA peers and retried webhooks deliver out of order: a
+// firing that started before the last resolve ended belongs to the
+// resolved episode, and a resolve of an episode that started before the
+// current one is old news.
+func (r *alertRun) stale(a alert.Alert) bool {
+	cur := r.s.Alert
+	if r.s.Status == "" || a.StartsAt.IsZero() || cur.StartsAt.IsZero() {
+		return false
+	}
+	switch {
+	case a.Status == alert.StatusFiring && r.s.Status == alert.StatusResolved:
+		end := cur.EndsAt
+		if end.IsZero() || end.Before(cur.StartsAt) {
+			end = cur.StartsAt
+		}
+		return !a.StartsAt.After(end)
+	case a.Status == alert.StatusResolved:
+		return a.StartsAt.Before(cur.StartsAt)
+	}
+	return false
+}
+
+// refire reports whether a firing notification starts a new episode while
+// the workflow still thinks the previous one fires (its resolve was lost):
+// it started after the current episode.
+func (r *alertRun) refire(a alert.Alert) bool {
+	cur := r.s.Alert
+	return a.Status == alert.StatusFiring && r.s.Status == alert.StatusFiring &&
+		!cur.StartsAt.IsZero() && a.StartsAt.After(cur.StartsAt)
 }
 
 // resolveTargets asks the worker for the targets of this alert and opens a
@@ -460,8 +558,8 @@ func (r *alertRun) awaitHealthy(ctx workflow.Context, ts *TargetState) bool {
 	}
 	start := workflow.Now(ctx)
 	ts.Status, ts.WaitingSince = DeliveryWaiting, start
-	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"target": ts.Name, "reason": ts.Health}).
-		Counter("herald_deliveries_skipped").Inc(1)
+	// Held-back deliveries are counted (herald_deliveries_skipped_total) by
+	// the worker when it resolves the targets, never from workflow code.
 	workflow.GetLogger(ctx).Info("delivery held back: target not usable", "target", ts.Name,
 		"health", ts.Health, "strategy", r.s.Strategy)
 	wait := r.in.HealthRecheck
@@ -533,6 +631,10 @@ func (r *alertRun) runLane(ctx workflow.Context, ts *TargetState) {
 
 // deliver runs the publish activity for one job and records the outcome.
 func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
+	if r.deferrals {
+		r.deliverV3(ctx, ts, j)
+		return
+	}
 	if r.routing && !r.awaitHealthy(ctx, ts) {
 		r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: KindTargetUnhealthy},
 			fmt.Sprintf("target %s stayed %s for %s", ts.Name, ts.Health, r.in.MaxHealthWait), 0)
@@ -540,26 +642,9 @@ func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
 	}
 	ts.Status, ts.Event, ts.QueuedAt = DeliveryDelivering, j.event, j.queued
 	ts.Attempts = 0
-	p := ts.Ref.Retry
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		ActivityID:          fmt.Sprintf("publish/%s/%d", ts.Name, j.seq),
-		StartToCloseTimeout: r.in.DeliveryTimeout,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    p.InitialInterval,
-			BackoffCoefficient: p.Backoff,
-			MaximumInterval:    p.MaxInterval,
-			MaximumAttempts:    p.MaxAttempts,
-		},
-	})
-	in := activities.PublishInput{
-		Target: ts.Name,
-		Notification: publish.Notification{
-			Alert: j.alert, Event: j.event, Update: j.update, State: ts.Provider.Clone(),
-			Classification: publish.Classification{Severity: j.alert.Severity(), Source: "labels"},
-		},
-	}
+	actx := r.publishOptions(ctx, ts, fmt.Sprintf("publish/%s/%d", ts.Name, j.seq), ts.Ref.Retry.MaxAttempts)
+	in := r.publishInput(ts, j)
 	if r.routing && r.s.Classification.Severity != "" {
-		in.Notification.Classification = r.s.Classification
 		actx = workflow.WithPriority(actx, temporal.Priority{PriorityKey: PriorityFor(r.s.Classification.Severity)})
 	}
 	var acts *activities.Activities
@@ -574,15 +659,175 @@ func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
 		r.failDelivery(ctx, ts, j, d, msg, attempts)
 		return
 	}
+	r.delivered(ctx, ts, j, out, out.Attempt)
+}
+
+// deliverV3 is deliver from versionDeferrals on: a held-back delivery is
+// tried for real at every re-check, and Herald's own throttling defers a
+// delivery without using its attempts.
+func (r *alertRun) deliverV3(ctx workflow.Context, ts *TargetState, j job) {
+	if !health.Usable(ts.Health, r.s.Strategy) && r.holdBack(ctx, ts, j) {
+		return
+	}
+	ts.Status, ts.Event, ts.QueuedAt = DeliveryDelivering, j.event, j.queued
+	ts.Attempts = 0
+	maxAttempts := ts.Ref.Retry.MaxAttempts
+	var used int32 // attempts that reached the receiver or failed for real
+	ticket := ""
+	var circuitWait time.Duration
+	for n := 0; ; n++ {
+		id := fmt.Sprintf("publish/%s/%d", ts.Name, j.seq)
+		if n > 0 {
+			id = fmt.Sprintf("publish/%s/%d/%d", ts.Name, j.seq, n)
+		}
+		left := int32(0)
+		if maxAttempts > 0 {
+			left = max(1, maxAttempts-used)
+		}
+		in := r.publishInput(ts, j)
+		in.Defer, in.Ticket = true, ticket
+		out, err := r.publish(ctx, ts, id, left, in)
+		if err != nil {
+			d, msg := activities.FailureFrom(err)
+			r.failDelivery(ctx, ts, j, d, msg, used+max(1, d.Attempt))
+			return
+		}
+		if out.Deferred <= 0 {
+			r.delivered(ctx, ts, j, out, used+out.Attempt)
+			return
+		}
+		// The attempt that was deferred sent nothing.
+		used += out.Attempt - 1
+		ts.Attempts = used
+		ts.Deferrals++
+		ts.Status, ts.LastErrorKind, ts.LastError = DeliveryDeferred, out.DeferKind, out.DeferReason
+		ticket = out.Ticket
+		if out.DeferKind == publish.KindCircuitOpen {
+			// A breaker that never closes is a target that stays down: the
+			// same bound as for an unhealthy target applies.
+			circuitWait += out.Deferred
+			if circuitWait >= r.in.MaxHealthWait {
+				r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: publish.KindCircuitOpen, Retryable: true},
+					fmt.Sprintf("circuit breaker of target %s stayed open for %s", ts.Name, r.in.MaxHealthWait), used)
+				return
+			}
+		}
+		if err := workflow.Sleep(ctx, out.Deferred); err != nil {
+			return
+		}
+		ts.Status = DeliveryDelivering
+	}
+}
+
+// holdBack keeps a delivery to a target the routing strategy excludes
+// waiting, re-checking its health with backoff. A probe is never the only
+// evidence: at every re-check the delivery is also tried once for real (a
+// canary, whose outcome feeds the target's health like any delivery). It
+// returns true when it finished the job: delivered by a canary, failed for
+// good, or waited longer than MaxHealthWait (dead letter); false when the
+// target became usable and the delivery should go out normally.
+func (r *alertRun) holdBack(ctx workflow.Context, ts *TargetState, j job) bool {
+	start := workflow.Now(ctx)
+	ts.Status, ts.Event, ts.WaitingSince = DeliveryWaiting, j.event, start
+	workflow.GetLogger(ctx).Info("delivery held back: target not usable", "target", ts.Name,
+		"health", ts.Health, "strategy", r.s.Strategy)
+	wait := r.in.HealthRecheck
+	var tried int32
+	for {
+		if workflow.Now(ctx).Sub(start) >= r.in.MaxHealthWait {
+			r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: KindTargetUnhealthy},
+				fmt.Sprintf("target %s stayed %s for %s", ts.Name, ts.Health, r.in.MaxHealthWait), tried)
+			return true
+		}
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return true
+		}
+		wait = min(wait*2, healthRecheckMax)
+		if states, err := r.healthOf(ctx, []string{ts.Name}); err == nil {
+			ts.Health = states[ts.Name]
+		}
+		if health.Usable(ts.Health, r.s.Strategy) {
+			ts.WaitingSince = time.Time{}
+			return false
+		}
+		ts.Canaries++
+		in := r.publishInput(ts, j)
+		in.Defer = true
+		out, err := r.publish(ctx, ts, fmt.Sprintf("publish/%s/%d/canary-%d", ts.Name, j.seq, ts.Canaries), 1, in)
+		switch {
+		case err == nil && out.Deferred > 0:
+			// Herald's own throttling: nothing was tried.
+		case err == nil:
+			ts.WaitingSince = time.Time{}
+			r.delivered(ctx, ts, j, out, tried+out.Attempt)
+			return true
+		default:
+			tried++
+			d, msg := activities.FailureFrom(err)
+			ts.LastError, ts.LastErrorKind, ts.StatusCode = msg, d.Kind, d.StatusCode
+			if !d.Retryable && d.Kind != publish.KindTimeout {
+				// The target answered and refused for good: waiting changes nothing.
+				r.failDelivery(ctx, ts, j, d, msg, tried)
+				return true
+			}
+			ts.Status = DeliveryWaiting
+		}
+	}
+}
+
+// publishOptions are the activity options of one publish activity.
+func (r *alertRun) publishOptions(ctx workflow.Context, ts *TargetState, id string, maxAttempts int32) workflow.Context {
+	p := ts.Ref.Retry
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          id,
+		StartToCloseTimeout: r.in.DeliveryTimeout,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    p.InitialInterval,
+			BackoffCoefficient: p.Backoff,
+			MaximumInterval:    p.MaxInterval,
+			MaximumAttempts:    maxAttempts,
+		},
+	})
+}
+
+// publishInput is the activity input of job j to ts (no credentials).
+func (r *alertRun) publishInput(ts *TargetState, j job) activities.PublishInput {
+	in := activities.PublishInput{
+		Target: ts.Name,
+		Notification: publish.Notification{
+			Alert: j.alert, Event: j.event, Update: j.update, State: ts.Provider.Clone(),
+			Classification: publish.Classification{Severity: j.alert.Severity(), Source: "labels"},
+		},
+	}
+	if r.routing && r.s.Classification.Severity != "" {
+		in.Notification.Classification = r.s.Classification
+	}
+	return in
+}
+
+// publish runs one publish activity (with its retry policy) to ts.
+func (r *alertRun) publish(ctx workflow.Context, ts *TargetState, id string, maxAttempts int32, in activities.PublishInput) (activities.PublishOutput, error) {
+	actx := r.publishOptions(ctx, ts, id, maxAttempts)
+	if r.s.Classification.Severity != "" {
+		actx = workflow.WithPriority(actx, temporal.Priority{PriorityKey: PriorityFor(r.s.Classification.Severity)})
+	}
+	var acts *activities.Activities
+	var out activities.PublishOutput
+	err := workflow.ExecuteActivity(actx, acts.Publish, in).Get(ctx, &out)
+	return out, err
+}
+
+// delivered records a successful delivery that took attempts in all.
+func (r *alertRun) delivered(ctx workflow.Context, ts *TargetState, j job, out activities.PublishOutput, attempts int32) {
 	now := workflow.Now(ctx)
 	ts.Status, ts.DeliveredAt = DeliveryDelivered, now
-	ts.Attempts = out.Attempt
-	ts.TotalAttempts += out.Attempt
+	ts.Attempts = attempts
+	ts.TotalAttempts += attempts
 	ts.StatusCode = out.StatusCode
 	ts.LastError, ts.LastErrorKind = "", ""
 	ts.Provider = ts.Provider.Merge(out.State)
 	ts.addRecord(DeliveryRecord{Seq: j.seq, Event: j.event, Update: j.update, At: now,
-		Outcome: DeliveryDelivered, Attempts: out.Attempt})
+		Outcome: DeliveryDelivered, Attempts: attempts})
 }
 
 // KindTargetUnhealthy is the dead-letter kind of a delivery that waited
@@ -624,14 +869,21 @@ func (r *alertRun) upsertSearchAttributes(ctx workflow.Context) error {
 			names = append(names, ts.Name)
 		}
 	}
+	fp, status, severity, name := r.s.Fingerprint, r.s.Status, r.s.Severity, r.s.Name
+	if r.deferrals {
+		// The server terminates a workflow whose attribute value passes
+		// its limit (2 KB per value): bound every value.
+		fp, status, severity, name = boundKeyword(fp), boundKeyword(status), boundKeyword(severity), boundKeyword(name)
+		names = boundKeywordList(names)
+	}
 	updates := []temporal.SearchAttributeUpdate{
-		AttrFingerprint.ValueSet(r.s.Fingerprint),
-		AttrStatus.ValueSet(r.s.Status),
-		AttrSeverity.ValueSet(r.s.Severity),
+		AttrFingerprint.ValueSet(fp),
+		AttrStatus.ValueSet(status),
+		AttrSeverity.ValueSet(severity),
 		AttrTargets.ValueSet(names),
 	}
-	if r.s.Name != "" {
-		updates = append(updates, AttrAlertName.ValueSet(r.s.Name))
+	if name != "" {
+		updates = append(updates, AttrAlertName.ValueSet(name))
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		return fmt.Errorf("upsert search attributes: %w", err)

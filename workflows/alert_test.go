@@ -100,6 +100,12 @@ func fastRetry(attempts int32) *target.RetrySpec {
 
 func newHarness(t *testing.T, targets ...target.Target) *harness {
 	t.Helper()
+	return newGuardedHarness(t, nil, targets...)
+}
+
+// newGuardedHarness is newHarness with a guard on the deliveries.
+func newGuardedHarness(t *testing.T, g activities.Guard, targets ...target.Target) *harness {
+	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	reg := target.NewRegistry()
@@ -115,6 +121,7 @@ func newHarness(t *testing.T, targets ...target.Target) *harness {
 		Registry:   reg,
 		Publishers: publish.Publishers{target.TypeWebhook: pub},
 		HealthView: fh,
+		Guard:      g,
 	})
 	env.RegisterWorkflow(AlertWorkflow)
 	h := &harness{env: env, pub: pub, reg: reg, health: fh}
@@ -322,12 +329,15 @@ func TestAlertWorkflow_ReFireAfterResolveStartsNewEpisode(t *testing.T) {
 	a := firing("fp1", nil)
 	h.signalAt(0, a)
 	// The resolve and the re-fire arrive together: the workflow must not
-	// complete on the resolve while a re-fire is pending.
+	// complete on the resolve while a re-fire is pending. A genuine re-fire
+	// starts after the resolve ended.
+	again := a
+	again.StartsAt = resolved(a).EndsAt.Add(time.Minute)
 	h.env.RegisterDelayedCallback(func() {
 		h.env.SignalWorkflow(AlertSignal, Notify{Alert: resolved(a)})
-		h.env.SignalWorkflow(AlertSignal, Notify{Alert: a})
+		h.env.SignalWorkflow(AlertSignal, Notify{Alert: again})
 	}, time.Minute)
-	h.signalAt(2*time.Minute, resolved(a))
+	h.signalAt(2*time.Minute, resolved(again))
 	st := h.run(t)
 	if st.Episode != 2 {
 		t.Errorf("episode = %d, want 2", st.Episode)

@@ -1,0 +1,181 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/guard"
+	"github.com/herald-alerts/herald/internal/health"
+	"github.com/herald-alerts/herald/internal/publish"
+	"github.com/herald-alerts/herald/internal/target"
+)
+
+// scriptedGuard defers the first `defer` admissions, then admits.
+type scriptedGuard struct {
+	mu       sync.Mutex
+	deferN   int
+	kind     string
+	requests []guard.Request
+}
+
+func (g *scriptedGuard) Admit(_ context.Context, _ target.Target, req guard.Request) (guard.Admission, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.requests = append(g.requests, req)
+	if g.deferN > 0 && req.Defer {
+		g.deferN--
+		return guard.Admission{Delay: time.Second, Kind: g.kind, Ticket: "t" + string(rune('a'+g.deferN)), Reason: "throttled"}, nil
+	}
+	return guard.Admission{Done: func(error) {}}, nil
+}
+
+// Herald's own throttling must never use up a delivery's attempts: five
+// deferrals and two real failures still leave the third attempt (of 3).
+func TestAlertWorkflow_DeferralsUseNoAttempts(t *testing.T) {
+	for _, kind := range []string{publish.KindRateLimited, publish.KindCircuitOpen} {
+		t.Run(kind, func(t *testing.T) {
+			g := &scriptedGuard{deferN: 5, kind: kind}
+			h := newGuardedHarness(t, g, webhookTarget("slow"))
+			h.pub.fail["slow"] = []error{
+				publish.Retryable(publish.KindHTTPServer, 0, "e1"),
+				publish.Retryable(publish.KindHTTPServer, 0, "e2"),
+			}
+			a := firing("fp1", nil)
+			h.signalAt(0, a)
+			h.signalAt(time.Hour, resolved(a))
+			st := h.run(t)
+			ts := targetState(t, st, "slow")
+			if len(h.deadLetters) != 0 {
+				t.Fatalf("dead letters = %+v, want none", h.deadLetters)
+			}
+			if ts.Records[0].Outcome != DeliveryDelivered || ts.Records[0].Attempts != 3 {
+				t.Errorf("firing record = %+v, want delivered after 3 real attempts", ts.Records[0])
+			}
+			if ts.Deferrals != 5 {
+				t.Errorf("deferrals = %d, want 5", ts.Deferrals)
+			}
+			// Each deferral hands its ticket back.
+			tickets := map[string]bool{}
+			for _, r := range g.requests {
+				if r.Ticket != "" {
+					tickets[r.Ticket] = true
+				}
+			}
+			if len(tickets) != 5 {
+				t.Errorf("%d tickets presented, want 5", len(tickets))
+			}
+		})
+	}
+}
+
+// A held-back delivery is tried for real at its re-check (a canary): a
+// receiver that works but was marked unhealthy gets it without waiting for
+// its health to change.
+func TestAlertWorkflow_CanaryDeliversToHeldBackTarget(t *testing.T) {
+	h := newHarness(t, webhookTarget("posts-only"))
+	h.health.set("posts-only", health.StateUnhealthy)
+	a := firing("fp1", nil)
+	h.signalAt(0, a)
+	h.signalAt(time.Hour, resolved(a))
+	st := h.run(t)
+	ts := targetState(t, st, "posts-only")
+	if ts.Canaries != 2 || h.pub.count("posts-only", publish.EventFiring) != 1 || h.pub.count("posts-only", publish.EventResolved) != 1 {
+		t.Errorf("canaries=%d firing=%d resolved=%d, want one canary per event delivering it",
+			ts.Canaries, h.pub.count("posts-only", publish.EventFiring), h.pub.count("posts-only", publish.EventResolved))
+	}
+	if ts.Status != DeliveryDelivered || len(h.deadLetters) != 0 {
+		t.Errorf("status %s, dead letters %d", ts.Status, len(h.deadLetters))
+	}
+}
+
+// A canary refused for good (4xx) ends the wait: nothing will change.
+func TestAlertWorkflow_CanaryPermanentFailureDeadLetters(t *testing.T) {
+	h := newHarness(t, webhookTarget("refuses"))
+	h.health.set("refuses", health.StateUnhealthy)
+	h.pub.fail["refuses"] = []error{publish.Permanent(publish.KindHTTPClient, "HTTP 400")}
+	a := firing("fp1", nil)
+	h.signalAt(0, a)
+	h.signalAt(time.Hour, resolved(a))
+	h.run(t)
+	if len(h.deadLetters) != 1 || h.deadLetters[0].ErrorKind != publish.KindHTTPClient {
+		t.Fatalf("dead letters = %+v, want the firing as http_client", h.deadLetters)
+	}
+}
+
+func TestAlertWorkflow_OutOfOrderNotifications(t *testing.T) {
+	first := firing("fp1", nil)
+	later := first
+	later.StartsAt = resolved(first).EndsAt.Add(10 * time.Minute)
+	for _, tc := range []struct {
+		name                string
+		send                []alertAt
+		firings, resolves   int
+		episode, stale      int
+		wantStatus, wantEnd string
+	}{
+		{"stale firing after its resolve opens nothing",
+			[]alertAt{{0, first}, {time.Minute, resolved(first)}, {2 * time.Minute, first}},
+			1, 1, 1, 1, "resolved", "resolved"},
+		{"genuine re-fire after a resolve is a new episode",
+			[]alertAt{{0, first}, {time.Minute, resolved(first)}, {2 * time.Minute, later}, {3 * time.Minute, resolved(later)}},
+			2, 2, 2, 0, "resolved", "resolved"},
+		{"re-fire after a lost resolve is published",
+			[]alertAt{{0, first}, {time.Minute, later}, {2 * time.Minute, resolved(later)}},
+			2, 1, 2, 0, "resolved", "resolved"},
+		{"resolve of an earlier episode is old news",
+			[]alertAt{{0, first}, {time.Minute, resolved(first)}, {2 * time.Minute, later}, {3 * time.Minute, resolved(first)},
+				{4 * time.Minute, resolved(later)}},
+			2, 2, 2, 1, "resolved", "resolved"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, webhookTarget("a"))
+			for _, s := range tc.send {
+				h.signalAt(s.at, s.alert)
+			}
+			st := h.run(t)
+			if f, r := h.pub.count("a", publish.EventFiring), h.pub.count("a", publish.EventResolved); f != tc.firings || r != tc.resolves {
+				t.Errorf("firing=%d resolved=%d deliveries, want %d/%d", f, r, tc.firings, tc.resolves)
+			}
+			if st.Episode != tc.episode || st.Stale != tc.stale {
+				t.Errorf("episode=%d stale=%d, want %d/%d", st.Episode, st.Stale, tc.episode, tc.stale)
+			}
+			if st.Status != tc.wantStatus || st.Completed != tc.wantEnd {
+				t.Errorf("status=%s completed=%s", st.Status, st.Completed)
+			}
+		})
+	}
+}
+
+type alertAt struct {
+	at    time.Duration
+	alert alert.Alert
+}
+
+func TestBoundSearchAttributes(t *testing.T) {
+	names := make([]string, 200)
+	for i := range names {
+		names[i] = strings.Repeat("t", 50) + string(rune('a'+i%26)) + strings.Repeat("x", i%7)
+	}
+	got := boundKeywordList(names)
+	data, _ := json.Marshal(got)
+	if len(data) > 2048-256 {
+		t.Errorf("HeraldTargets encodes to %d bytes, want well under the 2 KB value limit", len(data))
+	}
+	if got[0] != names[0] || !strings.HasPrefix(got[len(got)-1], "+") || !strings.HasSuffix(got[len(got)-1], " more") {
+		t.Errorf("bounded list = %v…%v", got[0], got[len(got)-1])
+	}
+	if short := []string{"a", "b"}; strings.Join(boundKeywordList(short), ",") != "a,b" {
+		t.Error("short lists must stay as they are")
+	}
+	long := strings.Repeat("é", 2000)
+	b := boundKeyword(long)
+	if len(b) > maxKeywordBytes || !strings.HasSuffix(b, "…") || !utf8.ValidString(b) {
+		t.Errorf("bounded keyword: %d bytes, valid=%v", len(b), utf8.ValidString(b))
+	}
+}
