@@ -202,6 +202,7 @@ func newHTTP(cfg config.Config, c client.Client, health *activities.HealthStore,
 		DeliveryTimeout:   cfg.DeliveryTimeout,
 		MaxHealthWait:     cfg.MaxHealthWait,
 		HealthRecheck:     cfg.HealthRecheck,
+		ResolvedLinger:    cfg.ResolvedLinger,
 		Ready:             ready,
 	})
 }

@@ -49,6 +49,7 @@ type Config struct {
 	DeliveryTimeout time.Duration
 	MaxHealthWait   time.Duration
 	HealthRecheck   time.Duration
+	ResolvedLinger  time.Duration
 	ShutdownTimeout time.Duration
 
 	LogLevel  string
@@ -166,6 +167,7 @@ var options = []option{
 	opt("alert-inactivity", "HERALD_ALERT_INACTIVITY", "24h", "an alert workflow that hears nothing of its firing alert for this long ends", dur(func(c *Config) *time.Duration { return &c.AlertInactivity })),
 	opt("delivery-timeout", "HERALD_DELIVERY_TIMEOUT", "30s", "timeout of one delivery attempt", dur(func(c *Config) *time.Duration { return &c.DeliveryTimeout })),
 	opt("max-health-wait", "HERALD_MAX_HEALTH_WAIT", "24h", "a delivery held back by an unhealthy target goes to the dead letters after this long", dur(func(c *Config) *time.Duration { return &c.MaxHealthWait })),
+	opt("resolved-linger", "HERALD_RESOLVED_LINGER", "10m", "a resolved alert's workflow stays open this long, so late stale notifications (Alertmanager HA peers, retries) are recognised and not paged again", dur(func(c *Config) *time.Duration { return &c.ResolvedLinger })),
 	opt("health-recheck", "HERALD_HEALTH_RECHECK", "30s", "first interval between health re-checks of a held-back delivery (doubles up to 10m)", dur(func(c *Config) *time.Duration { return &c.HealthRecheck })),
 	opt("shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests and activities on shutdown", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })),
 	opt("log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })),

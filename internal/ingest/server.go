@@ -41,6 +41,7 @@ type Config struct {
 	DeliveryTimeout   time.Duration
 	MaxHealthWait     time.Duration
 	HealthRecheck     time.Duration
+	ResolvedLinger    time.Duration
 	// Ready reports readiness; nil uses the Temporal readiness check.
 	Ready func(ctx context.Context) error
 	// DevSink mounts /dev/sink/{name}, a logging target for local runs.

@@ -141,6 +141,7 @@ func (s *Server) signal(ctx context.Context, a alert.Alert, now time.Time) (clie
 		DeliveryTimeout:   s.cfg.DeliveryTimeout,
 		MaxHealthWait:     s.cfg.MaxHealthWait,
 		HealthRecheck:     s.cfg.HealthRecheck,
+		ResolvedLinger:    s.cfg.ResolvedLinger,
 	}
 	return s.cfg.Client.SignalWithStartWorkflow(ctx, id, workflows.AlertSignal,
 		workflows.Notify{Alert: a, ReceivedAt: now}, opts, workflows.AlertWorkflowName, in)

@@ -155,7 +155,7 @@ receivers:
 	fingerprints := map[string]string{}
 	for _, r := range hook.all() {
 		labels, _ := r.Body["labels"].(map[string]any)
-		fingerprints[fmt.Sprint(labels["instance"])] = fmt.Sprint(r.Body["fingerprint"])
+		fingerprints[fmt.Sprint(labels["instance"])] = bodyFingerprint(r.Body)
 	}
 	if len(fingerprints) != 2 || fingerprints["db-1"] == "" {
 		t.Fatalf("fingerprints by instance = %v", fingerprints)

@@ -53,7 +53,7 @@ func TestWebhookReachesEveryTargetExactlyOnce(t *testing.T) {
 	for i, s := range sinks {
 		seen := map[string]int{}
 		for _, r := range s.all() {
-			seen[fmt.Sprint(r.Body["fingerprint"])]++
+			seen[bodyFingerprint(r.Body)]++
 		}
 		if len(seen) != 10 {
 			t.Errorf("target t%d saw %d distinct alerts, want 10", i, len(seen))

@@ -77,6 +77,8 @@ func startHerald(t testing.TB, targets []target.Target, opts ...heraldOption) *h
 		AlertInactivity:   time.Hour,
 		DeliveryTimeout:   5 * time.Second,
 		MaxBodyBytes:      1 << 20,
+		// Resolved workflows complete soon after their resolve in tests.
+		ResolvedLinger: 2 * time.Second,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -245,11 +247,51 @@ func (s *sink) all() []sinkRequest {
 func (s *sink) count(event string) int {
 	n := 0
 	for _, r := range s.all() {
-		if r.Body["event"] == event {
+		if bodyEvent(r.Body) == event {
 			n++
 		}
 	}
 	return n
+}
+
+// countFP counts the deliveries of one alert's event.
+func (s *sink) countFP(fp, event string) int {
+	n := 0
+	for _, r := range s.all() {
+		if bodyEvent(r.Body) == event && bodyFingerprint(r.Body) == fp {
+			n++
+		}
+	}
+	return n
+}
+
+// bodyEvent is the event of a webhook target's delivery: Herald's
+// extension of the Alertmanager v4 envelope, or the top-level field of the
+// older flat body.
+func bodyEvent(body map[string]any) string {
+	if ext, ok := body["herald"].(map[string]any); ok {
+		if e, ok := ext["event"].(string); ok {
+			return e
+		}
+	}
+	e, _ := body["event"].(string)
+	return e
+}
+
+// bodyFingerprint is the fingerprint of the (one) alert of a delivery.
+func bodyFingerprint(body map[string]any) string {
+	if alerts, ok := body["alerts"].([]any); ok && len(alerts) > 0 {
+		if a, ok := alerts[0].(map[string]any); ok {
+			fp, _ := a["fingerprint"].(string)
+			return fp
+		}
+	}
+	if a, ok := body["alert"].(map[string]any); ok {
+		fp, _ := a["fingerprint"].(string)
+		return fp
+	}
+	fp, _ := body["fingerprint"].(string)
+	return fp
 }
 
 func webhookTargetFor(name string, s *sink, retry *target.RetrySpec) target.Target {

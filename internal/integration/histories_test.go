@@ -61,6 +61,21 @@ func TestRecordedScenarios(t *testing.T) {
 			time.Sleep(time.Second)
 			h.post(webhookBody(resolvedAlert(a)))
 		}},
+		{"alert_v3_order_refire.json", "hist4", "", func(fp string) {
+			// From versionDeferrals on: a stale firing after its resolve is
+			// ignored, a genuine re-fire (later StartsAt) is a new episode.
+			a := firingAlert(fp, "HistoryOrder")
+			h.post(webhookBody(a))
+			eventually(t, 30*time.Second, "firing done", func() bool { return good.countFP(fp, "firing") >= 1 })
+			h.post(webhookBody(resolvedAlert(a)))
+			eventually(t, 30*time.Second, "resolve done", func() bool { return good.countFP(fp, "resolved") >= 1 })
+			h.post(webhookBody(a)) // stale
+			b := a
+			b.StartsAt = resolvedAlert(a).EndsAt.Add(time.Minute)
+			h.post(webhookBody(b))
+			eventually(t, 30*time.Second, "re-fire done", func() bool { return good.countFP(fp, "firing") >= 2 })
+			h.post(webhookBody(resolvedAlert(b)))
+		}},
 		{"alert_v2_deadletter_replay.json", "hist3", "", func(fp string) {
 			a := firingAlert(fp, "HistoryDeadLetter")
 			h.post(webhookBody(a))
