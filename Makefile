@@ -61,15 +61,17 @@ bench: ## Go benchmarks of the hot paths (BENCHTIME=200ms; BENCH_ALL=1 adds the 
 
 # Side-by-side load run (docs/performance.md): a real Alertmanager sends every
 # alert straight to a receiver and to Herald (worker dev, file store, 3 webhook
-# targets on that receiver). BENCH_E2E_FLAGS adds e.g. -burst, -ack10, -keep.
-RATES    ?= 20,50,100
-DURATION ?= 20s
-DRAIN    ?= 15s
+# targets on that receiver). Unset, RATES, DURATION and DRAIN take the
+# harness's defaults (20,50,100 alerts/s, 20s, 15s). BENCH_E2E_FLAGS adds
+# e.g. -burst, -ack10, -keep (-burst or -ack10 alone skip the rates).
+RATES    ?=
+DURATION ?=
+DRAIN    ?=
 BENCH_E2E_FLAGS ?=
 bench-e2e: deps ## side-by-side load run Alertmanager → receiver vs Alertmanager → Herald (RATES, DURATION, DRAIN)
 	$(GO) build -o $(BIN)/worker ./worker
 	$(GO) build -o $(BIN)/benche2e ./internal/benche2e
-	./$(BIN)/benche2e -worker $(BIN)/worker -rates $(RATES) -duration $(DURATION) -drain $(DRAIN) $(BENCH_E2E_FLAGS)
+	./$(BIN)/benche2e -worker $(BIN)/worker $(if $(RATES),-rates $(RATES)) $(if $(DURATION),-duration $(DURATION)) $(if $(DRAIN),-drain $(DRAIN)) $(BENCH_E2E_FLAGS)
 
 replay: ## replay recorded histories: make replay HISTORY=file.json
 	$(GO) run ./worker replay -history $(HISTORY)
