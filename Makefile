@@ -7,7 +7,7 @@ SERVER_PKGS := ./internal/integration/...
 RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e /internal/integration -e /internal/devserver -e /internal/app/dev -e '/worker$$')
 PROMTOOL  ?= promtool
 
-.PHONY: all build run test test-race test-integration test-rules vet deps bench replay load clean help
+.PHONY: all build run test test-race test-integration test-rules vet deps bench bench-e2e replay load clean help
 
 all: build
 
@@ -50,8 +50,28 @@ test-rules: ## promtool checks and unit tests of the Prometheus alert rules
 	$(PROMTOOL) check rules deploy/prometheus/herald-alerts.yml
 	$(PROMTOOL) test rules deploy/prometheus/tests/*.yml
 
-bench: ## benchmarks (formatters, registry, webhook latency)
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# Go benchmarks, short: BENCHTIME per benchmark. The ingest benchmark on a
+# real in-process Temporal server (internal/integration) links the server and
+# runs only with BENCH_ALL=1.
+BENCHTIME ?= 200ms
+BENCH     ?= .
+BENCH_PKGS = $(RACE_PKGS) $(if $(BENCH_ALL),$(SERVER_PKGS))
+bench: ## Go benchmarks of the hot paths (BENCHTIME=200ms; BENCH_ALL=1 adds the in-process server)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(BENCH_PKGS)
+
+# Side-by-side load run (docs/performance.md): a real Alertmanager sends every
+# alert straight to a receiver and to Herald (worker dev, file store, 3 webhook
+# targets on that receiver). Unset, RATES, DURATION and DRAIN take the
+# harness's defaults (20,50,100 alerts/s, 20s, 15s). BENCH_E2E_FLAGS adds
+# e.g. -burst, -ack10, -keep (-burst or -ack10 alone skip the rates).
+RATES    ?=
+DURATION ?=
+DRAIN    ?=
+BENCH_E2E_FLAGS ?=
+bench-e2e: deps ## side-by-side load run Alertmanager → receiver vs Alertmanager → Herald (RATES, DURATION, DRAIN)
+	$(GO) build -o $(BIN)/worker ./worker
+	$(GO) build -o $(BIN)/benche2e ./internal/benche2e
+	./$(BIN)/benche2e -worker $(BIN)/worker $(if $(RATES),-rates $(RATES)) $(if $(DURATION),-duration $(DURATION)) $(if $(DRAIN),-drain $(DRAIN)) $(BENCH_E2E_FLAGS)
 
 replay: ## replay recorded histories: make replay HISTORY=file.json
 	$(GO) run ./worker replay -history $(HISTORY)

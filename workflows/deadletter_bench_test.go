@@ -83,6 +83,70 @@ func BenchmarkDeadLetterReplayAll1000(b *testing.B) {
 	}
 }
 
+func BenchmarkDeadLetterStats1000(b *testing.B) {
+	dlqWith1000(b, func(h *dlqHarness) {
+		h.t = nil
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			v, err := h.env.QueryWorkflow(DeadLetterStatsQuery)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var st Stats
+			if err := v.Get(&st); err != nil || st.Total != 1000 || st.ByTarget["hook"] != 1000 {
+				b.Fatalf("stats: %v %+v", err, st)
+			}
+		}
+		b.StopTimer()
+	})
+}
+
+// benchDeadLetterState is 1,000 entries as carried across continue-as-new.
+func benchDeadLetterState() *deadLetterState {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := &deadLetterState{Written: 1000}
+	for i := 0; i < 1000; i++ {
+		e := entry(fmt.Sprintf("e%04d", i), "hook", t0.Add(time.Duration(i)*time.Second))
+		st.Entries = append(st.Entries, &e)
+	}
+	return st
+}
+
+// BenchmarkDeadLetterStateEncode1000 and Decode1000: the compressed state
+// a continue-as-new carries, written and read back.
+func BenchmarkDeadLetterStateEncode1000(b *testing.B) {
+	st := benchDeadLetterState()
+	b.ReportAllocs()
+	var size int
+	for b.Loop() {
+		data, err := encodeDeadLetterState(st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(data)
+	}
+	b.ReportMetric(float64(size), "bytes/state")
+}
+
+func BenchmarkDeadLetterStateDecode1000(b *testing.B) {
+	data, err := encodeDeadLetterState(benchDeadLetterState())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		st, err := decodeDeadLetterState(data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(st.Entries) != 1000 {
+			b.Fatalf("%d entries", len(st.Entries))
+		}
+	}
+}
+
 type quietLogger struct{}
 
 func (quietLogger) Debug(string, ...any) {}

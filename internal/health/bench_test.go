@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
@@ -72,5 +73,76 @@ func BenchmarkApply(b *testing.B) {
 	}
 	if s.Checks == 0 {
 		b.Fatal("no checks applied")
+	}
+}
+
+// BenchmarkProbe_Webhook: one probe of a webhook target whose receiver only
+// accepts POST (HEAD gets 405, which still proves it answers).
+func BenchmarkProbe_Webhook(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}
+	}))
+	b.Cleanup(srv.Close)
+	t := target.Target{Name: "hook", Type: target.TypeWebhook, URL: srv.URL + "/hook"}
+	p := &Prober{Client: srv.Client(), Timeout: 5 * time.Second}
+	b.ReportAllocs()
+	for b.Loop() {
+		if o := p.Probe(context.Background(), t); !o.OK {
+			b.Fatalf("probe failed: %+v", o)
+		}
+	}
+}
+
+// BenchmarkProbe_Refused: one probe of a target nothing listens on, down to
+// the refused classification.
+func BenchmarkProbe_Refused(b *testing.B) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close()
+	t := target.Target{Name: "gone", Type: target.TypeWebhook, URL: url + "/hook"}
+	p := &Prober{Timeout: 5 * time.Second}
+	b.ReportAllocs()
+	for b.Loop() {
+		if o := p.Probe(context.Background(), t); o.OK || o.Class != ClassRefused {
+			b.Fatalf("probe of a closed port: %+v", o)
+		}
+	}
+}
+
+// BenchmarkObserveDelivery: turning a delivery outcome into a health
+// observation (success, a 503 and a network failure in turn).
+func BenchmarkObserveDelivery(b *testing.B) {
+	outcomes := []error{nil,
+		publish.Retryable(publish.KindHTTPServer, 0, "HTTP 503 from https://example.com"),
+		publish.Retryable(publish.KindNetwork, 0, "dial tcp 10.0.0.1:443: connect: connection refused")}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		err := outcomes[i%len(outcomes)]
+		if o := ObserveDelivery("tg", at, 20*time.Millisecond, err); o.OK != (err == nil) {
+			b.Fatalf("outcome %v observed as %+v", err, o)
+		}
+		i++
+	}
+}
+
+// BenchmarkApply_Outage: a target that fails every check, through degraded
+// to unhealthy and staying there.
+func BenchmarkApply_Outage(b *testing.B) {
+	p := DefaultPolicy
+	var s Status
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		s = p.Apply(s, Observation{Target: "tg", At: at.Add(time.Duration(i) * time.Second), Class: ClassRefused,
+			Message: "connection refused", Source: SourceProbe})
+	}
+	if s.State != StateUnhealthy {
+		b.Fatalf("state %q after %d failures, want unhealthy", s.State, i)
 	}
 }
