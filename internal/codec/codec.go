@@ -135,17 +135,3 @@ func FailureConverter(dc converter.DataConverter) converter.FailureConverter {
 		DataConverter: dc, EncodeCommonAttributes: true,
 	})
 }
-
-// Converters returns the data and failure converters for the key file at
-// path; both nil when path is empty (no encryption).
-func Converters(path string) (converter.DataConverter, converter.FailureConverter, error) {
-	if path == "" {
-		return nil, nil, nil
-	}
-	c, err := LoadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	dc := c.DataConverter()
-	return dc, FailureConverter(dc), nil
-}

@@ -273,22 +273,3 @@ func TestFailureConverterEncryptsMessages(t *testing.T) {
 		t.Fatalf("decoded failure = %v, want the original message", err)
 	}
 }
-
-func TestConverters(t *testing.T) {
-	dc, fc, err := codec.Converters("")
-	if dc != nil || fc != nil || err != nil {
-		t.Fatalf("no key file: got %v, %v, %v; want all nil (no encryption)", dc, fc, err)
-	}
-	path := filepath.Join(t.TempDir(), "keys")
-	if err := os.WriteFile(path, []byte(keyLine("k1", 1)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dc, fc, err = codec.Converters(path)
-	if err != nil || dc == nil || fc == nil {
-		t.Fatalf("key file: %v, %v, %v", dc, fc, err)
-	}
-	p, err := dc.ToPayload("x")
-	if err != nil || string(p.GetMetadata()[converter.MetadataEncoding]) != codec.Encoding {
-		t.Fatalf("payload %v, %v: not encrypted", p, err)
-	}
-}
