@@ -163,18 +163,24 @@ func testEncryptionAtRest(t *testing.T, encrypted bool) {
 		t.Errorf("worker replay = %d: %s", code, msg)
 	}
 
-	// Stop everything so the store is complete on disk, then search it.
+	// Search the store while it runs (database, -wal and -shm files) and
+	// once more after a clean stop has checkpointed everything.
+	searchStore(t, dataDir, "running", encrypted, secret, failSecret)
 	stopDev()
+	searchStore(t, dataDir, "stopped", encrypted, secret, failSecret)
+}
+
+func searchStore(t *testing.T, dataDir, when string, encrypted bool, secrets ...string) {
+	t.Helper()
 	store := readDir(t, dataDir)
-	t.Logf("store files: %v", store.names)
+	t.Logf("store files (%s): %v", when, store.names)
 	if !strings.Contains(strings.Join(store.names, " "), "temporal.db") {
 		t.Fatalf("no SQLite store in %s: %v", dataDir, store.names)
 	}
-	if got := holds(store.data, secret); got != !encrypted {
-		t.Errorf("the store (%v) holds the annotation: %v, want %v", store.names, got, !encrypted)
-	}
-	if got := holds(store.data, failSecret); got != !encrypted {
-		t.Errorf("the store (%v) holds the receiver's error message: %v, want %v", store.names, got, !encrypted)
+	for _, s := range secrets {
+		if got := holds(store.data, s); got != !encrypted {
+			t.Errorf("the %s store (%v) holds %q: %v, want %v", when, store.names, s, got, !encrypted)
+		}
 	}
 }
 
