@@ -41,6 +41,9 @@ func Dial(cfg config.Config, address string, m *metrics.Metrics, log *slog.Logge
 		Namespace: cfg.TemporalNamespace,
 		Logger:    sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
 	}
+	if err := useEncryption(&opts, cfg, log); err != nil {
+		return nil, nil, err
+	}
 	closeMetrics := func() {}
 	if m != nil {
 		h, closer := m.TemporalHandler(log)
@@ -186,6 +189,7 @@ func NewHTTP(cfg config.Config, c client.Client, reg *target.Registry, m *metric
 
 func newHTTP(cfg config.Config, c client.Client, health *activities.HealthStore, reg *target.Registry, m *metrics.Metrics,
 	log *slog.Logger, ready func(context.Context) error, devSink bool) *ingest.Server {
+	codecH, dc := httpEncryption(cfg)
 	return ingest.New(ingest.Config{
 		DevSink:           devSink,
 		Client:            c,
@@ -204,5 +208,7 @@ func newHTTP(cfg config.Config, c client.Client, health *activities.HealthStore,
 		HealthRecheck:     cfg.HealthRecheck,
 		ResolvedLinger:    cfg.ResolvedLinger,
 		Ready:             ready,
+		Codec:             codecH,
+		DataConverter:     dc,
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herald-alerts/herald/internal/app"
+	"github.com/herald-alerts/herald/internal/codec"
 	"github.com/herald-alerts/herald/internal/config"
 	"github.com/herald-alerts/herald/internal/history"
 	"github.com/herald-alerts/herald/workflows"
@@ -27,6 +28,7 @@ Commands:
            (unless HERALD_TEMPORAL_ADDRESS is set), worker and starter
   export   write a workflow's history as JSON: export -workflow-id ID [-run-id R] -out FILE
   replay   replay history JSON files against this build: replay -history FILE [FILE...]
+           (-encryption-key-file, env HERALD_ENCRYPTION_KEY_FILE, for encrypted histories)
 
 Flags of run and dev (each also read from its environment variable):
 `
@@ -133,6 +135,8 @@ func replay(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var files multiFlag
 	fs.Var(&files, "history", "history JSON file (repeatable; further files may follow as arguments)")
+	keyFile := fs.String("encryption-key-file", os.Getenv("HERALD_ENCRYPTION_KEY_FILE"),
+		"key file of the Herald that wrote encrypted histories (env HERALD_ENCRYPTION_KEY_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -141,9 +145,22 @@ func replay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "worker replay: give at least one -history FILE")
 		return 2
 	}
-	for _, f := range files {
-		if err := history.Replay(workflows.Register, f); err != nil {
+	var opts history.ReplayOptions
+	if *keyFile != "" {
+		keys, err := codec.LoadFile(*keyFile)
+		if err != nil {
 			fmt.Fprintln(stderr, "worker replay:", err)
+			return 2
+		}
+		opts.DataConverter = keys.DataConverter()
+		opts.FailureConverter = codec.FailureConverter(opts.DataConverter)
+	}
+	for _, f := range files {
+		if err := history.ReplayWith(opts, workflows.Register, f); err != nil {
+			fmt.Fprintln(stderr, "worker replay:", err)
+			if *keyFile == "" {
+				fmt.Fprintln(stderr, "worker replay: if the history's payloads are encrypted, give -encryption-key-file")
+			}
 			return 1
 		}
 		fmt.Fprintf(stdout, "ok %s\n", f)

@@ -37,6 +37,8 @@ func noDev(t *testing.T) cli.DevFunc {
 func TestWorker(t *testing.T) {
 	garbage := writeFile(t, "garbage.json", `{"events": [ this is not json`)
 	empty := writeFile(t, "empty.json", `{"events": []}`)
+	keys := writeFile(t, "keys", "k1:"+strings.Repeat("A", 43)+"=\n")
+	badKeys := writeFile(t, "bad-keys", "# keys\nk1:AAAA\n")
 	tests := []struct {
 		name     string
 		args     []string
@@ -61,6 +63,12 @@ func TestWorker(t *testing.T) {
 		{"replay missing file", []string{"replay", "-history", filepath.Join(t.TempDir(), "missing.json")}, 1,
 			nil, []string{"missing.json"}, []string{"ok "}},
 		{"replay without files", []string{"replay"}, 2, nil, []string{"at least one -history FILE"}, nil},
+		{"replay an unencrypted history with a key file", []string{"replay", "-encryption-key-file", keys, fanoutHistory}, 0,
+			[]string{"ok " + fanoutHistory}, nil, nil},
+		{"replay with an invalid key file", []string{"replay", "-encryption-key-file", badKeys, fanoutHistory}, 2,
+			nil, []string{"line 2: key \"k1\" decodes to 3 bytes"}, []string{"ok "}},
+		{"replay failure hints at the key file", []string{"replay", garbage}, 1,
+			nil, []string{"give -encryption-key-file"}, nil},
 		{"replay bad flag", []string{"replay", "-bogus"}, 2, nil, []string{"bogus"}, nil},
 		{"unknown command", []string{"frobnicate"}, 2, nil, []string{`unknown command "frobnicate"`, "Usage: worker"}, []string{"Usage"}},
 		{"help", []string{"help"}, 0, []string{"Usage: worker", "replay", "export"}, nil, nil},

@@ -52,6 +52,11 @@ type Config struct {
 	ResolvedLinger  time.Duration
 	ShutdownTimeout time.Duration
 
+	// EncryptionKeyFile enables payload encryption (internal/codec);
+	// CodecOrigins may call its /codec endpoint from a browser.
+	EncryptionKeyFile string
+	CodecOrigins      []string
+
 	LogLevel  string
 	LogFormat string
 }
@@ -156,6 +161,11 @@ var options = []option{
 	opt("llm-timeout", "HERALD_LLM_TIMEOUT", "3s", "timeout of one LLM classification (then the rules decide)", dur(func(c *Config) *time.Duration { return &c.LLMTimeout })),
 	secretOpt("webhook-token", "HERALD_WEBHOOK_TOKEN", "when set, POST /webhook requires Authorization: Bearer <token>", str(func(c *Config) *string { return &c.WebhookToken })),
 	secretOpt("admin-token", "HERALD_ADMIN_TOKEN", "when set, state-changing /api/v1 calls require Authorization: Bearer <token>", str(func(c *Config) *string { return &c.AdminToken })),
+	opt("encryption-key-file", "HERALD_ENCRYPTION_KEY_FILE", "", "file of key-id:base64-of-32-bytes lines: encrypts payloads (AES-256-GCM) with the first key, decrypts with all; empty disables encryption", str(func(c *Config) *string { return &c.EncryptionKeyFile })),
+	opt("codec-origins", "HERALD_CODEC_ORIGINS", "", "comma-separated browser origins (Temporal Web UIs) allowed to call /codec (CORS); worker dev adds its embedded UI", func(c *Config, v string) error {
+		c.CodecOrigins = splitList(v)
+		return nil
+	}),
 	opt("max-body-bytes", "HERALD_MAX_BODY_BYTES", "5242880", "largest accepted webhook body (bytes); larger gets 413", func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {

@@ -54,6 +54,9 @@ type Config struct {
 	// "normal" (commits survive a crash of the process, kill -9 included,
 	// but the last ones may be lost on power loss or an OS crash).
 	Synchronous string
+	// CodecEndpoint, when set, is the remote codec the Web UI decodes
+	// payloads with (Herald's /codec; it sends cookies along).
+	CodecEndpoint string
 }
 
 // Synchronous settings of the file store.
@@ -172,6 +175,7 @@ func Start(cfg Config) (*Server, error) {
 			HideLogs:            true,
 			DisableNewsFetch:    true,
 			CORS:                uiconfig.CORS{CookieInsecure: true},
+			Codec:               uiconfig.Codec{Endpoint: cfg.CodecEndpoint, IncludeCredentials: cfg.CodecEndpoint != ""},
 		}))
 		go func() { _ = s.ui.Start() }()
 		s.uiURL = fmt.Sprintf("http://%s", net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.UIPort)))

@@ -12,6 +12,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 )
 
@@ -38,7 +39,8 @@ func Marshal(h *historypb.History) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// Export writes the history of a workflow run to path.
+// Export writes the history of a workflow run to path, payloads as stored:
+// encrypted when Herald's payload encryption is on.
 func Export(ctx context.Context, c client.Client, workflowID, runID, path string) (int, error) {
 	h, err := Fetch(ctx, c, workflowID, runID)
 	if err != nil {
@@ -57,7 +59,25 @@ func Export(ctx context.Context, c client.Client, workflowID, runID, path string
 // Replay replays each history file against the workflows registered by
 // register. It fails on the first nondeterminism or error.
 func Replay(register func(worker.WorkflowRegistry), files ...string) error {
-	r := worker.NewWorkflowReplayer()
+	return ReplayWith(ReplayOptions{}, register, files...)
+}
+
+// ReplayOptions are the converters a replay decodes payloads with: those
+// of the clients that wrote the history (internal/codec when its payloads
+// are encrypted). Nil means the SDK's defaults.
+type ReplayOptions struct {
+	DataConverter    converter.DataConverter
+	FailureConverter converter.FailureConverter
+}
+
+// ReplayWith is Replay with the given converters.
+func ReplayWith(opts ReplayOptions, register func(worker.WorkflowRegistry), files ...string) error {
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+		DataConverter: opts.DataConverter, FailureConverter: opts.FailureConverter,
+	})
+	if err != nil {
+		return fmt.Errorf("replayer: %w", err)
+	}
 	register(r)
 	for _, f := range files {
 		if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {

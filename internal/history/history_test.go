@@ -3,21 +3,26 @@ package history_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/proxy"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/mocks"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/herald-alerts/herald/internal/codec"
 	"github.com/herald-alerts/herald/internal/history"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -164,4 +169,59 @@ func TestFetchAndExport(t *testing.T) {
 		require.NoError(t, err)
 		assert.Empty(t, h.Events)
 	})
+}
+
+// encryptHistory writes the recorded history at src with every payload
+// (except search attributes, which the server indexes) encrypted by c, as
+// a Herald with payload encryption records it.
+func encryptHistory(t *testing.T, c *codec.Codec, src string) string {
+	t.Helper()
+	h := readHistory(t, src)
+	err := proxy.VisitPayloads(context.Background(), h, proxy.VisitPayloadsOptions{
+		SkipSearchAttributes: true,
+		Visitor: func(_ *proxy.VisitPayloadsContext, ps []*commonpb.Payload) ([]*commonpb.Payload, error) {
+			return c.Encode(ps)
+		},
+	})
+	require.NoError(t, err)
+	data, err := history.Marshal(h)
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), filepath.Base(src))
+	require.NoError(t, os.WriteFile(out, data, 0o600))
+	return out
+}
+
+func TestReplayEncryptedHistory(t *testing.T) {
+	keys, err := codec.ParseKeys(strings.NewReader("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32))))
+	require.NoError(t, err)
+	withKey := history.ReplayOptions{DataConverter: keys.DataConverter()}
+	withKey.FailureConverter = codec.FailureConverter(withKey.DataConverter)
+	plain := filepath.Join(testdata, "alert_v1_fanout_resolve.json")
+	encrypted := encryptHistory(t, keys, plain)
+	raw, err := os.ReadFile(encrypted)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), codec.MetadataKeyID, "the test history is not encrypted")
+
+	tests := []struct {
+		name    string
+		opts    history.ReplayOptions
+		file    string
+		wantErr bool
+	}{
+		{name: "encrypted history with the key", opts: withKey, file: encrypted},
+		{name: "encrypted history without the key", file: encrypted, wantErr: true},
+		{name: "unencrypted history with the key (written before encryption was on)", opts: withKey, file: plain},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := history.ReplayWith(tc.opts, workflows.Register, tc.file)
+			if tc.wantErr {
+				// The workflow cannot read its encrypted input and so
+				// does not produce the recorded commands.
+				assert.Error(t, err)
+				return
+			}
+			assert.NoError(t, err)
+		})
+	}
 }

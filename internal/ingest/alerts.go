@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -72,6 +73,9 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 			State:      pa.GetState().String(),
 		}
 		if f := pa.GetLastFailure(); f != nil {
+			if s.cfg.DataConverter != nil {
+				converter.DecodeCommonFailureAttributes(s.cfg.DataConverter, f)
+			}
 			v.LastFailure = f.GetMessage()
 		}
 		if t := pa.GetLastStartedTime(); t != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/health"
@@ -46,6 +47,10 @@ type Config struct {
 	Ready func(ctx context.Context) error
 	// DevSink mounts /dev/sink/{name}, a logging target for local runs.
 	DevSink bool
+	// Codec, when set, serves /codec/* (payload encryption, internal/codec);
+	// DataConverter then decodes failure messages read from Temporal.
+	Codec         http.Handler
+	DataConverter converter.DataConverter
 }
 
 // Server serves the webhook and the API.
@@ -82,6 +87,9 @@ func New(cfg Config) *Server {
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
 	if cfg.DevSink {
 		s.mountDevSink(r)
+	}
+	if cfg.Codec != nil {
+		r.Handle("/codec/*", cfg.Codec)
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.countAPI)

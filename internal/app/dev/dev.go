@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 
 	"github.com/herald-alerts/herald/internal/app"
+	"github.com/herald-alerts/herald/internal/codec"
 	"github.com/herald-alerts/herald/internal/config"
 	"github.com/herald-alerts/herald/internal/devserver"
 	"github.com/herald-alerts/herald/workflows"
@@ -19,6 +21,12 @@ import (
 
 // Run starts everything and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
+	// Listen first: the embedded Web UI is told the address of /codec.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
 	address, uiURL := cfg.TemporalAddress, ""
 	if cfg.Embedded() {
 		log.Info("starting embedded Temporal server", "data_dir", cfg.DataDir, "in_memory", cfg.InMemory)
@@ -31,6 +39,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 			Namespace:        cfg.TemporalNamespace,
 			SearchAttributes: workflows.SearchAttributes,
 			Logger:           log,
+			CodecEndpoint:    codecEndpoint(cfg, ln.Addr()),
 		})
 		if err != nil {
 			return fmt.Errorf("embedded temporal: %w", err)
@@ -41,6 +50,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 			}
 		}()
 		address, uiURL = srv.FrontendAddress(), srv.UIURL()
+		cfg.CodecOrigins = append(cfg.CodecOrigins, uiOrigins(uiURL)...)
 	}
 
 	rctx, cancel := context.WithCancel(ctx)
@@ -59,18 +69,36 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		rt.Close()
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		cancel()
-		rt.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
 	printBanner(out, cfg, address, uiURL, ln.Addr().String())
 	err = app.ServeListener(rctx, ln, rt.Handler(true), cfg.ShutdownTimeout, log)
 	cancel()
 	rt.Close()
 	log.Info("herald stopped")
 	return err
+}
+
+// codecEndpoint is the /codec URL a browser on this machine reaches, ""
+// without encryption.
+func codecEndpoint(cfg config.Config, addr net.Addr) string {
+	if cfg.EncryptionKeyFile == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + codec.PathPrefix
+}
+
+// uiOrigins are the browser origins of the embedded Web UI.
+func uiOrigins(uiURL string) []string {
+	if uiURL == "" {
+		return nil
+	}
+	return []string{uiURL, strings.Replace(uiURL, "127.0.0.1", "localhost", 1)}
 }
 
 func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, httpAddr string) {
@@ -90,6 +118,12 @@ func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, httpAddr
 		} else {
 			abs, _ := filepath.Abs(cfg.DataDir)
 			fmt.Fprintf(out, "  state        %s\n", abs)
+		}
+	}
+	if cfg.EncryptionKeyFile != "" {
+		fmt.Fprintf(out, "  encryption   payloads encrypted with the keys in %s; codec %s%s\n", cfg.EncryptionKeyFile, base, codec.PathPrefix)
+		if cfg.AdminToken != "" {
+			fmt.Fprintf(out, "               sign in at %s%s/login so the web UI can decrypt\n", base, codec.PathPrefix)
 		}
 	}
 	if cfg.TargetsFile != "" {
