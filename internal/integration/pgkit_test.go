@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/log/tag"
 	"go.temporal.io/server/common/persistence/sql/sqlplugin/postgresql"
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/tools/common/schema"
@@ -248,7 +250,7 @@ func startTemporalOnPostgres(t *testing.T, pg *postgresCluster, namespace string
 	t.Helper()
 	begin := time.Now()
 	logPath := filepath.Join(pg.dir, "temporal.log")
-	logger := log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "warn", OutputFile: logPath, Format: "json"}))
+	logger := fatalToStderr{log.NewZapLogger(log.BuildZapLogger(log.Config{Level: "warn", OutputFile: logPath, Format: "json"}))}
 	t.Cleanup(func() {
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
@@ -268,15 +270,17 @@ func startTemporalOnPostgres(t *testing.T, pg *postgresCluster, namespace string
 	}
 	schemaDone := time.Now()
 
-	frontendPort := freePort(t)
+	// The cluster_membership table keeps ports as SMALLINT: the server
+	// cannot start on ports of the kernel's ephemeral range (32768+).
+	frontendPort := lowFreePort(t)
 	frontend := net.JoinHostPort("127.0.0.1", strconv.Itoa(frontendPort))
 	services := map[string]config.Service{}
 	for _, name := range []string{"frontend", "history", "matching", "worker"} {
 		port := frontendPort
 		if name != "frontend" {
-			port = freePort(t)
+			port = lowFreePort(t)
 		}
-		services[name] = config.Service{RPC: config.RPC{GRPCPort: port, MembershipPort: freePort(t), BindOnIP: "127.0.0.1"}}
+		services[name] = config.Service{RPC: config.RPC{GRPCPort: port, MembershipPort: lowFreePort(t), BindOnIP: "127.0.0.1"}}
 	}
 	cfg := &config.Config{
 		Global: config.Global{Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: "127.0.0.1"}},
@@ -387,6 +391,44 @@ func (quietSDKLogger) Debug(string, ...any) {}
 func (quietSDKLogger) Info(string, ...any)  {}
 func (quietSDKLogger) Warn(string, ...any)  {}
 func (quietSDKLogger) Error(string, ...any) {}
+
+// fatalToStderr also prints the server's fatal message to stderr: the
+// server exits the process after it, before the test can show its log.
+type fatalToStderr struct{ log.Logger }
+
+func (l fatalToStderr) Fatal(msg string, tags ...tag.Tag) {
+	var b strings.Builder
+	for _, tg := range tags {
+		fmt.Fprintf(&b, " %s=%v", tg.Key(), tg.Value())
+	}
+	fmt.Fprintf(os.Stderr, "temporal server fatal: %s%s\n", msg, b.String())
+	l.Logger.Fatal(msg, tags...)
+}
+
+var lowPorts = struct {
+	sync.Mutex
+	next int
+}{next: 20000 + os.Getpid()%10000}
+
+// lowFreePort returns a free loopback port below 32768.
+func lowFreePort(t *testing.T) int {
+	t.Helper()
+	lowPorts.Lock()
+	defer lowPorts.Unlock()
+	for range 2000 {
+		p := lowPorts.next
+		lowPorts.next++
+		if lowPorts.next > 32767 {
+			lowPorts.next = 20000
+		}
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free loopback port below 32768")
+	return 0
+}
 
 func freePort(t *testing.T) int {
 	t.Helper()
