@@ -256,7 +256,7 @@ func testTwoWorkerProcesses(t *testing.T, tc *pgTemporal, bin string) {
 	// Both take work.
 	begin := time.Now()
 	starter.post(webhookBody(alertBatch("warm", 0, pgWarmupAlerts)...))
-	eventually(t, 60*time.Second, "warm-up alerts delivered to both targets", func() bool {
+	eventually(t, 120*time.Second, "warm-up alerts delivered to both targets", func() bool {
 		d, _, _ := received("warm")
 		return d == pgWarmupAlerts*len(sinks)
 	})

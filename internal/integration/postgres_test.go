@@ -193,7 +193,7 @@ func testPostgresFanOut(t *testing.T, tc *pgTemporal) {
 	h.post(webhookBody(alertBatch("fan", 0, pgFanOutAlerts)...))
 	acked := time.Since(begin)
 	for i, s := range sinks {
-		eventually(t, 60*time.Second, fmt.Sprintf("target fan%d gets %d alerts", i, pgFanOutAlerts), func() bool {
+		eventually(t, 120*time.Second, fmt.Sprintf("target fan%d gets %d alerts", i, pgFanOutAlerts), func() bool {
 			return len(perFingerprint(s)) == pgFanOutAlerts
 		})
 	}
@@ -240,7 +240,7 @@ func testPostgresDeadLetter(t *testing.T, tc *pgTemporal) {
 	h.post(webhookBody(firingAlert("dlq0001", "PostgresDeadLetter")))
 	begin := time.Now()
 	var list workflows.ListResponse
-	eventually(t, 60*time.Second, "the rejected delivery is in /api/v1/dlq", func() bool {
+	eventually(t, 120*time.Second, "the rejected delivery is in /api/v1/dlq", func() bool {
 		return h.call(http.MethodGet, "/api/v1/dlq", &list) == 200 && list.Total == 1
 	})
 	e := list.Entries[0]
@@ -282,7 +282,7 @@ func testPostgresHealth(t *testing.T, tc *pgTemporal) {
 		[2]string{"down", "http://" + downAddr + "/hook"}), true, "--health-interval", "1s")
 	begin := time.Now()
 	var states map[string]string
-	eventually(t, 60*time.Second, "the scheduled checks mark down unhealthy in /api/v1/targets", func() bool {
+	eventually(t, 120*time.Second, "the scheduled checks mark down unhealthy in /api/v1/targets", func() bool {
 		states = h.targetHealth()
 		return states["down"] == health.StateUnhealthy
 	})
@@ -294,7 +294,7 @@ func testPostgresHealth(t *testing.T, tc *pgTemporal) {
 	sent := time.Now()
 	h.post(webhookBody(alertBatch("hl", 0, n)...))
 	for name, s := range map[string]*sink{"up1": up1, "up2": up2} {
-		eventually(t, 60*time.Second, name+" gets every alert while down is unhealthy", func() bool {
+		eventually(t, 120*time.Second, name+" gets every alert while down is unhealthy", func() bool {
 			return len(perFingerprint(s)) == n
 		})
 	}
