@@ -92,7 +92,11 @@ func HTTPClient() *http.Client {
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 25 * time.Second
-	return &http.Client{Transport: tr}
+	// Deliveries never follow redirects: a 301/302/303 would turn the POST
+	// into a body-less GET recorded as delivered, and a 307/308 would send
+	// the body, routing key and secret headers to another host. The
+	// publishers classify the 3xx as a permanent failure.
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // Publishers returns a publisher for every target type.
