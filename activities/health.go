@@ -47,6 +47,11 @@ type HealthStore struct {
 	mu      sync.Mutex
 	cached  map[string]health.Status
 	fetched time.Time
+	// inflight is closed when the running fetch ends; concurrent readers
+	// share it instead of each querying the health workflow (a storm of
+	// deliveries would otherwise queue hundreds of queries on it).
+	inflight chan struct{}
+	lastErr  error
 }
 
 // Record signals observations into the health state workflow, starting it
@@ -75,13 +80,57 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 	if ttl <= 0 {
 		ttl = 5 * time.Second
 	}
-	h.mu.Lock()
-	if h.cached != nil && time.Since(h.fetched) < ttl {
-		c := h.cached
+	for {
+		h.mu.Lock()
+		if h.cached != nil && time.Since(h.fetched) < ttl {
+			c := h.cached
+			h.mu.Unlock()
+			return c, nil
+		}
+		if wait := h.inflight; wait != nil {
+			h.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("query health state: %w", ctx.Err())
+			}
+			h.mu.Lock()
+			c, err, fresh := h.cached, h.lastErr, time.Since(h.fetched) < ttl
+			h.mu.Unlock()
+			if err != nil && c != nil {
+				// The shared fetch failed: the last known state is better
+				// than none.
+				return c, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			if fresh {
+				return c, nil
+			}
+			continue
+		}
+		done := make(chan struct{})
+		h.inflight = done
 		h.mu.Unlock()
-		return c, nil
+		out, err := h.fetch(ctx)
+		h.mu.Lock()
+		h.inflight, h.lastErr = nil, err
+		if err == nil {
+			h.cached, h.fetched = out, time.Now()
+		}
+		stale := h.cached
+		h.mu.Unlock()
+		close(done)
+		if err != nil && stale != nil {
+			return stale, nil
+		}
+		return out, err
 	}
-	h.mu.Unlock()
+}
+
+// fetch queries the health state workflow.
+func (h *HealthStore) fetch(ctx context.Context) (map[string]health.Status, error) {
 	out := map[string]health.Status{}
 	v, err := h.Client.QueryWorkflow(ctx, h.WorkflowID, "", healthQuery)
 	var nf *serviceerror.NotFound
@@ -99,9 +148,6 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 			out[s.Target] = s
 		}
 	}
-	h.mu.Lock()
-	h.cached, h.fetched = out, time.Now()
-	h.mu.Unlock()
 	return out, nil
 }
 
