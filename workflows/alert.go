@@ -97,6 +97,11 @@ const (
 	// notifications are ordered by StartsAt/EndsAt; search attribute values
 	// are bounded.
 	versionDeferrals = "deferrals-canary-order"
+	// versionLocalPrepare: classification, target resolution and health
+	// reads run as local activities inside the workflow task, instead of
+	// two activity round trips (and their workflow tasks) before the first
+	// delivery starts.
+	versionLocalPrepare = "local-prepare"
 )
 
 // Health-aware routing limits (documented in docs/health.md).
@@ -223,6 +228,8 @@ type alertRun struct {
 	// versionDeferrals on.
 	routing   bool
 	deferrals bool
+	// local is true from versionLocalPrepare on.
+	local bool
 }
 
 // AlertWorkflow follows one alert from its first notification to its
@@ -252,6 +259,7 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	}
 	r.routing = workflow.GetVersion(ctx, versionRouting, workflow.DefaultVersion, 1) >= 1
 	r.deferrals = workflow.GetVersion(ctx, versionDeferrals, workflow.DefaultVersion, 1) >= 1
+	r.local = workflow.GetVersion(ctx, versionLocalPrepare, workflow.DefaultVersion, 1) >= 1
 	if r.s == nil {
 		r.s = &AlertState{Fingerprint: in.Fingerprint, Targets: []*TargetState{}}
 	}
@@ -459,13 +467,10 @@ func (r *alertRun) refire(a alert.Alert) bool {
 // resolveTargets asks the worker for the targets of this alert and opens a
 // lane for each new one.
 func (r *alertRun) resolveTargets(ctx workflow.Context, a alert.Alert) error {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
-	})
 	var acts *activities.Activities
 	var res activities.ResolveTargetsResult
-	if err := workflow.ExecuteActivity(actx, acts.ResolveTargets, activities.ResolveTargetsInput{Labels: a.Labels}).Get(ctx, &res); err != nil {
+	if err := r.prepare(ctx, 10*time.Second, &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+		acts.ResolveTargets, activities.ResolveTargetsInput{Labels: a.Labels}).Get(ctx, &res); err != nil {
 		return fmt.Errorf("resolve targets: %w", err)
 	}
 	r.s.Mode, r.s.ModeReason, r.s.Filtered = res.Mode, res.Reason, res.Filtered
@@ -498,19 +503,30 @@ func (r *alertRun) resolveTargets(ctx workflow.Context, a alert.Alert) error {
 // classify decides the alert's severity (and so the priority of its
 // deliveries) once per firing episode.
 func (r *alertRun) classify(ctx workflow.Context, a alert.Alert) error {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
-	})
 	var acts *activities.Activities
 	var c publish.Classification
-	if err := workflow.ExecuteActivity(actx, acts.ClassifyAlert, a).Get(ctx, &c); err != nil {
+	if err := r.prepare(ctx, 30*time.Second, &temporal.RetryPolicy{MaximumAttempts: 3}, acts.ClassifyAlert, a).Get(ctx, &c); err != nil {
 		// Classification is an improvement, never a blocker.
 		c = publish.Classification{Severity: a.Severity(), Source: "labels", Reason: "classifier failed: " + err.Error()}
 	}
 	r.s.Classification = c
 	r.s.Severity = c.Severity
 	return nil
+}
+
+// prepare runs one of the worker-side lookups (classify, resolve targets,
+// health): a local activity from versionLocalPrepare on (it runs inside the
+// workflow task and is recorded as a marker), a regular activity before.
+func (r *alertRun) prepare(ctx workflow.Context, timeout time.Duration, retry *temporal.RetryPolicy, fn any, arg any) workflow.Future {
+	if r.local {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: timeout,
+			RetryPolicy:         retry,
+		})
+		return workflow.ExecuteLocalActivity(lctx, fn, arg)
+	}
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: timeout, RetryPolicy: retry})
+	return workflow.ExecuteActivity(actx, fn, arg)
 }
 
 // refreshHealth reads the current health of the episode's targets.
@@ -537,13 +553,10 @@ func (r *alertRun) refreshHealth(ctx workflow.Context) error {
 }
 
 func (r *alertRun) healthOf(ctx workflow.Context, names []string) (map[string]string, error) {
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
-	})
 	var acts *activities.Activities
 	var states map[string]string
-	if err := workflow.ExecuteActivity(actx, acts.TargetHealth, names).Get(ctx, &states); err != nil {
+	if err := r.prepare(ctx, 10*time.Second, &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+		acts.TargetHealth, names).Get(ctx, &states); err != nil {
 		return nil, fmt.Errorf("target health: %w", err)
 	}
 	return states, nil

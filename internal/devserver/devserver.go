@@ -151,6 +151,10 @@ func Start(cfg Config) (*Server, error) {
 	logger := serverLogger{out: cfg.Logger.With("component", "temporal-server"), min: cfg.LogLevel, muted: muted}
 	dyn := dynamicconfig.StaticClient{
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
+		// One process, one worker: task queue partitions only add hops
+		// (a task lands in one partition while the poller waits on another).
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  []dynamicconfig.ConstrainedValue{{Value: 1}},
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): []dynamicconfig.ConstrainedValue{{Value: 1}},
 	}
 	ts, err := temporal.NewServer(
 		temporal.WithConfig(srvCfg),
