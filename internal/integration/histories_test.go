@@ -76,6 +76,18 @@ func TestRecordedScenarios(t *testing.T) {
 			eventually(t, 30*time.Second, "re-fire done", func() bool { return good.countFP(fp, "firing") >= 2 })
 			h.post(webhookBody(resolvedAlert(b)))
 		}},
+		{"alert_v4_local_prepare.json", "hist5", "", func(fp string) {
+			// From versionLocalPrepare on: classify and resolve are local
+			// activities; a fan-out, an update and the resolve.
+			a := firingAlert(fp, "HistoryLocalPrepare")
+			h.post(webhookBody(a))
+			eventually(t, 30*time.Second, "firing done", func() bool { return good.countFP(fp, "firing") >= 1 })
+			b := a
+			b.Annotations = map[string]string{"summary": "changed"}
+			h.post(webhookBody(b))
+			eventually(t, 30*time.Second, "update done", func() bool { return good.countFP(fp, "firing") >= 2 })
+			h.post(webhookBody(resolvedAlert(b)))
+		}},
 		{"alert_v2_deadletter_replay.json", "hist3", "", func(fp string) {
 			a := firingAlert(fp, "HistoryDeadLetter")
 			h.post(webhookBody(a))
