@@ -228,6 +228,7 @@ func TestWebhookAnswers503WhenTemporalIsDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.http.URL+"/webhook", bytes.NewReader(webhookBody(firingAlert("d1", "Down"))))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
