@@ -56,7 +56,6 @@ test-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	$(FUZZ) '^FuzzAlertListQuery$$' ./internal/ingest/
 	$(FUZZ) '^FuzzParseList$$' ./internal/target/
 	$(FUZZ) '^FuzzParseOne$$' ./internal/target/
-	$(FUZZ) '^FuzzSecretConfig$$' ./internal/discovery/
 	$(FUZZ) '^FuzzRetryAfter$$' ./internal/publish/
 	$(FUZZ) '^FuzzTemplate$$' ./internal/publish/
 

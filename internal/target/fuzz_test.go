@@ -47,6 +47,35 @@ func checkParsedTarget(t *testing.T, tg target.Target) {
 	}
 }
 
+// credentialsIn returns the credential-looking values of a JSON target
+// object: routing_key, token and header values of twelve or more letters
+// and digits (shorter or punctuated values may occur in a message by chance).
+func credentialsIn(config []byte) []string {
+	var raw struct {
+		RoutingKey any            `json:"routing_key"`
+		Token      any            `json:"token"`
+		Headers    map[string]any `json:"headers"`
+	}
+	if json.Unmarshal(config, &raw) != nil {
+		return nil
+	}
+	vals := []any{raw.RoutingKey, raw.Token}
+	for _, v := range raw.Headers {
+		vals = append(vals, v)
+	}
+	var out []string
+	for _, v := range vals {
+		s, ok := v.(string)
+		if !ok || len(s) < 12 || strings.IndexFunc(s, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) >= 0 {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 var problemReasons = map[string]bool{"invalid_json": true, "invalid_target": true, "duplicate_name": true}
 
 // FuzzParseList: the targets file (JSON or YAML list).
@@ -95,9 +124,18 @@ func FuzzParseOne(f *testing.F) {
 	f.Add([]byte(`{"name":"s","type":"slack","token":"xoxb-1","channel":"#c","template":{"title":"{{.Alert.Name}}"}}`))
 	f.Add([]byte(`{"name":"r","type":"rootly","token":"t0k3n","rate_limit":{"per_second":0.5,"burst":2},"unknown":1}`))
 	f.Add([]byte("a: b\n---\nc: d\n"))
+	f.Add([]byte(`{"name":"Bad Name","type":"pagerduty","routing_key":"R0UTINGKEY0123456"}`))
+	f.Add([]byte(`{"name":"h","type":"webhook","url":"ftp://x","headers":{"Authorization":"S3CRETVALUE00000"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tg, err := target.ParseOne(data, "secret:ns/x")
 		if err != nil {
+			// The message reaches GET /api/v1/targets (problems) and logs.
+			msg := target.ProblemFor("secret:ns/x", tg.Name, err).Message
+			for _, c := range credentialsIn(data) {
+				if strings.Contains(msg, c) {
+					t.Fatalf("problem message %q repeats the credential %q", msg, c)
+				}
+			}
 			return
 		}
 		if tg.Origin != "secret:ns/x" {
