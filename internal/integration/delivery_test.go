@@ -199,6 +199,7 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 		{"no alerts", []byte(`{"version":"4","alerts":[]}`), auth, 400, "no alerts"},
 		{"bad status", []byte(`{"version":"4","alerts":[{"status":"weird","labels":{"a":"b"}}]}`), auth, 400, "status"},
 		{"too large", big, auth, 413, "exceeds"},
+		{"not JSON content type", webhookBody(firingAlert("x1", "A")), append([]string{"Content-Type", "text/plain"}, auth...), 415, "application/json"},
 		{"ok", webhookBody(firingAlert("x1", "A")), auth, 200, "accepted"},
 	}
 	for _, tc := range cases {
