@@ -7,7 +7,7 @@ SERVER_PKGS := ./internal/integration/...
 RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e /internal/integration -e /internal/devserver -e /internal/app/dev -e '/worker$$')
 PROMTOOL  ?= promtool
 
-.PHONY: all build run test test-race test-integration test-rules vet deps bench bench-e2e replay load clean help
+.PHONY: all build run test test-race test-integration test-rules test-fuzz vet deps bench bench-e2e replay load clean help
 
 all: build
 
@@ -39,13 +39,25 @@ vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps vet test-race test-integration test-rules ## every test: unit (-race), replay, integration, end-to-end, alert rules
+test: deps vet test-race test-integration test-rules test-fuzz ## every test: unit (-race), replay, integration, end-to-end, alert rules, fuzzing
 
 test-race: ## unit, workflow (testsuite) and replay tests with the race detector
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
 test-integration: ## real in-process Temporal server, httptest targets, real Alertmanager
 	$(GO) test -count=1 -timeout 20m $(SERVER_PKGS)
+
+# Each fuzz target runs for FUZZTIME on top of its committed seed corpus
+# (testdata/fuzz/); -fuzz takes one package and one target at a time.
+FUZZTIME ?= 10s
+FUZZ = $(GO) test -run '^$$' -fuzztime $(FUZZTIME) -fuzz
+test-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
+	$(FUZZ) '^FuzzParseWebhook$$' ./internal/alert/
+	$(FUZZ) '^FuzzAlertListQuery$$' ./internal/ingest/
+	$(FUZZ) '^FuzzParseList$$' ./internal/target/
+	$(FUZZ) '^FuzzParseOne$$' ./internal/target/
+	$(FUZZ) '^FuzzRetryAfter$$' ./internal/publish/
+	$(FUZZ) '^FuzzTemplate$$' ./internal/publish/
 
 test-rules: ## promtool checks and unit tests of the Prometheus alert rules
 	$(PROMTOOL) check rules deploy/prometheus/herald-alerts.yml

@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/config"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
@@ -214,5 +215,11 @@ func newHTTP(cfg config.Config, c client.Client, health *activities.HealthStore,
 		Ready:             ready,
 		Codec:             codecH,
 		DataConverter:     dc,
+
+		WebhookTimeout:     cfg.WebhookTimeout,
+		SignalTimeout:      cfg.SignalTimeout,
+		WebhookConcurrency: cfg.WebhookConcurrency,
+		AlertLimits:        alert.Limits{MaxBytes: cfg.MaxAlertBytes, MaxLabels: cfg.MaxAlertLabels},
+		AdminReads:         cfg.AdminReads,
 	})
 }

@@ -57,6 +57,14 @@ type Config struct {
 	EncryptionKeyFile string
 	CodecOrigins      []string
 
+	// Webhook limits (per request and per alert) and read protection.
+	WebhookTimeout     time.Duration
+	SignalTimeout      time.Duration
+	WebhookConcurrency int
+	MaxAlertBytes      int
+	MaxAlertLabels     int
+	AdminReads         bool
+
 	LogLevel  string
 	LogFormat string
 }
@@ -174,6 +182,12 @@ var options = []option{
 		c.MaxBodyBytes = n
 		return nil
 	}),
+	opt("webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", "10s", "budget of one POST /webhook for handing all its alerts to Temporal; keep it below Alertmanager's webhook timeout", dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })),
+	opt("signal-timeout", "HERALD_SIGNAL_TIMEOUT", "5s", "budget of handing one alert to Temporal (SignalWithStart), within --webhook-timeout", dur(func(c *Config) *time.Duration { return &c.SignalTimeout })),
+	opt("webhook-concurrency", "HERALD_WEBHOOK_CONCURRENCY", "0", "webhook requests processed at once (0: 2 x GOMAXPROCS, at least 4); more wait up to 1s, then get 503 with Retry-After", integer(func(c *Config) *int { return &c.WebhookConcurrency })),
+	opt("max-alert-bytes", "HERALD_MAX_ALERT_BYTES", "262144", "largest accepted alert (bytes of its JSON); a larger one is rejected with 400, the others of the request are accepted", integer(func(c *Config) *int { return &c.MaxAlertBytes })),
+	opt("max-alert-labels", "HERALD_MAX_ALERT_LABELS", "256", "most labels an accepted alert may have; more is rejected with 400, the others of the request are accepted", integer(func(c *Config) *int { return &c.MaxAlertLabels })),
+	switchOpt("admin-reads", "HERALD_ADMIN_READS", "every /api/v1 call, reads too, requires the admin token (alert state and dead letters hold alert data)", boolean(func(c *Config) *bool { return &c.AdminReads })),
 	opt("alert-inactivity", "HERALD_ALERT_INACTIVITY", "24h", "an alert workflow that hears nothing of its firing alert for this long ends", dur(func(c *Config) *time.Duration { return &c.AlertInactivity })),
 	opt("delivery-timeout", "HERALD_DELIVERY_TIMEOUT", "30s", "timeout of one delivery attempt", dur(func(c *Config) *time.Duration { return &c.DeliveryTimeout })),
 	opt("max-health-wait", "HERALD_MAX_HEALTH_WAIT", "24h", "a delivery held back by an unhealthy target goes to the dead letters after this long", dur(func(c *Config) *time.Duration { return &c.MaxHealthWait })),
@@ -242,6 +256,7 @@ func (c Config) Validate() error {
 	if c.HealthInterval > 0 && c.HealthInterval < time.Second {
 		errs = append(errs, errors.New("--health-interval must be at least 1s"))
 	}
+	errs = append(errs, c.validateWebhook()...)
 	switch c.RoutingStrategy {
 	case "skip-unhealthy", "skip-unhealthy-and-degraded", "all":
 	default:
@@ -261,6 +276,25 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (c Config) validateWebhook() []error {
+	var errs []error
+	if c.WebhookTimeout <= 0 || c.SignalTimeout <= 0 {
+		errs = append(errs, errors.New("--webhook-timeout and --signal-timeout must be positive"))
+	} else if c.SignalTimeout > c.WebhookTimeout {
+		errs = append(errs, fmt.Errorf("--signal-timeout (%s) must not exceed --webhook-timeout (%s)", c.SignalTimeout, c.WebhookTimeout))
+	}
+	if c.WebhookConcurrency < 0 {
+		errs = append(errs, errors.New("--webhook-concurrency must not be negative"))
+	}
+	if c.MaxAlertBytes <= 0 || c.MaxAlertLabels <= 0 {
+		errs = append(errs, errors.New("--max-alert-bytes and --max-alert-labels must be positive"))
+	}
+	if c.AdminReads && c.AdminToken == "" {
+		errs = append(errs, errors.New("--admin-reads needs --admin-token (HERALD_ADMIN_TOKEN)"))
+	}
+	return errs
 }
 
 // Embedded reports whether a local Temporal dev server is to be embedded.

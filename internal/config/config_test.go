@@ -57,6 +57,12 @@ func TestLoadDefaults(t *testing.T) {
 	assert.Empty(t, c.WebhookToken)
 	assert.Empty(t, c.AdminToken)
 	assert.Empty(t, c.LLMAPIKey)
+	assert.Equal(t, 10*time.Second, c.WebhookTimeout)
+	assert.Equal(t, 5*time.Second, c.SignalTimeout)
+	assert.Equal(t, 0, c.WebhookConcurrency)
+	assert.Equal(t, 256<<10, c.MaxAlertBytes)
+	assert.Equal(t, 256, c.MaxAlertLabels)
+	assert.False(t, c.AdminReads)
 	assert.True(t, c.Embedded())
 }
 
@@ -133,6 +139,12 @@ func TestLoadErrors(t *testing.T) {
 		{"health interval below 1s", []string{"--health-interval=500ms"}, env{}, []string{"--health-interval", "1s"}},
 		{"unknown flag", []string{"--no-such-flag"}, env{}, []string{"no-such-flag"}},
 		{"positional argument", []string{"extra"}, env{}, []string{"unexpected arguments: extra"}},
+		{"signal timeout above webhook timeout", []string{"--webhook-timeout=2s", "--signal-timeout=3s"}, env{}, []string{"--signal-timeout", "must not exceed", "--webhook-timeout"}},
+		{"zero webhook timeout", nil, env{"HERALD_WEBHOOK_TIMEOUT": "0s"}, []string{"--webhook-timeout", "positive"}},
+		{"negative webhook concurrency", []string{"--webhook-concurrency=-1"}, env{}, []string{"--webhook-concurrency", "negative"}},
+		{"zero alert bytes", nil, env{"HERALD_MAX_ALERT_BYTES": "0"}, []string{"--max-alert-bytes", "positive"}},
+		{"zero alert labels", []string{"--max-alert-labels=0"}, env{}, []string{"--max-alert-labels", "positive"}},
+		{"admin reads without token", nil, env{"HERALD_ADMIN_READS": "true"}, []string{"--admin-reads", "HERALD_ADMIN_TOKEN"}},
 		{"several problems at once", []string{"--log-format=xml", "--routing-strategy=x"}, env{}, []string{"--log-format", "--routing-strategy"}},
 	}
 	for _, tc := range tests {
@@ -145,6 +157,20 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestWebhookLimits(t *testing.T) {
+	c, err, _ := load(t, []string{"--admin-reads", "--signal-timeout=2s"}, env{
+		"HERALD_ADMIN_TOKEN": "s3cret", "HERALD_WEBHOOK_TIMEOUT": "20s", "HERALD_WEBHOOK_CONCURRENCY": "3",
+		"HERALD_MAX_ALERT_BYTES": "1000", "HERALD_MAX_ALERT_LABELS": "7",
+	})
+	require.NoError(t, err)
+	assert.True(t, c.AdminReads)
+	assert.Equal(t, 20*time.Second, c.WebhookTimeout)
+	assert.Equal(t, 2*time.Second, c.SignalTimeout)
+	assert.Equal(t, 3, c.WebhookConcurrency)
+	assert.Equal(t, 1000, c.MaxAlertBytes)
+	assert.Equal(t, 7, c.MaxAlertLabels)
 }
 
 func TestLoadValidValues(t *testing.T) {

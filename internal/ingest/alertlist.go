@@ -2,8 +2,9 @@ package ingest
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -43,27 +44,13 @@ var alertFilters = []struct{ param, attr string }{
 // handleAlertList answers GET /api/v1/alerts?status=&severity=&name=&target=&fingerprint=&limit=
 // from Temporal's visibility store (the same search the Web UI runs).
 func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	clauses := []string{fmt.Sprintf("WorkflowType = %q", workflows.AlertWorkflowName)}
-	for _, f := range alertFilters {
-		v := q.Get(f.param)
-		if v == "" {
-			continue
-		}
-		if !filterValueRE.MatchString(v) {
-			WriteError(w, http.StatusBadRequest, f.param+": letters, digits and _.:/- only")
-			return
-		}
-		clauses = append(clauses, fmt.Sprintf("%s = %q", f.attr, v))
-	}
-	limit, err := intParam(q.Get("limit"), 100)
-	if err != nil || limit == 0 || limit > 1000 {
-		WriteError(w, http.StatusBadRequest, "limit must be 1-1000")
+	query, limit, err := alertListQuery(r.URL.Query())
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	query := strings.Join(clauses, " AND ")
 	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 		Namespace: s.cfg.Namespace, Query: query, PageSize: int32(limit),
 	})
@@ -96,6 +83,34 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 		out.Alerts = append(out.Alerts, a)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// alertListQuery builds the visibility query of GET /api/v1/alerts from its
+// parameters: every filter value is checked against filterValueRE and
+// quoted, so no value can change the query's structure.
+func alertListQuery(q url.Values) (query string, limit int, err error) {
+	clauses := []string{"WorkflowType = " + quoteQueryValue(workflows.AlertWorkflowName)}
+	for _, f := range alertFilters {
+		v := q.Get(f.param)
+		if v == "" {
+			continue
+		}
+		if !filterValueRE.MatchString(v) {
+			return "", 0, errors.New(f.param + ": 1-200 letters, digits and _.:/- only")
+		}
+		clauses = append(clauses, f.attr+" = "+quoteQueryValue(v))
+	}
+	limit, err = intParam(q.Get("limit"), 100)
+	if err != nil || limit == 0 || limit > 1000 {
+		return "", 0, errors.New("limit must be 1-1000")
+	}
+	return strings.Join(clauses, " AND "), limit, nil
+}
+
+// quoteQueryValue quotes v as a string literal of Temporal's visibility
+// query language (single quotes, backslash escapes).
+func quoteQueryValue(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
 func keyword(fields map[string]*commonpb.Payload, name string) string {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
@@ -51,6 +53,18 @@ type Config struct {
 	// DataConverter then decodes failure messages read from Temporal.
 	Codec         http.Handler
 	DataConverter converter.DataConverter
+
+	// WebhookTimeout bounds one POST /webhook; SignalTimeout bounds each of
+	// its alerts' SignalWithStart within it (zero: the defaults).
+	WebhookTimeout time.Duration
+	SignalTimeout  time.Duration
+	// WebhookConcurrency bounds the webhook requests processed at once
+	// (zero: 2 x GOMAXPROCS, at least 4).
+	WebhookConcurrency int
+	// AlertLimits bound each alert of a webhook.
+	AlertLimits alert.Limits
+	// AdminReads makes every /api/v1 call, reads too, require AdminToken.
+	AdminReads bool
 }
 
 // Server serves the webhook and the API.
@@ -59,6 +73,10 @@ type Server struct {
 	log    *slog.Logger
 	router chi.Router
 	ready  *readiness
+
+	webhookSlots slots
+	queueWait    time.Duration
+	limits       alert.Limits
 }
 
 // DefaultMaxBodyBytes is the default webhook size limit.
@@ -75,7 +93,17 @@ func New(cfg Config) *Server {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = DefaultWebhookTimeout
+	}
+	if cfg.SignalTimeout <= 0 {
+		cfg.SignalTimeout = min(DefaultSignalTimeout, cfg.WebhookTimeout)
+	}
+	if cfg.WebhookConcurrency <= 0 {
+		cfg.WebhookConcurrency = DefaultWebhookConcurrency()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, webhookSlots: newSlots(cfg.WebhookConcurrency),
+		queueWait: webhookQueueWait, limits: cfg.AlertLimits}
 	s.ready = &readiness{client: cfg.Client, namespace: cfg.Namespace, taskQueue: cfg.TaskQueue, check: cfg.Ready}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
@@ -93,11 +121,14 @@ func New(cfg Config) *Server {
 	}
 	r.Route("/api/v1", func(r chi.Router) {
 		r.Use(s.countAPI)
+		admin := s.bearer(cfg.AdminToken, "admin")
+		if cfg.AdminReads {
+			r.Use(admin)
+		}
 		r.Get("/alerts", s.handleAlertList)
 		r.Get("/alerts/{fingerprint}", s.handleAlert)
 		r.Get("/targets", s.handleTargets)
 		r.Get("/mode", s.handleMode)
-		admin := s.bearer(cfg.AdminToken, "admin")
 		s.mountDeadLetters(r, admin)
 		s.mountHealth(r, admin)
 	})
@@ -110,6 +141,9 @@ func New(cfg Config) *Server {
 	s.router = r
 	return s
 }
+
+// DefaultWebhookConcurrency is 2 x GOMAXPROCS, at least 4.
+func DefaultWebhookConcurrency() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

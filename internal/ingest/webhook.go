@@ -3,13 +3,18 @@ package ingest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -20,8 +25,25 @@ import (
 // signalConcurrency bounds parallel SignalWithStart calls per request.
 const signalConcurrency = 16
 
-// signalTimeout bounds how long a webhook waits for Temporal.
-const signalTimeout = 10 * time.Second
+// Defaults of the webhook budgets: the whole request, and one alert's
+// SignalWithStart within it.
+const (
+	DefaultWebhookTimeout = 10 * time.Second
+	DefaultSignalTimeout  = 5 * time.Second
+)
+
+// webhookQueueWait is how long a request over the concurrency bound waits
+// for a slot before it is answered 503.
+const webhookQueueWait = time.Second
+
+// Bounds of the values the starter sets on a new alert workflow: a keyword
+// search attribute fits the SQL visibility column (VARCHAR(255)) and,
+// escaped as JSON, Temporal's 2 KiB value limit; the static summary stays
+// well under Temporal's 400-byte limit even when a codec wraps it.
+const (
+	maxKeywordRunes = 255
+	maxSummaryBytes = 200
+)
 
 // AcceptedAlert is one alert of an accepted webhook.
 type AcceptedAlert struct {
@@ -31,10 +53,26 @@ type AcceptedAlert struct {
 	RunID       string `json:"runId"`
 }
 
-// WebhookResponse is the body of a 200 answer to POST /webhook.
+// RejectedAlert is one alert of a webhook that was refused for good.
+type RejectedAlert struct {
+	// Index is the alert's position in the webhook's alerts list.
+	Index       int    `json:"index"`
+	Fingerprint string `json:"fingerprint"`
+	// AlertName is the alertname label, shortened to 128 characters.
+	AlertName string `json:"alertname"`
+	// Reason is too_large, too_many_labels or temporal_rejected.
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
+}
+
+// WebhookResponse is the body of a 200 answer to POST /webhook, and of a
+// 400 answer when some alerts were refused: then Error and Rejected are set
+// and the alerts listed in Alerts were delivered to Temporal all the same.
 type WebhookResponse struct {
+	Error    string          `json:"error,omitempty"`
 	Accepted int             `json:"accepted"`
 	Alerts   []AcceptedAlert `json:"alerts"`
+	Rejected []RejectedAlert `json:"rejected,omitempty"`
 }
 
 func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
@@ -47,6 +85,19 @@ func (s *Server) handleWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request, start time.Time) int {
+	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
+		WriteError(w, http.StatusUnsupportedMediaType, err.Error())
+		return http.StatusUnsupportedMediaType
+	}
+	release, ok := s.webhookSlots.acquire(r.Context(), s.queueWait)
+	if !ok {
+		s.cfg.Metrics.WebhookBusy.Inc()
+		w.Header().Set("Retry-After", "1")
+		WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
+			"%d webhook requests are being processed, the most this starter takes at once; retry later", s.webhookSlots.size()))
+		return http.StatusServiceUnavailable
+	}
+	defer release()
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -63,58 +114,155 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, start time.Time
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return http.StatusBadRequest
 	}
+	if hook.TruncatedAlerts > 0 {
+		s.cfg.Metrics.WebhookTruncated.Add(float64(hook.TruncatedAlerts))
+		s.log.Warn("webhook left out alerts (truncatedAlerts): raise max_alerts of the Alertmanager receiver",
+			"truncated", hook.TruncatedAlerts, "receiver", alert.Truncate(hook.Receiver, 128),
+			"groupKey", alert.Truncate(hook.GroupKey, 256), "alerts", len(hook.Alerts))
+	}
 	alerts := hook.AlertList()
-	ctx, cancel := context.WithTimeout(r.Context(), signalTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WebhookTimeout)
 	defer cancel()
-	accepted, err := s.signalAll(ctx, alerts)
-	if err != nil {
-		// Nothing is lost: Alertmanager retries the whole batch on 5xx and
-		// alerts that did get through see the retry as an unchanged repeat.
+	res := s.signalAll(ctx, alerts)
+	if res.transient != nil {
+		// Alertmanager retries the whole batch on 5xx; alerts that did get
+		// through see the retry as an unchanged repeat. A 400 now would
+		// lose the alerts that only need another try.
 		s.log.Error("webhook not accepted: alerts could not be handed to Temporal",
-			"alerts", len(alerts), "accepted", len(accepted), "error", err)
-		WriteError(w, http.StatusServiceUnavailable, "temporal unavailable, retry later: "+err.Error())
+			"alerts", len(alerts), "accepted", len(res.accepted), "rejected", len(res.rejected), "error", res.transient)
+		WriteError(w, http.StatusServiceUnavailable, "temporal unavailable, retry later: "+res.transient.Error())
 		return http.StatusServiceUnavailable
 	}
-	for _, a := range alerts {
+	for _, a := range res.acceptedAlerts {
 		s.cfg.Metrics.AlertsReceived.WithLabelValues(a.Status).Inc()
 	}
-	s.log.Info("webhook accepted", "receiver", hook.Receiver, "alerts", len(alerts), "status", hook.Status,
+	for _, rej := range res.rejected {
+		s.cfg.Metrics.WebhookRejected.WithLabelValues(rej.Reason).Inc()
+	}
+	out := WebhookResponse{Accepted: len(res.accepted), Alerts: res.accepted, Rejected: res.rejected}
+	if out.Alerts == nil {
+		out.Alerts = []AcceptedAlert{}
+	}
+	if len(res.rejected) > 0 {
+		out.Error = rejectedMessage(res.rejected, len(alerts))
+		s.log.Warn("webhook alerts rejected", "receiver", alert.Truncate(hook.Receiver, 128),
+			"alerts", len(alerts), "accepted", len(res.accepted), "rejected", out.Error)
+		writeJSON(w, http.StatusBadRequest, out)
+		return http.StatusBadRequest
+	}
+	s.log.Info("webhook accepted", "receiver", alert.Truncate(hook.Receiver, 128), "alerts", len(alerts), "status", hook.Status,
 		"duration", time.Since(start))
-	writeJSON(w, http.StatusOK, WebhookResponse{Accepted: len(accepted), Alerts: accepted})
+	writeJSON(w, http.StatusOK, out)
 	return http.StatusOK
 }
 
-// signalAll hands every alert to its workflow (SignalWithStart) in parallel
-// and returns only when all are accepted by Temporal, or the first error.
-func (s *Server) signalAll(ctx context.Context, alerts []alert.Alert) ([]AcceptedAlert, error) {
-	out := make([]AcceptedAlert, len(alerts))
-	errs := make([]error, len(alerts))
+// checkJSONContentType accepts application/json with an optional UTF-8
+// charset. Browsers may post text/plain or form bodies to any address
+// without a CORS preflight; requiring JSON keeps a web page from posting
+// alerts to a Herald on localhost or the intranet.
+func checkJSONContentType(header string) error {
+	if header == "" {
+		return errors.New("Content-Type must be application/json (it is missing)")
+	}
+	mt, params, err := mime.ParseMediaType(header)
+	if err != nil || mt != "application/json" {
+		return fmt.Errorf("Content-Type must be application/json, not %q", alert.Truncate(header, 100))
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return fmt.Errorf("Content-Type charset must be utf-8, not %q", alert.Truncate(cs, 40))
+	}
+	return nil
+}
+
+// signalResult is the outcome of handing a webhook's alerts to Temporal.
+type signalResult struct {
+	accepted       []AcceptedAlert
+	acceptedAlerts []alert.Alert
+	rejected       []RejectedAlert
+	// transient joins the errors that another try may overcome.
+	transient error
+}
+
+// signalAll checks every alert against the per-alert limits and hands the
+// others to their workflows (SignalWithStart) in parallel, each with its
+// own budget within ctx. It returns when every alert has an outcome.
+func (s *Server) signalAll(ctx context.Context, alerts []alert.Alert) signalResult {
+	type outcome struct {
+		run    client.WorkflowRun
+		reason string // set when refused for good
+		err    error
+	}
+	outs := make([]outcome, len(alerts))
 	sem := make(chan struct{}, signalConcurrency)
 	var wg sync.WaitGroup
 	now := time.Now().UTC()
 	for i, a := range alerts {
+		if err := s.limits.Check(a); err != nil {
+			var le *alert.LimitError
+			reason := alert.ReasonTooLarge
+			if errors.As(err, &le) {
+				reason = le.Reason
+			}
+			outs[i] = outcome{reason: reason, err: err}
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			outs[i] = outcome{err: fmt.Errorf("not sent within the webhook budget: %w", ctx.Err())}
+			continue
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			run, err := s.signal(ctx, a, now)
+			actx, cancel := context.WithTimeout(ctx, s.cfg.SignalTimeout)
+			defer cancel()
+			run, err := s.signal(actx, a, now)
 			if err != nil {
-				errs[i] = err
 				s.cfg.Metrics.SignalErrors.WithLabelValues(signalErrorReason(err)).Inc()
+				reason := ""
+				if isPermanent(err) {
+					reason = "temporal_rejected"
+				}
+				outs[i] = outcome{reason: reason, err: err}
 				return
 			}
-			out[i] = AcceptedAlert{Fingerprint: a.Fingerprint, Status: a.Status, WorkflowID: run.GetID(), RunID: run.GetRunID()}
+			outs[i] = outcome{run: run}
 		}()
 	}
 	wg.Wait()
-	var accepted []AcceptedAlert
-	for i := range out {
-		if errs[i] == nil {
-			accepted = append(accepted, out[i])
+	var res signalResult
+	var transient []error
+	for i, o := range outs {
+		a := alerts[i]
+		switch {
+		case o.err == nil:
+			res.accepted = append(res.accepted, AcceptedAlert{Fingerprint: a.Fingerprint, Status: a.Status,
+				WorkflowID: o.run.GetID(), RunID: o.run.GetRunID()})
+			res.acceptedAlerts = append(res.acceptedAlerts, a)
+		case o.reason != "":
+			res.rejected = append(res.rejected, RejectedAlert{Index: i, Fingerprint: a.Fingerprint,
+				AlertName: alert.Truncate(a.Name(), 128), Reason: o.reason, Error: alert.Truncate(o.err.Error(), 300)})
+		default:
+			transient = append(transient, fmt.Errorf("alert %s: %w", a.Fingerprint, o.err))
 		}
 	}
-	return accepted, errors.Join(errs...)
+	res.transient = errors.Join(transient...)
+	return res
+}
+
+func rejectedMessage(rejected []RejectedAlert, total int) string {
+	parts := make([]string, 0, len(rejected))
+	for i, r := range rejected {
+		if i == 5 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(rejected)-i))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s): %s", r.Fingerprint, r.AlertName, r.Error))
+	}
+	return fmt.Sprintf("%d of %d alerts rejected, the others were accepted: %s",
+		len(rejected), total, strings.Join(parts, "; "))
 }
 
 func (s *Server) signal(ctx context.Context, a alert.Alert, now time.Time) (client.WorkflowRun, error) {
@@ -124,13 +272,15 @@ func (s *Server) signal(ctx context.Context, a alert.Alert, now time.Time) (clie
 		TaskQueue:                s.cfg.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// Only values Herald bounds itself: the fingerprint is at most 64
+		// letters and digits, severity and status are from a fixed set.
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.AttrFingerprint.ValueSet(a.Fingerprint),
-			workflows.AttrAlertName.ValueSet(a.Name()),
+			workflows.AttrAlertName.ValueSet(alert.Truncate(a.Name(), maxKeywordRunes)),
 			workflows.AttrSeverity.ValueSet(a.Severity()),
 			workflows.AttrStatus.ValueSet(a.Status),
 		),
-		StaticSummary: a.Name() + " (" + a.Severity() + ")",
+		StaticSummary: summaryOf(a),
 		// Critical alerts' workflow tasks run before info alerts' when
 		// workers are busy.
 		Priority: temporal.Priority{PriorityKey: workflows.PriorityFor(a.Severity())},
@@ -147,6 +297,46 @@ func (s *Server) signal(ctx context.Context, a alert.Alert, now time.Time) (clie
 		workflows.Notify{Alert: a, ReceivedAt: now}, opts, workflows.AlertWorkflowName, in)
 }
 
+// summaryOf is the workflow's static summary, "name (severity)": control
+// characters become spaces and the name is cut so that the summary's JSON
+// encoding stays within maxSummaryBytes.
+func summaryOf(a alert.Alert) string {
+	sev := " (" + a.Severity() + ")"
+	budget := maxSummaryBytes - len(sev)
+	const mark = "…"
+	var b strings.Builder
+	cost, cut := 0, -1
+	for _, r := range a.Name() {
+		if r < 0x20 || r == 0x7f || r == 0x2028 || r == 0x2029 {
+			r = ' '
+		}
+		c := utf8.RuneLen(r)
+		switch r {
+		case '<', '>', '&':
+			c = 6 // \u003c
+		case '"', '\\':
+			c = 2
+		}
+		if cut < 0 && cost+c > budget-len(mark) {
+			cut = b.Len()
+		}
+		if cost+c > budget {
+			return b.String()[:cut] + mark + sev
+		}
+		cost += c
+		b.WriteRune(r)
+	}
+	return b.String() + sev
+}
+
+// isPermanent reports whether Temporal refused the request itself, so that
+// sending it again cannot succeed (a search attribute or payload over a
+// limit, any other invalid argument).
+func isPermanent(err error) bool {
+	var inv *serviceerror.InvalidArgument
+	return errors.As(err, &inv)
+}
+
 func signalErrorReason(err error) string {
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -155,5 +345,33 @@ func signalErrorReason(err error) string {
 		return "unavailable"
 	default:
 		return "rejected"
+	}
+}
+
+// slots bounds the webhook requests processed at once, so that concurrent
+// large bodies cannot exhaust the starter's memory. A request takes a slot
+// before it reads its body.
+type slots chan struct{}
+
+func newSlots(n int) slots { return make(slots, n) }
+
+func (s slots) size() int { return cap(s) }
+
+// acquire takes a slot, waiting at most wait; release gives it back.
+func (s slots) acquire(ctx context.Context, wait time.Duration) (release func(), ok bool) {
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }, true
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case s <- struct{}{}:
+		return func() { <-s }, true
+	case <-t.C:
+		return nil, false
+	case <-ctx.Done():
+		return nil, false
 	}
 }

@@ -199,6 +199,7 @@ func TestWebhookRejectsBadInput(t *testing.T) {
 		{"no alerts", []byte(`{"version":"4","alerts":[]}`), auth, 400, "no alerts"},
 		{"bad status", []byte(`{"version":"4","alerts":[{"status":"weird","labels":{"a":"b"}}]}`), auth, 400, "status"},
 		{"too large", big, auth, 413, "exceeds"},
+		{"not JSON content type", webhookBody(firingAlert("x1", "A")), append([]string{"Content-Type", "text/plain"}, auth...), 415, "application/json"},
 		{"ok", webhookBody(firingAlert("x1", "A")), auth, 200, "accepted"},
 	}
 	for _, tc := range cases {
@@ -228,6 +229,7 @@ func TestWebhookAnswers503WhenTemporalIsDown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.http.URL+"/webhook", bytes.NewReader(webhookBody(firingAlert("d1", "Down"))))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -63,7 +63,14 @@ type Metrics struct {
 	// (a name outside temporal_, or a label-set clash); such a metric is
 	// dropped instead of panicking.
 	RegistrationErrors prometheus.Counter
+
+	WebhookTruncated prometheus.Counter     // alerts Alertmanager left out of webhooks
+	WebhookRejected  *prometheus.CounterVec // reason
+	WebhookBusy      prometheus.Counter     // requests refused: too many in flight
 }
+
+// Reasons of herald_webhook_rejected_alerts_total.
+var WebhookRejectReasons = []string{"too_large", "too_many_labels", "temporal_rejected"}
 
 // New creates the metrics on a fresh registry, with Go and process collectors.
 func New() *Metrics {
@@ -104,6 +111,12 @@ func New() *Metrics {
 	m.Deferrals = f.counterVec("delivery_deferrals_total", "Deliveries deferred by Herald's own rate limit or open breaker (no attempt used), by target and kind.", "target", "kind")
 	m.RegistrationErrors = f.counter("metric_registration_errors_total",
 		"Temporal SDK metrics dropped because their name or labels clash with a registered metric (never a panic).")
+	m.WebhookTruncated = f.counter("webhook_truncated_alerts_total", "Alerts Alertmanager left out of webhooks (truncatedAlerts, max_alerts of the receiver).")
+	m.WebhookRejected = f.counterVec("webhook_rejected_alerts_total", "Alerts of a webhook answered 400 and not delivered, by reason (too_large, too_many_labels, temporal_rejected).", "reason")
+	for _, r := range WebhookRejectReasons {
+		m.WebhookRejected.WithLabelValues(r)
+	}
+	m.WebhookBusy = f.counter("webhook_busy_total", "Webhook requests answered 503 because too many were being processed.")
 	return m
 }
 

@@ -1,0 +1,153 @@
+package ingest
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/temporalio/sqlparser"
+
+	"github.com/herald-alerts/herald/workflows"
+)
+
+// clause is one "attribute = 'value'" of a parsed visibility query.
+type clause struct{ attr, value string }
+
+// parseVisibilityQuery parses query the way Temporal's SQL visibility
+// converter does and returns its clauses; it fails unless the query is a
+// plain AND of attribute = string comparisons.
+func parseVisibilityQuery(t *testing.T, query string) []clause {
+	t.Helper()
+	stmt, err := sqlparser.Parse("select * from table1 where " + query)
+	if err != nil {
+		t.Fatalf("query %q does not parse: %v", query, err)
+	}
+	sel, ok := stmt.(*sqlparser.Select)
+	if !ok || sel.Where == nil {
+		t.Fatalf("query %q: not a select with a where clause", query)
+	}
+	var out []clause
+	var walk func(e sqlparser.Expr)
+	walk = func(e sqlparser.Expr) {
+		switch e := e.(type) {
+		case *sqlparser.AndExpr:
+			walk(e.Left)
+			walk(e.Right)
+		case *sqlparser.ComparisonExpr:
+			col, cok := e.Left.(*sqlparser.ColName)
+			val, vok := e.Right.(*sqlparser.SQLVal)
+			if e.Operator != sqlparser.EqualStr || !cok || !vok || val.Type != sqlparser.StrVal || e.Escape != nil {
+				t.Fatalf("query %q: unexpected comparison %s", query, sqlparser.String(e))
+			}
+			out = append(out, clause{col.Name.String(), string(val.Val)})
+		default:
+			t.Fatalf("query %q: unexpected expression %T %s", query, e, sqlparser.String(e))
+		}
+	}
+	walk(sel.Where.Expr)
+	return out
+}
+
+func TestAlertListQuery(t *testing.T) {
+	tests := []struct {
+		name  string
+		query string
+		want  []clause
+		limit int
+		err   string
+	}{
+		{"no filter", "", []clause{{"WorkflowType", workflows.AlertWorkflowName}}, 100, ""},
+		{"every filter", "status=firing&severity=critical&name=HighLatency&target=team-a&fingerprint=abc123&limit=5",
+			[]clause{{"WorkflowType", workflows.AlertWorkflowName}, {"HeraldAlertName", "HighLatency"},
+				{"HeraldSeverity", "critical"}, {"HeraldStatus", "firing"}, {"HeraldTargets", "team-a"},
+				{"HeraldFingerprint", "abc123"}}, 5, ""},
+		{"allowed punctuation", "name=job:rate5m/x_y.z-1", []clause{{"WorkflowType", workflows.AlertWorkflowName},
+			{"HeraldAlertName", "job:rate5m/x_y.z-1"}}, 100, ""},
+		{"quote injection", "name=" + url.QueryEscape(`x' OR 'a'='a`), nil, 0, "name: 1-200 letters"},
+		{"double quote injection", "status=" + url.QueryEscape(`x" OR WorkflowType != "y`), nil, 0, "status: 1-200"},
+		{"backslash", "target=" + url.QueryEscape(`a\`), nil, 0, "target:"},
+		{"too long", "fingerprint=" + strings.Repeat("a", 201), nil, 0, "fingerprint:"},
+		{"limit zero", "limit=0", nil, 0, "limit must be 1-1000"},
+		{"limit too high", "limit=1001", nil, 0, "limit must be 1-1000"},
+		{"limit not a number", "limit=ten", nil, 0, "limit must be 1-1000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := url.ParseQuery(tc.query)
+			require.NoError(t, err)
+			query, limit, err := alertListQuery(q)
+			if tc.err != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.limit, limit)
+			assert.Equal(t, tc.want, parseVisibilityQuery(t, query))
+		})
+	}
+}
+
+func TestAlertListBadFilterIs400(t *testing.T) {
+	s := newTestServer(t, Config{})
+	rec := s.do(t, http.MethodGet, "/api/v1/alerts?name="+url.QueryEscape(`a' OR 'b`), nil)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	rec = s.do(t, http.MethodGet, "/api/v1/alerts?status=firing", nil)
+	assert.Equal(t, http.StatusOK, rec.Code)
+	contains(t, rec.Body.String(), `HeraldStatus = 'firing'`)
+}
+
+func TestQuoteQueryValue(t *testing.T) {
+	for _, v := range []string{"", "plain", `it's`, `back\slash`, `\'`, `'; DROP`, "x\x00y", "\"", "é\n\t"} {
+		got := parseVisibilityQuery(t, "A = "+quoteQueryValue(v))
+		assert.Equal(t, []clause{{"A", v}}, got, "value %q", v)
+	}
+}
+
+// FuzzAlertListQuery: whatever the filter values, an accepted query is
+// exactly the AND of one comparison per given filter with that value, and
+// quoting any string gives back that string.
+func FuzzAlertListQuery(f *testing.F) {
+	f.Add("HighLatency", "critical", "firing", "team-a", "abc123", "10")
+	f.Add(`x' OR 'a'='a`, `"`, `\`, "a b", "", "")
+	f.Add("job:rate5m/x", "", "", "", "", "1000")
+	f.Add("é", "\x00", "'", `\'`, "ok", "-1")
+	f.Fuzz(func(t *testing.T, name, severity, status, target, fingerprint, limit string) {
+		for _, v := range []string{name, severity, status, target, fingerprint} {
+			if got := parseVisibilityQuery(t, "A = "+quoteQueryValue(v)); len(got) != 1 || got[0].value != v {
+				t.Fatalf("quoted %q parses as %v", v, got)
+			}
+		}
+		q := url.Values{}
+		set := map[string]string{"name": name, "severity": severity, "status": status, "target": target,
+			"fingerprint": fingerprint, "limit": limit}
+		for k, v := range set {
+			q.Set(k, v)
+		}
+		query, n, err := alertListQuery(q)
+		if err != nil {
+			return
+		}
+		if n < 1 || n > 1000 {
+			t.Fatalf("limit %d accepted", n)
+		}
+		want := []clause{{"WorkflowType", workflows.AlertWorkflowName}}
+		for _, fl := range alertFilters {
+			if v := set[fl.param]; v != "" {
+				want = append(want, clause{fl.attr, v})
+			}
+		}
+		got := parseVisibilityQuery(t, query)
+		if len(got) != len(want) {
+			t.Fatalf("query %q has clauses %v, want %v", query, got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("query %q has clauses %v, want %v", query, got, want)
+			}
+		}
+	})
+}

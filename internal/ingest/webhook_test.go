@@ -1,0 +1,351 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/workflows"
+)
+
+func TestWebhookContentType(t *testing.T) {
+	tests := []struct {
+		contentType string
+		want        int
+		msg         string
+	}{
+		{"application/json", http.StatusOK, ""},
+		{"application/json; charset=utf-8", http.StatusOK, ""},
+		{"Application/JSON; charset=UTF-8", http.StatusOK, ""},
+		{"", http.StatusUnsupportedMediaType, "Content-Type must be application/json (it is missing)"},
+		{"text/plain", http.StatusUnsupportedMediaType, `not "text/plain"`},
+		{"application/x-www-form-urlencoded", http.StatusUnsupportedMediaType, "must be application/json"},
+		{"multipart/form-data; boundary=x", http.StatusUnsupportedMediaType, "must be application/json"},
+		{"application/json; charset=latin1", http.StatusUnsupportedMediaType, `charset must be utf-8, not "latin1"`},
+		{"application/json;;", http.StatusUnsupportedMediaType, "must be application/json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.contentType, func(t *testing.T) {
+			s := newTestServer(t, Config{})
+			rec := s.do(t, http.MethodPost, "/webhook", webhookJSON(t, 0, firing("a1", "A")), "Content-Type", tc.contentType)
+			require.Equal(t, tc.want, rec.Code, rec.Body.String())
+			if tc.msg != "" {
+				contains(t, decode[map[string]string](t, rec)["error"], tc.msg)
+				assert.Empty(t, s.client.signalled(), "a refused request must not reach Temporal")
+			}
+		})
+	}
+}
+
+// Each alert has its own budget: one slow alert uses up its own, not the
+// request's, and the others' calls get a deadline of SignalTimeout.
+func TestWebhookPerAlertBudget(t *testing.T) {
+	fc := &fakeClient{signal: func(ctx context.Context, n workflows.Notify) error {
+		if n.Alert.Fingerprint == "slow" {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return nil
+	}}
+	s := newTestServer(t, Config{Client: fc, SignalTimeout: 150 * time.Millisecond, WebhookTimeout: 5 * time.Second})
+	start := time.Now()
+	rec := s.post(t, webhookJSON(t, 0, firing("fast1", "A"), firing("slow", "B"), firing("fast2", "C")))
+	elapsed := time.Since(start)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	contains(t, rec.Body.String(), "alert slow")
+	assert.Less(t, elapsed, 2*time.Second, "the slow alert's budget ends long before the request's")
+	calls := s.client.signalled()
+	require.Len(t, calls, 3)
+	for _, c := range calls {
+		assert.Greater(t, c.deadline, time.Duration(0))
+		assert.LessOrEqual(t, c.deadline, 150*time.Millisecond, "alert %s: per-alert deadline", c.notify.Alert.Fingerprint)
+	}
+}
+
+// The request as a whole stays bounded by WebhookTimeout, however many
+// alerts wait for their turn.
+func TestWebhookRequestBudget(t *testing.T) {
+	fc := &fakeClient{signal: func(ctx context.Context, _ workflows.Notify) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}}
+	s := newTestServer(t, Config{Client: fc, SignalTimeout: 200 * time.Millisecond, WebhookTimeout: 300 * time.Millisecond})
+	var alerts []alert.WebhookAlert
+	for i := range 3 * signalConcurrency {
+		alerts = append(alerts, firing("a"+strconv.Itoa(i), "A"))
+	}
+	start := time.Now()
+	rec := s.post(t, webhookJSON(t, 0, alerts...))
+	elapsed := time.Since(start)
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Less(t, elapsed, 550*time.Millisecond, "three waves of 200ms are cut at the 300ms request budget")
+	contains(t, rec.Body.String(), "not sent within the webhook budget")
+}
+
+func TestWebhookTemporalRejections(t *testing.T) {
+	longName := strings.Repeat("VeryLongAlertName", 200)
+	tests := []struct {
+		name     string
+		errs     map[string]error // by fingerprint
+		want     int
+		accepted int
+		rejected []string // fingerprints
+	}{
+		{"invalid argument rejects only that alert",
+			map[string]error{"bad": serviceerror.NewInvalidArgument("search attribute HeraldAlertName value size 3402 exceeds size limit 2048")},
+			http.StatusBadRequest, 2, []string{"bad"}},
+		{"blob size limit", map[string]error{"bad": serviceerror.NewInvalidArgument("Blob data size exceeds limit.")},
+			http.StatusBadRequest, 2, []string{"bad"}},
+		{"unavailable is transient", map[string]error{"bad": serviceerror.NewUnavailable("connection refused")},
+			http.StatusServiceUnavailable, 0, nil},
+		{"deadline is transient", map[string]error{"bad": context.DeadlineExceeded},
+			http.StatusServiceUnavailable, 0, nil},
+		{"resource exhausted is transient", map[string]error{"bad": serviceerror.NewResourceExhausted(0, "rps limit")},
+			http.StatusServiceUnavailable, 0, nil},
+		{"transient wins over permanent: the retry must still come", map[string]error{
+			"bad":   serviceerror.NewInvalidArgument("too big"),
+			"ok2":   serviceerror.NewUnavailable("down"),
+			"other": nil,
+		}, http.StatusServiceUnavailable, 0, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := &fakeClient{signal: func(_ context.Context, n workflows.Notify) error { return tc.errs[n.Alert.Fingerprint] }}
+			s := newTestServer(t, Config{Client: fc})
+			rec := s.post(t, webhookJSON(t, 0, firing("ok1", "Fine"), firing("bad", longName), firing("ok2", "Fine")))
+			require.Equal(t, tc.want, rec.Code, rec.Body.String())
+			assert.Len(t, s.client.signalled(), 3, "every alert was tried")
+			if tc.want != http.StatusBadRequest {
+				return
+			}
+			resp := decode[WebhookResponse](t, rec)
+			assert.Equal(t, tc.accepted, resp.Accepted)
+			assert.Len(t, resp.Alerts, tc.accepted)
+			require.Len(t, resp.Rejected, len(tc.rejected))
+			r := resp.Rejected[0]
+			assert.Equal(t, "bad", r.Fingerprint)
+			assert.Equal(t, 1, r.Index)
+			assert.Equal(t, "temporal_rejected", r.Reason)
+			assert.Equal(t, 128, utf8.RuneCountInString(r.AlertName), "alertname is shortened")
+			assert.True(t, strings.HasPrefix(longName, strings.TrimSuffix(r.AlertName, "…")))
+			contains(t, resp.Error, "1 of 3 alerts rejected, the others were accepted")
+			contains(t, resp.Error, "bad (VeryLong")
+			assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_rejected_alerts_total", "reason", "temporal_rejected"))
+			assert.Equal(t, 2.0, counterValue(t, s.metrics, "herald_alerts_received_total", "status", "firing"))
+		})
+	}
+}
+
+func TestWebhookAlertLimits(t *testing.T) {
+	many := firing("many", "ManyLabels")
+	for i := range 10 {
+		many.Labels["l"+strconv.Itoa(i)] = "v"
+	}
+	big := firing("big", "Big")
+	big.Annotations = map[string]string{"description": strings.Repeat("x", 2000)}
+	s := newTestServer(t, Config{AlertLimits: alert.Limits{MaxBytes: 1500, MaxLabels: 8}})
+	rec := s.post(t, webhookJSON(t, 0, firing("ok1", "Fine"), many, big, firing("ok2", "Fine")))
+	require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+	resp := decode[WebhookResponse](t, rec)
+	assert.Equal(t, 2, resp.Accepted)
+	require.Len(t, resp.Alerts, 2)
+	assert.Equal(t, "ok1", resp.Alerts[0].Fingerprint)
+	assert.Equal(t, "ok2", resp.Alerts[1].Fingerprint)
+	require.Len(t, resp.Rejected, 2)
+	assert.Equal(t, RejectedAlert{Index: 1, Fingerprint: "many", AlertName: "ManyLabels", Reason: "too_many_labels",
+		Error: "alert has 12 labels, more than the limit of 8"}, resp.Rejected[0])
+	assert.Equal(t, "big", resp.Rejected[1].Fingerprint)
+	assert.Equal(t, "too_large", resp.Rejected[1].Reason)
+	contains(t, resp.Rejected[1].Error, "more than the limit of 1500")
+	contains(t, resp.Error, "many (ManyLabels)")
+	var sent []string
+	for _, c := range s.client.signalled() {
+		sent = append(sent, c.notify.Alert.Fingerprint)
+	}
+	assert.ElementsMatch(t, []string{"ok1", "ok2"}, sent, "alerts over a limit never reach Temporal")
+	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_rejected_alerts_total", "reason", "too_many_labels"))
+	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_rejected_alerts_total", "reason", "too_large"))
+	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_requests_total", "code", "400"))
+}
+
+func TestWebhookDefaultAlertLimits(t *testing.T) {
+	a := firing("labels257", "Many")
+	for i := range 255 {
+		a.Labels["l"+strconv.Itoa(i)] = "v"
+	}
+	s := newTestServer(t, Config{})
+	rec := s.post(t, webhookJSON(t, 0, a, firing("ok", "Fine")))
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	contains(t, rec.Body.String(), "257 labels, more than the limit of 256")
+	assert.Len(t, s.client.signalled(), 1)
+}
+
+func TestWebhookTruncatedAlerts(t *testing.T) {
+	s := newTestServer(t, Config{})
+	assert.Equal(t, 0.0, counterValue(t, s.metrics, "herald_webhook_truncated_alerts_total"), "pre-initialised")
+	for _, r := range []string{"too_large", "too_many_labels", "temporal_rejected"} {
+		assert.Equal(t, 0.0, counterValue(t, s.metrics, "herald_webhook_rejected_alerts_total", "reason", r), "pre-initialised")
+	}
+	rec := s.post(t, webhookJSON(t, 7, firing("a1", "A")))
+	require.Equal(t, http.StatusOK, rec.Code)
+	rec = s.post(t, webhookJSON(t, 0, firing("a1", "A")))
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, 7.0, counterValue(t, s.metrics, "herald_webhook_truncated_alerts_total"))
+	logs := s.logs.String()
+	contains(t, logs, "level=WARN")
+	contains(t, logs, "truncated=7")
+	contains(t, logs, "receiver=team-a")
+	contains(t, logs, `groupKey="{}:{alertname=\"X\"}"`)
+	assert.Equal(t, 1, strings.Count(logs, "truncatedAlerts"), "only the truncated webhook is logged")
+}
+
+// The starter bounds what it sets on a workflow itself: a huge alertname
+// must not make Temporal refuse the alert.
+func TestSignalBoundsSearchAttributeAndSummary(t *testing.T) {
+	names := map[string]string{
+		"plain":   strings.Repeat("A", 5000),
+		"escaped": strings.Repeat("<&>\"\\\x01\u2028é", 700),
+		"short":   "HighLatency",
+	}
+	for what, name := range names {
+		t.Run(what, func(t *testing.T) {
+			s := newTestServer(t, Config{})
+			require.Equal(t, http.StatusOK, s.post(t, webhookJSON(t, 0, firing("fp1", name))).Code)
+			calls := s.client.signalled()
+			require.Len(t, calls, 1)
+			opts := calls[0].opts
+			v, ok := opts.TypedSearchAttributes.GetKeyword(workflows.AttrAlertName)
+			require.True(t, ok)
+			assert.LessOrEqual(t, utf8.RuneCountInString(v), 255)
+			p, err := converter.GetDefaultDataConverter().ToPayload(v)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, len(p.GetData()), 2048, "Temporal's search attribute value limit")
+			sp, err := converter.GetDefaultDataConverter().ToPayload(opts.StaticSummary)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, sp.Size(), 250, "Temporal's summary limit is 400 bytes")
+			assert.True(t, strings.HasSuffix(opts.StaticSummary, " (critical)"), opts.StaticSummary)
+			if what == "short" {
+				assert.Equal(t, name, v)
+				assert.Equal(t, "HighLatency (critical)", opts.StaticSummary)
+			}
+			assert.Equal(t, name, calls[0].notify.Alert.Name(), "the alert itself is carried unchanged")
+		})
+	}
+}
+
+// readCounter records whether a request body was read.
+type readCounter struct {
+	n atomic.Int64
+	r *strings.Reader
+}
+
+func (c *readCounter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func TestWebhookConcurrencyBound(t *testing.T) {
+	release := make(chan struct{})
+	var inFlight atomic.Int32
+	fc := &fakeClient{signal: func(ctx context.Context, _ workflows.Notify) error {
+		inFlight.Add(1)
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	s := newTestServer(t, Config{Client: fc, WebhookConcurrency: 2})
+	s.queueWait = 50 * time.Millisecond
+	body := webhookJSON(t, 0, firing("a1", "A"))
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range 2 {
+		wg.Go(func() { codes[i] = s.post(t, body).Code })
+	}
+	require.Eventually(t, func() bool { return inFlight.Load() == 2 }, 5*time.Second, time.Millisecond)
+
+	// A third request: waits queueWait, is answered 503 and its body is
+	// never read.
+	rc := &readCounter{r: strings.NewReader(string(body))}
+	req := httptest.NewRequest(http.MethodPost, "/webhook", rc)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	s.ServeHTTP(rec, req)
+	assert.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond, "waited for a slot first")
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	contains(t, rec.Body.String(), "2 webhook requests are being processed")
+	assert.Zero(t, rc.n.Load(), "the body of a refused request is not read")
+	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_busy_total"))
+
+	// A request that finds a slot freed while it waits gets through.
+	s.queueWait = 5 * time.Second
+	done := make(chan int)
+	go func() { done <- s.post(t, body).Code }()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	wg.Wait()
+	assert.Equal(t, []int{http.StatusOK, http.StatusOK}, codes)
+	assert.Equal(t, http.StatusOK, <-done)
+}
+
+func TestSlotsHonourContext(t *testing.T) {
+	sl := newSlots(1)
+	rel, ok := sl.acquire(context.Background(), 0)
+	require.True(t, ok)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, ok = sl.acquire(ctx, time.Hour)
+	assert.False(t, ok, "a gone client does not wait for a slot")
+	rel()
+	rel2, ok := sl.acquire(context.Background(), 0)
+	assert.True(t, ok)
+	rel2()
+}
+
+func TestDefaultWebhookConcurrency(t *testing.T) {
+	assert.GreaterOrEqual(t, DefaultWebhookConcurrency(), 4)
+	s := newTestServer(t, Config{})
+	assert.Equal(t, DefaultWebhookConcurrency(), s.webhookSlots.size())
+}
+
+func TestIsPermanent(t *testing.T) {
+	assert.True(t, isPermanent(serviceerror.NewInvalidArgument("x")))
+	assert.True(t, isPermanent(errors.Join(errors.New("wrapped"), serviceerror.NewInvalidArgument("x"))))
+	for _, err := range []error{serviceerror.NewUnavailable("x"), context.DeadlineExceeded, context.Canceled,
+		serviceerror.NewResourceExhausted(0, "x"), serviceerror.NewNamespaceNotFound("default"), serviceerror.NewPermissionDenied("x", "")} {
+		assert.False(t, isPermanent(err), "%T", err)
+	}
+}
+
+func TestWebhookAcceptedAnswer(t *testing.T) {
+	s := newTestServer(t, Config{})
+	rec := s.post(t, webhookJSON(t, 0, firing("a1", "A"), firing("a2", "B")))
+	require.Equal(t, http.StatusOK, rec.Code)
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &raw))
+	assert.NotContains(t, raw, "error")
+	assert.NotContains(t, raw, "rejected")
+	resp := decode[WebhookResponse](t, rec)
+	assert.Equal(t, 2, resp.Accepted)
+	assert.Equal(t, "alert-a1", resp.Alerts[0].WorkflowID)
+}
