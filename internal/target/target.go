@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 )
 
@@ -303,10 +302,10 @@ func (t Target) Validate() error {
 		return err
 	}
 	if tp := t.Template; tp != nil {
-		if _, err := template.New("title").Parse(tp.Title); err != nil {
+		if _, err := ParseTemplate("title", tp.Title); err != nil {
 			return fe("template.title", "does not parse: %v", err)
 		}
-		if _, err := template.New("body").Parse(tp.Body); err != nil {
+		if _, err := ParseTemplate("body", tp.Body); err != nil {
 			return fe("template.body", "does not parse: %v", err)
 		}
 	}
