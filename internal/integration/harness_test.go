@@ -231,6 +231,21 @@ func view(r publishtest.Request) sinkRequest {
 	if list, ok := r.JSON.([]any); ok && len(list) > 0 {
 		body, _ = list[0].(map[string]any)
 	}
+	if body["version"] == "4" {
+		// A webhook target's Alertmanager v4 message: its one alert, with
+		// Herald's event and update beside it.
+		alert, _ := publishtest.Get(body, "alerts.0").(map[string]any)
+		flat := map[string]any{}
+		for k, v := range alert {
+			flat[k] = v
+		}
+		for _, k := range []string{"event", "update", "severity", "classification"} {
+			if v := publishtest.Get(body, "herald."+k); v != nil {
+				flat[k] = v
+			}
+		}
+		body = flat
+	}
 	return sinkRequest{At: r.At, Path: r.Path, Header: r.Header, Body: body, Raw: string(r.Body)}
 }
 

@@ -192,15 +192,27 @@ func (t Target) Secrets() []string {
 	add(t.Token)
 	for _, v := range t.Headers {
 		add(v)
+		// "Bearer <token>", "Basic <credentials>": the credential alone too.
+		if _, cred, ok := strings.Cut(v, " "); ok {
+			add(strings.TrimSpace(cred))
+		}
 	}
 	if u, err := url.Parse(t.URL); err == nil {
 		if u.User != nil {
 			add(u.User.String())
+			if pw, ok := u.User.Password(); ok {
+				add(pw)
+			}
 		}
 		if u.Path != "" && u.Path != "/" {
 			add(u.Path)
 		}
 		add(u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				add(v)
+			}
+		}
 	}
 	return s
 }
