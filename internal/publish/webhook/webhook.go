@@ -9,40 +9,19 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
-// Payload is the JSON body a webhook target receives: the fields of
-// Alertmanager's webhook message (version 4) and Herald's extension under
-// "herald", which v4 receivers ignore.
+// Payload is the JSON body a webhook target receives: Alertmanager's
+// webhook message (version 4, the same type Herald's own POST /webhook
+// parses) and Herald's extension under "herald", which v4 receivers ignore.
 type Payload struct {
-	Version           string            `json:"version"`
-	GroupKey          string            `json:"groupKey"`
-	TruncatedAlerts   int               `json:"truncatedAlerts"`
-	Status            string            `json:"status"`
-	Receiver          string            `json:"receiver"`
-	GroupLabels       map[string]string `json:"groupLabels"`
-	CommonLabels      map[string]string `json:"commonLabels"`
-	CommonAnnotations map[string]string `json:"commonAnnotations"`
-	ExternalURL       string            `json:"externalURL"`
-	Alerts            []Alert           `json:"alerts"`
+	alert.Webhook
 	// Herald is what Herald adds: not part of the v4 format.
 	Herald Extension `json:"herald"`
-}
-
-// Alert is one alert of the message, as Alertmanager writes it.
-type Alert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
 }
 
 // Extension is Herald's part of the payload.
@@ -92,7 +71,7 @@ func Format(t target.Target, n publish.Notification) (Payload, error) {
 	}
 	labels := nonNil(a.Labels)
 	annotations := nonNil(a.Annotations)
-	out := Alert{
+	out := alert.WebhookAlert{
 		Status: status, Labels: labels, Annotations: annotations, StartsAt: a.StartsAt,
 		GeneratorURL: a.GeneratorURL, Fingerprint: fp,
 	}
@@ -100,9 +79,11 @@ func Format(t target.Target, n publish.Notification) (Payload, error) {
 		out.EndsAt = a.EndsAt
 	}
 	p := Payload{
-		Version: PayloadVersion, GroupKey: GroupKey(labels), Status: status, Receiver: t.Name,
-		GroupLabels: labels, CommonLabels: labels, CommonAnnotations: annotations,
-		ExternalURL: a.ExternalURL, Alerts: []Alert{out},
+		Webhook: alert.Webhook{
+			Version: PayloadVersion, GroupKey: GroupKey(labels), Status: status, Receiver: t.Name,
+			GroupLabels: labels, CommonLabels: labels, CommonAnnotations: annotations,
+			ExternalURL: a.ExternalURL, Alerts: []alert.WebhookAlert{out},
+		},
 		Herald: Extension{
 			Event: n.Event, Update: n.Update, Severity: n.Severity(), Title: title, Text: text,
 			SourceReceiver: a.Receiver, SourceGroupKey: a.GroupKey,
