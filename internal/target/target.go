@@ -62,6 +62,8 @@ type Target struct {
 	PagerDuty *PagerDutyOptions `json:"pagerduty,omitempty"`
 	// Rootly holds optional settings of rootly targets.
 	Rootly *RootlyOptions `json:"rootly,omitempty"`
+	// Alertmanager holds optional settings of alertmanager targets.
+	Alertmanager *AlertmanagerOptions `json:"alertmanager,omitempty"`
 
 	// Origin says where the target came from ("file:/etc/herald/targets.yaml#2",
 	// "secret:monitoring/team-a-slack"). Not part of the schema.
@@ -134,6 +136,11 @@ type Ref struct {
 	Name  string      `json:"name"`
 	Type  string      `json:"type"`
 	Retry RetryPolicy `json:"retry"`
+	// ForwardTTL is set for alertmanager targets only: a forwarded firing
+	// alert is sent with endsAt = now + ForwardTTL, so the receiving
+	// Alertmanager resolves it by itself unless it is sent again. The alert
+	// workflow re-sends a firing alert to such a target every ForwardTTL/3.
+	ForwardTTL time.Duration `json:"forwardTTL,omitempty"`
 }
 
 // IsEnabled reports whether the target takes deliveries (default true).
@@ -161,7 +168,30 @@ func (t Target) RetryPolicy() RetryPolicy {
 }
 
 // Ref returns the credential-free reference a workflow carries.
-func (t Target) Ref() Ref { return Ref{Name: t.Name, Type: t.Type, Retry: t.RetryPolicy()} }
+func (t Target) Ref() Ref {
+	r := Ref{Name: t.Name, Type: t.Type, Retry: t.RetryPolicy()}
+	if t.Type == TypeAlertmanager {
+		r.ForwardTTL = t.ForwardTTL()
+	}
+	return r
+}
+
+// Bounds and default of alertmanager.forward_ttl.
+const (
+	DefaultForwardTTL = time.Hour
+	MinForwardTTL     = time.Second
+	MaxForwardTTL     = 24 * time.Hour
+)
+
+// ForwardTTL is how long an alert forwarded to an alertmanager target stays
+// active without being sent again: alertmanager.forward_ttl, default
+// DefaultForwardTTL.
+func (t Target) ForwardTTL() time.Duration {
+	if o := t.Alertmanager; o != nil && o.ForwardTTL > 0 {
+		return time.Duration(o.ForwardTTL)
+	}
+	return DefaultForwardTTL
+}
 
 // Endpoint is the base URL to talk to: url, or the provider default.
 func (t Target) Endpoint() string {
@@ -451,6 +481,14 @@ type PagerDutyOptions struct {
 	Class     string `json:"class,omitempty"`
 }
 
+// AlertmanagerOptions are optional settings of an alertmanager target.
+type AlertmanagerOptions struct {
+	// ForwardTTL is how far ahead of now a forwarded firing alert's endsAt
+	// lies (default 1h, between 1s and 24h). Herald re-sends firing alerts
+	// every third of it, so the receiving Alertmanager keeps them active.
+	ForwardTTL Duration `json:"forward_ttl,omitempty"`
+}
+
 // RootlyOptions are optional settings of a rootly target: where Rootly
 // routes the alert.
 type RootlyOptions struct {
@@ -511,6 +549,14 @@ func (t Target) validateTypeOptions() error {
 			if len(f.value) > 255 {
 				return fe("pagerduty."+f.name, "must be at most 255 characters")
 			}
+		}
+	}
+	if o := t.Alertmanager; o != nil {
+		if t.Type != TypeAlertmanager {
+			return only("alertmanager", TypeAlertmanager)
+		}
+		if d := time.Duration(o.ForwardTTL); d != 0 && (d < MinForwardTTL || d > MaxForwardTTL) {
+			return fe("alertmanager.forward_ttl", "must be between %s and %s", MinForwardTTL, MaxForwardTTL)
 		}
 	}
 	if o := t.Rootly; o != nil {
