@@ -219,6 +219,11 @@ func (t Target) Secrets() []string {
 		}
 	}
 	add(t.RoutingKey)
+	if t.PagerDuty != nil {
+		for _, k := range t.PagerDuty.PreviousRoutingKeys {
+			add(k)
+		}
+	}
 	add(t.Token)
 	for _, v := range t.Headers {
 		add(v)
@@ -479,6 +484,10 @@ type PagerDutyOptions struct {
 	Component string `json:"component,omitempty"`
 	Group     string `json:"group,omitempty"`
 	Class     string `json:"class,omitempty"`
+	// PreviousRoutingKeys are integration keys the target used before
+	// routing_key: alerts triggered with one of them are resolved with it.
+	// They are credentials, like routing_key.
+	PreviousRoutingKeys []string `json:"previous_routing_keys,omitempty"`
 }
 
 // AlertmanagerOptions are optional settings of an alertmanager target.
@@ -548,6 +557,11 @@ func (t Target) validateTypeOptions() error {
 		} {
 			if len(f.value) > 255 {
 				return fe("pagerduty."+f.name, "must be at most 255 characters")
+			}
+		}
+		for i, k := range o.PreviousRoutingKeys {
+			if strings.TrimSpace(k) == "" {
+				return fe(fmt.Sprintf("pagerduty.previous_routing_keys[%d]", i), "must not be empty")
 			}
 		}
 	}
