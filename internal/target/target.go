@@ -514,14 +514,16 @@ type RootlyOptions struct {
 	EnvironmentIDs         []string `json:"environment_ids,omitempty"`
 }
 
-// RootlySources are the alert sources the Rootly alerts API accepts.
+// RootlySources are the alert sources the Rootly alerts API accepts: the
+// source enum of POST /v1/alerts in Rootly's API reference
+// (https://docs.rootly.com/api-reference/alerts/creates-an-alert), sorted.
 var RootlySources = []string{
 	"alertmanager", "api", "app_dynamics", "app_optics", "asana", "azure", "bug_snag", "catchpoint",
-	"checkly", "chronosphere", "clickup", "cloud_watch", "datadog", "dynatrace", "email",
-	"generic_webhook", "gitlab", "google_cloud", "grafana", "honeycomb", "jira", "linear",
-	"live_call_routing", "manual", "monte_carlo", "nagios", "new_relic", "nobl9", "opsgenie",
-	"pagerduty", "pagertree", "prtg", "rollbar", "rootly", "sentry", "service_now", "slack",
-	"splunk", "victorops", "web", "workflow", "zendesk",
+	"checkly", "chronosphere", "clickup", "cloud_watch", "datadog", "email", "generic_webhook",
+	"gitlab", "google_cloud", "grafana", "honeycomb", "jira", "linear", "live_call_routing", "manual",
+	"monte_carlo", "nagios", "new_relic", "nobl9", "opsgenie", "pagerduty", "pagertree", "prtg",
+	"rollbar", "rootly", "sentry", "service_now", "slack", "splunk", "victorops", "web", "workflow",
+	"zendesk",
 }
 
 // RootlyNotificationTargetTypes are the accepted notification_target_type values.

@@ -3,6 +3,7 @@ package target_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func TestTypeOptions(t *testing.T) {
 			"pagerduty":{"source":"k8s-prod","component":"api","group":"platform","class":"slo"}}`,
 			check: func(t *testing.T, tg target.Target) {
 				want := target.PagerDutyOptions{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
-				if tg.PagerDuty == nil || *tg.PagerDuty != want {
+				if tg.PagerDuty == nil || !reflect.DeepEqual(*tg.PagerDuty, want) {
 					t.Errorf("pagerduty options = %+v", tg.PagerDuty)
 				}
 			}},
