@@ -8,7 +8,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -100,18 +99,22 @@ func Format(t target.Target, n publish.Notification) (Payload, error) {
 // label at the root route: {}:{name="value", ...}, sorted by name.
 func GroupKey(labels map[string]string) string {
 	names := alert.SortedKeys(labels)
-	var b strings.Builder
-	b.WriteString("{}:{")
+	size := 5
+	for _, k := range names {
+		size += len(k) + len(labels[k]) + 5
+	}
+	b := make([]byte, 0, size)
+	b = append(b, "{}:{"...)
 	for i, k := range names {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(k)
-		b.WriteString("=")
-		b.WriteString(strconv.Quote(labels[k]))
+		b = append(b, k...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, labels[k])
 	}
-	b.WriteString("}")
-	return b.String()
+	b = append(b, '}')
+	return string(b)
 }
 
 func nonNil(m map[string]string) map[string]string {
