@@ -231,21 +231,6 @@ func view(r publishtest.Request) sinkRequest {
 	if list, ok := r.JSON.([]any); ok && len(list) > 0 {
 		body, _ = list[0].(map[string]any)
 	}
-	if body["version"] == "4" {
-		// A webhook target's Alertmanager v4 message: its one alert, with
-		// Herald's event and update beside it.
-		alert, _ := publishtest.Get(body, "alerts.0").(map[string]any)
-		flat := map[string]any{}
-		for k, v := range alert {
-			flat[k] = v
-		}
-		for _, k := range []string{"event", "update", "severity", "classification"} {
-			if v := publishtest.Get(body, "herald."+k); v != nil {
-				flat[k] = v
-			}
-		}
-		body = flat
-	}
 	return sinkRequest{At: r.At, Path: r.Path, Header: r.Header, Body: body, Raw: string(r.Body)}
 }
 
@@ -291,6 +276,15 @@ func bodyEvent(body map[string]any) string {
 	}
 	e, _ := body["event"].(string)
 	return e
+}
+
+// bodyLabels are the labels of the (one) alert of a delivery.
+func bodyLabels(body map[string]any) map[string]any {
+	if l, ok := publishtest.Get(body, "alerts.0.labels").(map[string]any); ok {
+		return l
+	}
+	l, _ := body["labels"].(map[string]any)
+	return l
 }
 
 // bodyFingerprint is the fingerprint of the (one) alert of a delivery.
