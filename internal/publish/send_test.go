@@ -112,10 +112,40 @@ func TestTemplateFunctionsValidateAndRender(t *testing.T) {
 }
 
 func TestRenderOutputBounded(t *testing.T) {
-	spec := &target.TemplateSpec{Body: `{{ range .Labels }}{{ range $.Labels }}{{ range $.Labels }}{{ range $.Labels }}{{ range $.Labels }}{{ range $.Labels }}{{ $.Annotations.description }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}{{ end }}`}
-	_, _, err := publish.Render(spec, publishtest.Firing())
+	n := publishtest.Firing()
+	n.Alert.Annotations = map[string]string{"description": strings.Repeat("d", 100<<10)}
+	spec := &target.TemplateSpec{Body: `{{ range .Labels }}{{ $.Annotations.description }}{{ end }}`}
+	_, _, err := publish.Render(spec, n)
 	pe := publishtest.AssertError(t, err, publish.KindConfig, false, 0)
 	if !strings.Contains(pe.Msg, "exceeds") {
 		t.Errorf("msg = %q", pe.Msg)
+	}
+}
+
+// TestUnboundedTemplatesAreInvalid: constructs whose run time does not
+// depend on the alert's size fail validation, so a template can never hang
+// a delivery.
+func TestUnboundedTemplatesAreInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		src, wantErr string
+	}{
+		{`{{ define "a" }}{{ range $.LabelNames }}{{ template "a" $ }}{{ end }}{{ end }}{{ template "a" . }}`, "{{template"},
+		{`{{ range 10000000000 }}{{ end }}`, "range over a number"},
+		{`{{ $n := 99999999 }}{{ range $n }}x{{ end }}`, "range over a number"},
+		{`{{ range (10000000) }}{{ end }}`, "range over a number"},
+		{`{{ range .Labels }}{{ range .Labels }}{{ range .Labels }}{{ range .Labels }}{{ end }}{{ end }}{{ end }}{{ end }}`, "nested deeper than 3"},
+		{`{{ range .Labels }}{{ range $.Labels }}{{ range $.LabelNames }}{{ . }}{{ end }}{{ end }}{{ end }}`, ""},
+		{`{{ range $k, $v := .Labels }}{{ $k }}={{ $v }}{{ else }}none{{ end }}`, ""},
+		{`{{ with .Labels.team }}{{ range $.LabelNames }}{{ . }}{{ end }}{{ end }}`, ""},
+	} {
+		tg := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://hooks.example.com/h",
+			Template: &target.TemplateSpec{Body: tc.src}}
+		err := tg.Validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: Validate = %v, want valid", tc.src, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: Validate = %v, want an error with %q", tc.src, err, tc.wantErr)
+		}
 	}
 }
