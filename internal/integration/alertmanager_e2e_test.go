@@ -154,7 +154,7 @@ receivers:
 	})
 	fingerprints := map[string]string{}
 	for _, r := range hook.all() {
-		labels, _ := r.Body["labels"].(map[string]any)
+		labels := bodyLabels(r.Body)
 		fingerprints[fmt.Sprint(labels["instance"])] = bodyFingerprint(r.Body)
 	}
 	if len(fingerprints) != 2 || fingerprints["db-1"] == "" {

@@ -278,6 +278,15 @@ func bodyEvent(body map[string]any) string {
 	return e
 }
 
+// bodyLabels are the labels of the (one) alert of a delivery.
+func bodyLabels(body map[string]any) map[string]any {
+	if l, ok := publishtest.Get(body, "alerts.0.labels").(map[string]any); ok {
+		return l
+	}
+	l, _ := body["labels"].(map[string]any)
+	return l
+}
+
 // bodyFingerprint is the fingerprint of the (one) alert of a delivery.
 func bodyFingerprint(body map[string]any) string {
 	if alerts, ok := body["alerts"].([]any); ok && len(alerts) > 0 {

@@ -76,6 +76,7 @@ func Retryable(kind string, after time.Duration, format string, args ...any) *Er
 }
 
 // ClassifyStatus classifies an HTTP response status. 2xx is success (nil);
+// 3xx is a permanent config error (deliveries never follow redirects);
 // 429 and 503 honour Retry-After; 408, 425, 429 and 5xx are retryable; every
 // other status is permanent. body is a short excerpt for the message.
 func ClassifyStatus(status int, header http.Header, body []byte, now time.Time) error {
@@ -84,6 +85,8 @@ func ClassifyStatus(status int, header http.Header, body []byte, now time.Time) 
 	}
 	msg := Excerpt(body)
 	switch {
+	case status >= 300 && status < 400:
+		return &Error{Kind: KindConfig, StatusCode: status, Msg: RedirectMessage(header.Get("Location"))}
 	case status == http.StatusTooManyRequests:
 		return &Error{Kind: KindRateLimited, StatusCode: status, Retryable: true,
 			RetryAfter: ParseRetryAfter(header.Get("Retry-After"), now), Msg: msg}
@@ -99,32 +102,79 @@ func ClassifyStatus(status int, header http.Header, body []byte, now time.Time) 
 	}
 }
 
-// ParseRetryAfter reads a Retry-After header (delay in seconds or an HTTP
-// date). It returns 0 when absent or unreadable, capped at MaxRetryAfter.
+// ParseRetryAfter reads a Retry-After header in one of the two forms of
+// RFC 9110 section 10.2.3: delay-seconds (non-negative decimal digits only)
+// or an HTTP-date. It returns 0 when absent, in another form (a sign, a
+// fraction, an exponent, "Inf", "NaN") or already past, and never more than
+// MaxRetryAfter: a delay too large for a Duration is capped, not wrapped.
 func ParseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	var d time.Duration
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 {
-			return 0
+	if isDigits(v) {
+		// Any number of seconds beyond the cap is the cap; checking the
+		// digits first keeps huge values from overflowing.
+		const maxSecs = int64(MaxRetryAfter / time.Second)
+		trimmed := strings.TrimLeft(v, "0")
+		if len(trimmed) > 18 {
+			return MaxRetryAfter
 		}
-		d = time.Duration(secs * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-		if d <= 0 {
-			return 0
+		secs, err := strconv.ParseInt("0"+trimmed, 10, 64)
+		if err != nil || secs >= maxSecs {
+			return MaxRetryAfter
 		}
-	} else {
+		return time.Duration(secs) * time.Second
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
 		return 0
 	}
-	if d > MaxRetryAfter {
-		d = MaxRetryAfter
+	// Sub saturates instead of overflowing for dates far away.
+	d := t.Sub(now)
+	switch {
+	case d <= 0:
+		return 0
+	case d > MaxRetryAfter:
+		return MaxRetryAfter
 	}
 	return d
 }
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// RedirectMessage explains a 3xx answer. It names only the host of the
+// Location, never its path or query (a redirect URL may carry a token).
+func RedirectMessage(location string) string {
+	const fix = "Herald does not follow redirects: set the target url to the final address"
+	location = strings.TrimSpace(location)
+	if location == "" {
+		return "redirect without a Location; " + fix
+	}
+	u, err := url.Parse(location)
+	switch {
+	case err != nil:
+		return "redirect to an unreadable Location; " + fix
+	case u.Host == "":
+		return "redirect to another path on the same host; " + fix
+	}
+	return "redirect to host " + Excerpt([]byte(u.Host)) + "; " + fix
+}
+
+// NoRedirect is an http.Client CheckRedirect that never follows a redirect:
+// the client returns the 3xx answer itself. Every client that delivers
+// alerts must use it (Send enforces it on the client it is given): a
+// followed 301/302/303 turns the POST into a body-less GET whose 2xx would
+// count as delivered, and a followed 307/308 re-posts the body with its
+// credentials to another host.
+func NoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // ClassifyTransport classifies an error from sending a request: timeouts and
 // network errors are retryable. The message never contains the request URL

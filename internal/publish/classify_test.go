@@ -46,12 +46,14 @@ func TestClassifyStatus(t *testing.T) {
 		{name: "410 permanent", status: 410, kind: publish.KindHTTPClient},
 		{name: "413 permanent", status: 413, kind: publish.KindHTTPClient},
 		{name: "422 permanent", status: 422, kind: publish.KindHTTPClient},
-		{name: "301 permanent", status: 301, kind: publish.KindHTTPClient},
+		{name: "301 permanent", status: 301, kind: publish.KindConfig},
+		{name: "307 permanent", status: 307, kind: publish.KindConfig},
 		{name: "408 retryable", status: 408, kind: publish.KindHTTPClient, retryable: true},
 		{name: "425 retryable", status: 425, kind: publish.KindHTTPClient, retryable: true},
 		{name: "429 without Retry-After", status: 429, kind: publish.KindRateLimited, retryable: true},
 		{name: "429 Retry-After seconds", status: 429, header: hdr("Retry-After", "7"), kind: publish.KindRateLimited, retryable: true, after: 7 * time.Second},
-		{name: "429 Retry-After fraction", status: 429, header: hdr("Retry-After", "1.5"), kind: publish.KindRateLimited, retryable: true, after: 1500 * time.Millisecond},
+		{name: "429 Retry-After fraction is not RFC 9110", status: 429, header: hdr("Retry-After", "1.5"), kind: publish.KindRateLimited, retryable: true},
+		{name: "429 Retry-After overflow", status: 429, header: hdr("Retry-After", "1e10"), kind: publish.KindRateLimited, retryable: true},
 		{name: "429 Retry-After date", status: 429, header: hdr("Retry-After", now.Add(90*time.Second).Format(http.TimeFormat)), kind: publish.KindRateLimited, retryable: true, after: 90 * time.Second},
 		{name: "429 Retry-After capped", status: 429, header: hdr("Retry-After", "999999"), kind: publish.KindRateLimited, retryable: true, after: publish.MaxRetryAfter},
 		{name: "429 Retry-After garbage", status: 429, header: hdr("Retry-After", "soon"), kind: publish.KindRateLimited, retryable: true},
@@ -78,7 +80,7 @@ func TestClassifyStatus(t *testing.T) {
 			if pe.StatusCode != tc.status {
 				t.Errorf("status = %d, want %d", pe.StatusCode, tc.status)
 			}
-			if pe.Msg != `{"error":"x"}` {
+			if tc.status/100 != 3 && pe.Msg != `{"error":"x"}` {
 				t.Errorf("msg = %q, want the body excerpt", pe.Msg)
 			}
 		})
@@ -96,8 +98,27 @@ func TestParseRetryAfter(t *testing.T) {
 		{"-5", 0},
 		{"3", 3 * time.Second},
 		{" 45 ", 45 * time.Second},
-		{"0.25", 250 * time.Millisecond},
 		{"7200", publish.MaxRetryAfter},
+		{"3599", 3599 * time.Second},
+		{"3600", publish.MaxRetryAfter},
+		{"007", 7 * time.Second},
+		// Only RFC 9110 forms: digits or an HTTP-date.
+		{"0.25", 0},
+		{"+5", 0},
+		{"5s", 0},
+		{"1e3", 0},
+		// Values that overflow a Duration are bounded, never negative.
+		{"1e10", 0},
+		{"Inf", 0},
+		{"-Inf", 0},
+		{"NaN", 0},
+		{"9223372036854775807", publish.MaxRetryAfter},
+		{"99999999999999999999999999999999", publish.MaxRetryAfter},
+		{"00000000000000000000000000000012", 12 * time.Second},
+		{"Fri, 31 Dec 9999 23:59:59 GMT", publish.MaxRetryAfter},
+		{"Mon, 01 Jan 0001 00:00:00 GMT", 0},
+		{now.Add(30 * time.Second).Format(time.RFC850), 30 * time.Second},
+		{now.Add(30 * time.Second).Format(time.ANSIC), 30 * time.Second},
 		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
 		{now.Add(-30 * time.Second).Format(http.TimeFormat), 0},
 		{now.Add(48 * time.Hour).Format(http.TimeFormat), publish.MaxRetryAfter},

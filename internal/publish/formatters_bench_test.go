@@ -94,7 +94,7 @@ func formatWebhook(n publish.Notification) ([]byte, error) {
 }
 
 func formatAlertmanager(n publish.Notification) ([]byte, error) {
-	return json.Marshal(alertmanager.Format(n, publishtest.Now))
+	return json.Marshal(alertmanager.Format(n, publishtest.Now, target.DefaultForwardTTL))
 }
 
 func BenchmarkFormatLarge_Slack(b *testing.B)     { benchFormat(b, formatSlack, largeFiring()) }

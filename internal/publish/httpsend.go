@@ -34,7 +34,9 @@ func SendJSON(ctx context.Context, client *http.Client, method, url string, head
 	return Send(ctx, client, method, url, headers, body)
 }
 
-// Send sends body and classifies the outcome like SendJSON.
+// Send sends body and classifies the outcome like SendJSON. It never
+// follows a redirect: a 3xx is a permanent KindConfig error naming the
+// Location host.
 func Send(ctx context.Context, client *http.Client, method, url string, headers map[string]string, body []byte) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
@@ -49,7 +51,11 @@ func Send(ctx context.Context, client *http.Client, method, url string, headers 
 	if client == nil {
 		client = http.DefaultClient
 	}
-	resp, err := client.Do(req)
+	// Never follow a redirect, whatever client the caller built: the 3xx
+	// is classified as a permanent failure below.
+	noFollow := *client
+	noFollow.CheckRedirect = NoRedirect
+	resp, err := noFollow.Do(req)
 	if err != nil {
 		return Response{}, ClassifyTransport(err)
 	}

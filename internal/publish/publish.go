@@ -58,6 +58,11 @@ type Notification struct {
 	// Update is true for a firing alert whose content changed after it was
 	// first published (providers that can edit a message do so).
 	Update bool `json:"update,omitempty"`
+	// Episode numbers the firing episodes of the alert (1 for the first
+	// firing, 2 after a resolve and re-fire, ...); the alert workflow sets
+	// it. 0 means unknown (notifications from before episodes were
+	// counted): providers then use their episode-less identifiers.
+	Episode int `json:"episode,omitempty"`
 	// State is what earlier deliveries of this alert to this target returned.
 	State ProviderState `json:"state,omitempty"`
 	// Classification is Herald's view of the alert (severity, priority).
@@ -85,6 +90,9 @@ type Result struct {
 	StatusCode int `json:"statusCode"`
 	// State is merged into the alert's provider state for this target.
 	State ProviderState `json:"state,omitempty"`
+	// Skipped says why the publisher sent nothing and still succeeded
+	// (for example a resolve of an alert the provider never received).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // Publisher delivers notifications to targets of one type. Implementations

@@ -2,26 +2,29 @@ package publish
 
 import (
 	"bytes"
-	"strings"
+	"errors"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"text/template"
+
+	"github.com/herald-alerts/herald/internal/alert"
 
 	"github.com/herald-alerts/herald/internal/target"
 )
 
-var templateCache sync.Map // template source -> *template.Template
+// templateCache holds parsed templates by source. Targets have few
+// templates; the bound keeps arbitrary sources from growing it forever.
+var (
+	templateCache     sync.Map // template source -> *template.Template
+	templateCacheSize atomic.Int64
+)
 
-var templateFuncs = template.FuncMap{
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
-	"join":  strings.Join,
-	"title": func(s string) string {
-		if s == "" {
-			return s
-		}
-		return strings.ToUpper(s[:1]) + s[1:]
-	},
-}
+const maxCachedTemplates = 1024
+
+// MaxTemplateOutput bounds what one template may render (bytes); a template
+// writing more fails with a config error instead of growing without bound.
+const MaxTemplateOutput = 256 << 10
 
 // TemplateData is what a target's title and body templates see.
 type TemplateData struct {
@@ -32,6 +35,8 @@ type TemplateData struct {
 	Summary     string
 	Fingerprint string
 	Labels      map[string]string
+	// LabelNames are the label names, sorted (for join).
+	LabelNames  []string
 	Annotations map[string]string
 	StartsAt    string
 	EndsAt      string
@@ -43,7 +48,7 @@ func NewTemplateData(n Notification) TemplateData {
 	d := TemplateData{
 		Event: n.Event, Status: n.Alert.Status, Name: n.Alert.Name(), Severity: n.Severity(),
 		Summary: n.Alert.Summary(), Fingerprint: n.Alert.Fingerprint, Labels: n.Alert.Labels,
-		Annotations: n.Alert.Annotations, URL: n.Alert.GeneratorURL,
+		LabelNames: alert.SortedKeys(n.Alert.Labels), Annotations: n.Alert.Annotations, URL: n.Alert.GeneratorURL,
 	}
 	if !n.Alert.StartsAt.IsZero() {
 		d.StartsAt = n.Alert.StartsAt.UTC().Format("2006-01-02T15:04:05Z")
@@ -78,16 +83,30 @@ func execTemplate(src string, data TemplateData) (string, error) {
 	if v, ok := templateCache.Load(src); ok {
 		tmpl = v.(*template.Template)
 	} else {
-		t, err := template.New("t").Funcs(templateFuncs).Option("missingkey=zero").Parse(src)
+		t, err := target.ParseTemplate("t", src)
 		if err != nil {
 			return "", err
 		}
-		templateCache.Store(src, t)
+		if templateCacheSize.Add(1) <= maxCachedTemplates {
+			templateCache.Store(src, t)
+		}
 		tmpl = t
 	}
-	var b bytes.Buffer
+	var b cappedBuffer
 	if err := tmpl.Execute(&b, data); err != nil {
 		return "", err
 	}
 	return b.String(), nil
+}
+
+// cappedBuffer is a bytes.Buffer that refuses to grow past MaxTemplateOutput.
+type cappedBuffer struct{ bytes.Buffer }
+
+var errTemplateOutput = errors.New("output exceeds " + strconv.Itoa(MaxTemplateOutput) + " bytes")
+
+func (b *cappedBuffer) Write(p []byte) (int, error) {
+	if b.Len()+len(p) > MaxTemplateOutput {
+		return 0, errTemplateOutput
+	}
+	return b.Buffer.Write(p)
 }

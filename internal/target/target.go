@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 )
 
@@ -63,6 +62,8 @@ type Target struct {
 	PagerDuty *PagerDutyOptions `json:"pagerduty,omitempty"`
 	// Rootly holds optional settings of rootly targets.
 	Rootly *RootlyOptions `json:"rootly,omitempty"`
+	// Alertmanager holds optional settings of alertmanager targets.
+	Alertmanager *AlertmanagerOptions `json:"alertmanager,omitempty"`
 
 	// Origin says where the target came from ("file:/etc/herald/targets.yaml#2",
 	// "secret:monitoring/team-a-slack"). Not part of the schema.
@@ -135,6 +136,11 @@ type Ref struct {
 	Name  string      `json:"name"`
 	Type  string      `json:"type"`
 	Retry RetryPolicy `json:"retry"`
+	// ForwardTTL is set for alertmanager targets only: a forwarded firing
+	// alert is sent with endsAt = now + ForwardTTL, so the receiving
+	// Alertmanager resolves it by itself unless it is sent again. The alert
+	// workflow re-sends a firing alert to such a target every ForwardTTL/3.
+	ForwardTTL time.Duration `json:"forwardTTL,omitempty"`
 }
 
 // IsEnabled reports whether the target takes deliveries (default true).
@@ -162,7 +168,30 @@ func (t Target) RetryPolicy() RetryPolicy {
 }
 
 // Ref returns the credential-free reference a workflow carries.
-func (t Target) Ref() Ref { return Ref{Name: t.Name, Type: t.Type, Retry: t.RetryPolicy()} }
+func (t Target) Ref() Ref {
+	r := Ref{Name: t.Name, Type: t.Type, Retry: t.RetryPolicy()}
+	if t.Type == TypeAlertmanager {
+		r.ForwardTTL = t.ForwardTTL()
+	}
+	return r
+}
+
+// Bounds and default of alertmanager.forward_ttl.
+const (
+	DefaultForwardTTL = time.Hour
+	MinForwardTTL     = time.Second
+	MaxForwardTTL     = 24 * time.Hour
+)
+
+// ForwardTTL is how long an alert forwarded to an alertmanager target stays
+// active without being sent again: alertmanager.forward_ttl, default
+// DefaultForwardTTL.
+func (t Target) ForwardTTL() time.Duration {
+	if o := t.Alertmanager; o != nil && o.ForwardTTL > 0 {
+		return time.Duration(o.ForwardTTL)
+	}
+	return DefaultForwardTTL
+}
 
 // Endpoint is the base URL to talk to: url, or the provider default.
 func (t Target) Endpoint() string {
@@ -190,18 +219,35 @@ func (t Target) Secrets() []string {
 		}
 	}
 	add(t.RoutingKey)
+	if t.PagerDuty != nil {
+		for _, k := range t.PagerDuty.PreviousRoutingKeys {
+			add(k)
+		}
+	}
 	add(t.Token)
 	for _, v := range t.Headers {
 		add(v)
+		// "Bearer <token>", "Basic <credentials>": the credential alone too.
+		if _, cred, ok := strings.Cut(v, " "); ok {
+			add(strings.TrimSpace(cred))
+		}
 	}
 	if u, err := url.Parse(t.URL); err == nil {
 		if u.User != nil {
 			add(u.User.String())
+			if pw, ok := u.User.Password(); ok {
+				add(pw)
+			}
 		}
 		if u.Path != "" && u.Path != "/" {
 			add(u.Path)
 		}
 		add(u.RawQuery)
+		for _, vs := range u.Query() {
+			for _, v := range vs {
+				add(v)
+			}
+		}
 	}
 	return s
 }
@@ -303,10 +349,10 @@ func (t Target) Validate() error {
 		return err
 	}
 	if tp := t.Template; tp != nil {
-		if _, err := template.New("title").Parse(tp.Title); err != nil {
+		if _, err := ParseTemplate("title", tp.Title); err != nil {
 			return fe("template.title", "does not parse: %v", err)
 		}
-		if _, err := template.New("body").Parse(tp.Body); err != nil {
+		if _, err := ParseTemplate("body", tp.Body); err != nil {
 			return fe("template.body", "does not parse: %v", err)
 		}
 	}
@@ -438,6 +484,18 @@ type PagerDutyOptions struct {
 	Component string `json:"component,omitempty"`
 	Group     string `json:"group,omitempty"`
 	Class     string `json:"class,omitempty"`
+	// PreviousRoutingKeys are integration keys the target used before
+	// routing_key: alerts triggered with one of them are resolved with it.
+	// They are credentials, like routing_key.
+	PreviousRoutingKeys []string `json:"previous_routing_keys,omitempty"`
+}
+
+// AlertmanagerOptions are optional settings of an alertmanager target.
+type AlertmanagerOptions struct {
+	// ForwardTTL is how far ahead of now a forwarded firing alert's endsAt
+	// lies (default 1h, between 1s and 24h). Herald re-sends firing alerts
+	// every third of it, so the receiving Alertmanager keeps them active.
+	ForwardTTL Duration `json:"forward_ttl,omitempty"`
 }
 
 // RootlyOptions are optional settings of a rootly target: where Rootly
@@ -456,14 +514,16 @@ type RootlyOptions struct {
 	EnvironmentIDs         []string `json:"environment_ids,omitempty"`
 }
 
-// RootlySources are the alert sources the Rootly alerts API accepts.
+// RootlySources are the alert sources the Rootly alerts API accepts: the
+// source enum of POST /v1/alerts in Rootly's API reference
+// (https://docs.rootly.com/api-reference/alerts/creates-an-alert), sorted.
 var RootlySources = []string{
 	"alertmanager", "api", "app_dynamics", "app_optics", "asana", "azure", "bug_snag", "catchpoint",
-	"checkly", "chronosphere", "clickup", "cloud_watch", "datadog", "dynatrace", "email",
-	"generic_webhook", "gitlab", "google_cloud", "grafana", "honeycomb", "jira", "linear",
-	"live_call_routing", "manual", "monte_carlo", "nagios", "new_relic", "nobl9", "opsgenie",
-	"pagerduty", "pagertree", "prtg", "rollbar", "rootly", "sentry", "service_now", "slack",
-	"splunk", "victorops", "web", "workflow", "zendesk",
+	"checkly", "chronosphere", "clickup", "cloud_watch", "datadog", "email", "generic_webhook",
+	"gitlab", "google_cloud", "grafana", "honeycomb", "jira", "linear", "live_call_routing", "manual",
+	"monte_carlo", "nagios", "new_relic", "nobl9", "opsgenie", "pagerduty", "pagertree", "prtg",
+	"rollbar", "rootly", "sentry", "service_now", "slack", "splunk", "victorops", "web", "workflow",
+	"zendesk",
 }
 
 // RootlyNotificationTargetTypes are the accepted notification_target_type values.
@@ -500,6 +560,19 @@ func (t Target) validateTypeOptions() error {
 			if len(f.value) > 255 {
 				return fe("pagerduty."+f.name, "must be at most 255 characters")
 			}
+		}
+		for i, k := range o.PreviousRoutingKeys {
+			if strings.TrimSpace(k) == "" {
+				return fe(fmt.Sprintf("pagerduty.previous_routing_keys[%d]", i), "must not be empty")
+			}
+		}
+	}
+	if o := t.Alertmanager; o != nil {
+		if t.Type != TypeAlertmanager {
+			return only("alertmanager", TypeAlertmanager)
+		}
+		if d := time.Duration(o.ForwardTTL); d != 0 && (d < MinForwardTTL || d > MaxForwardTTL) {
+			return fe("alertmanager.forward_ttl", "must be between %s and %s", MinForwardTTL, MaxForwardTTL)
 		}
 	}
 	if o := t.Rootly; o != nil {

@@ -1,9 +1,12 @@
 package target_test
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -33,7 +36,7 @@ func TestTypeOptions(t *testing.T) {
 			"pagerduty":{"source":"k8s-prod","component":"api","group":"platform","class":"slo"}}`,
 			check: func(t *testing.T, tg target.Target) {
 				want := target.PagerDutyOptions{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
-				if tg.PagerDuty == nil || *tg.PagerDuty != want {
+				if tg.PagerDuty == nil || !reflect.DeepEqual(*tg.PagerDuty, want) {
 					t.Errorf("pagerduty options = %+v", tg.PagerDuty)
 				}
 			}},
@@ -61,6 +64,18 @@ func TestTypeOptions(t *testing.T) {
 			json: `{"name":"r","type":"rootly","token":"t","rootly":{"notification_target_id":"x"}}`},
 		{name: "rootly options on slack", field: "rootly",
 			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","rootly":{}}`},
+		{name: "alertmanager forward_ttl", json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"90s"}}`,
+			check: func(t *testing.T, tg target.Target) {
+				if tg.ForwardTTL() != 90*time.Second || tg.Ref().ForwardTTL != 90*time.Second {
+					t.Errorf("forward TTL = %v, ref %v", tg.ForwardTTL(), tg.Ref().ForwardTTL)
+				}
+			}},
+		{name: "alertmanager forward_ttl too short", field: "alertmanager.forward_ttl",
+			json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"500ms"}}`},
+		{name: "alertmanager forward_ttl too long", field: "alertmanager.forward_ttl",
+			json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"25h"}}`},
+		{name: "alertmanager options on a webhook", field: "alertmanager",
+			json: `{"name":"w","type":"webhook","url":"https://example.com","alertmanager":{"forward_ttl":"1h"}}`},
 		{name: "unknown option key is rejected", field: "parse",
 			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","slack":{"colour":"red"}}`},
 	} {
@@ -87,6 +102,36 @@ func TestTypeOptions(t *testing.T) {
 				if fe.Field != tc.field {
 					t.Errorf("field = %q, want %q (%v)", fe.Field, tc.field, err)
 				}
+			}
+		})
+	}
+}
+
+// TestRefForwardTTL: the workflow learns the forward TTL of alertmanager
+// targets (default 1h) from the Ref, as "forwardTTL"; other types have none.
+func TestRefForwardTTL(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		tg   target.Target
+		want time.Duration
+		json string
+	}{
+		{"alertmanager default", target.Target{Name: "a", Type: target.TypeAlertmanager, URL: "http://am"}, time.Hour, `"forwardTTL":3600000000000`},
+		{"alertmanager option", target.Target{Name: "a", Type: target.TypeAlertmanager, URL: "http://am",
+			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(3 * time.Second)}}, 3 * time.Second, `"forwardTTL":3000000000`},
+		{"webhook", target.Target{Name: "w", Type: target.TypeWebhook, URL: "http://w"}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := tc.tg.Ref()
+			if ref.ForwardTTL != tc.want {
+				t.Errorf("ForwardTTL = %v, want %v", ref.ForwardTTL, tc.want)
+			}
+			b, err := json.Marshal(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.json != "" && !strings.Contains(string(b), tc.json) || tc.json == "" && strings.Contains(string(b), "forwardTTL") {
+				t.Errorf("ref JSON = %s, want %q", b, tc.json)
 			}
 		})
 	}

@@ -21,11 +21,6 @@ type PostableAlert struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
-// FiringTTL is how long a forwarded firing alert stays active in the
-// receiving Alertmanager without a resolve. Herald sends the resolve
-// explicitly; the TTL only bounds an alert whose resolve never comes.
-const FiringTTL = 24 * time.Hour
-
 // Publisher forwards to {url}/api/v2/alerts.
 type Publisher struct {
 	Client *http.Client
@@ -33,9 +28,12 @@ type Publisher struct {
 	Now func() time.Time
 }
 
-// Format builds the API body for n: a firing alert is active until
-// FiringTTL from now, a resolved one ends at its endsAt (or now).
-func Format(n publish.Notification, now time.Time) []PostableAlert {
+// Format builds the API body for n. A firing alert is active until ttl
+// from now (Herald re-sends it every ttl/3, as Alertmanager's clients
+// re-send active alerts). A resolved one ends at its endsAt, or now when it
+// has none or one in the future. endsAt is never before startsAt: the
+// receiving Alertmanager rejects such an alert with a permanent 400.
+func Format(n publish.Notification, now time.Time, ttl time.Duration) []PostableAlert {
 	a := PostableAlert{
 		Labels: n.Alert.Labels, Annotations: n.Alert.Annotations, StartsAt: n.Alert.StartsAt,
 		GeneratorURL: n.Alert.GeneratorURL,
@@ -46,21 +44,32 @@ func Format(n publish.Notification, now time.Time) []PostableAlert {
 			a.EndsAt = now
 		}
 	} else {
-		a.EndsAt = now.Add(FiringTTL)
+		if ttl <= 0 {
+			ttl = target.DefaultForwardTTL
+		}
+		a.EndsAt = now.Add(ttl)
+		if a.StartsAt.After(now) {
+			// The source's clock is ahead: stay active for ttl after the start.
+			a.EndsAt = a.StartsAt.Add(ttl)
+		}
+	}
+	if !a.StartsAt.IsZero() && a.EndsAt.Before(a.StartsAt) {
+		a.EndsAt = a.StartsAt
 	}
 	return []PostableAlert{a}
 }
 
-// Publish implements publish.Publisher.
+// Publish implements publish.Publisher. Errors never carry the target's
+// credentials (URL user info, path and query, header values).
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
 	}
 	url := strings.TrimRight(t.URL, "/") + "/api/v2/alerts"
-	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, url, t.Headers, Format(n, now().UTC()))
+	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, url, t.Headers, Format(n, now().UTC(), t.ForwardTTL()))
 	if err != nil {
-		return publish.Result{}, err
+		return publish.Result{}, publish.RedactError(err, t.Secrets())
 	}
 	return publish.Result{StatusCode: resp.StatusCode}, nil
 }

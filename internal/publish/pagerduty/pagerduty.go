@@ -5,6 +5,8 @@ package pagerduty
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -21,9 +23,13 @@ const (
 	MaxSummary = 1024
 	// MaxDedupKey is the longest dedup_key PagerDuty accepts.
 	MaxDedupKey = 255
-	// MaxEventSize is the largest event PagerDuty accepts (512 KB). Herald
-	// trims custom_details to stay below it.
-	MaxEventSize = 512 * 1024
+	// MaxEventSize is the largest event PagerDuty accepts: "512 KB", read
+	// as 512,000 bytes (as Alertmanager does). Herald trims every
+	// label-derived field to stay within it and never sends a larger event.
+	MaxEventSize = 512000
+	// MaxField bounds source, component, group and class when an event has
+	// to be trimmed (characters).
+	MaxField = 255
 	// RateLimitedBackoff is the delay after a 429 without Retry-After.
 	// PagerDuty drops a throttled event, so the retry waits tens of seconds.
 	RateLimitedBackoff = 30 * time.Second
@@ -35,9 +41,42 @@ const (
 	DefaultSource = "herald"
 )
 
-// StateDedupKey is the ProviderState key of the dedup_key PagerDuty
-// returned: later events of the alert reuse it.
-const StateDedupKey = "pagerduty_dedup_key"
+// ProviderState keys.
+const (
+	// StateDedupKey is the dedup_key PagerDuty returned: later events of
+	// the alert reuse it.
+	StateDedupKey = "pagerduty_dedup_key"
+	// StateKeyFingerprint is KeyFingerprint of the routing key the alert
+	// was triggered with (not the key: it is a credential), so its resolve
+	// uses the same key after the target's routing_key was rotated.
+	StateKeyFingerprint = "pagerduty_key_fp"
+)
+
+// KeyFingerprint identifies a routing key without revealing it: the first
+// 8 bytes of its SHA-256, in hex.
+func KeyFingerprint(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:8])
+}
+
+// RoutingKey chooses the routing key for n: the key the alert was triggered
+// with when the state records one (routing_key or one of
+// pagerduty.previous_routing_keys), else routing_key. ok is false when the
+// recorded key is none of them: a resolve then cannot reach the alert.
+func RoutingKey(t target.Target, n publish.Notification) (key string, ok bool) {
+	fp := n.State[StateKeyFingerprint]
+	if fp == "" || KeyFingerprint(t.RoutingKey) == fp {
+		return t.RoutingKey, true
+	}
+	if t.PagerDuty != nil {
+		for _, k := range t.PagerDuty.PreviousRoutingKeys {
+			if KeyFingerprint(k) == fp {
+				return k, true
+			}
+		}
+	}
+	return t.RoutingKey, false
+}
 
 // Event actions.
 const (
@@ -133,9 +172,17 @@ func Severity(n publish.Notification) string {
 }
 
 // Build returns the event for n. A resolved notification yields a resolve
-// event (routing_key, dedup_key and event_action only).
+// event (routing_key, dedup_key and event_action only). Every event of an
+// alert uses the routing key its trigger used (see RoutingKey); a resolve
+// whose key is no longer configured fails permanently.
 func Build(t target.Target, n publish.Notification) (Event, error) {
-	ev := Event{RoutingKey: t.RoutingKey, DedupKey: DedupKey(n)}
+	key, known := RoutingKey(t, n)
+	if !known && n.Event == publish.EventResolved {
+		return Event{}, publish.Permanent(publish.KindConfig,
+			"the alert was triggered with a routing key (fingerprint %s) that is neither routing_key nor in pagerduty.previous_routing_keys: add the old key there to resolve it",
+			n.State[StateKeyFingerprint])
+	}
+	ev := Event{RoutingKey: key, DedupKey: DedupKey(n)}
 	if n.Event == publish.EventResolved {
 		ev.EventAction = ActionResolve
 		return ev, nil
@@ -159,7 +206,7 @@ func Build(t target.Target, n publish.Notification) (Event, error) {
 		Severity:  Severity(n),
 		Component: firstLabel(a.Labels, opts.Component, "component", "service"),
 		Group:     firstLabel(a.Labels, opts.Group, "group", "team", "namespace"),
-		Class:     firstLabel(a.Labels, opts.Class, "class", "alertname"),
+		Class:     firstLabel(a.Labels, opts.Class, "class"),
 		CustomDetails: &Details{
 			Fingerprint: a.Fingerprint, Severity: n.Severity(), Text: body,
 			Labels: a.Labels, Annotations: a.Annotations,
@@ -167,6 +214,9 @@ func Build(t target.Target, n publish.Notification) (Event, error) {
 	}
 	if p.Source == "" {
 		p.Source = DefaultSource
+	}
+	if p.Class == "" {
+		p.Class = a.Name()
 	}
 	if !a.StartsAt.IsZero() {
 		p.Timestamp = a.StartsAt.UTC().Format(time.RFC3339)
@@ -204,44 +254,73 @@ func firstLabel(labels map[string]string, fallback string, keys ...string) strin
 	return fallback
 }
 
-// Encode marshals ev, trimming custom_details (never failing) when the event
-// would exceed MaxEventSize: first long values are shortened, then
-// annotations, label values and finally links are dropped; Truncated marks
-// any trimming. ev's maps are never modified.
+// Encode marshals ev within MaxEventSize. An event too large is trimmed
+// step by step until it fits: long values are shortened (custom_details
+// text and annotations to 1024 characters, labels to 256; source,
+// component, group and class to MaxField; links and client_url to 2048),
+// then annotations and text are dropped, label values cut to 32
+// characters, labels dropped, and finally the links and client_url.
+// custom_details.truncated marks any trimming. An event that still does
+// not fit (a huge routing key) is a permanent config error: it is never
+// sent. ev's maps are never modified.
 func Encode(ev Event) ([]byte, error) {
 	b, err := json.Marshal(ev)
 	if err != nil {
 		return nil, publish.Permanent(publish.KindConfig, "encode pagerduty event: %v", err)
 	}
-	if len(b) <= MaxEventSize || ev.Payload == nil || ev.Payload.CustomDetails == nil {
+	if len(b) <= MaxEventSize {
 		return b, nil
 	}
-	p := *ev.Payload
-	d := *p.CustomDetails
-	d.Truncated = true
-	p.CustomDetails = &d
-	ev.Payload = &p
-	steps := []func(){
-		func() { // shorten every long value
-			d.Text = publish.Truncate(d.Text, 1024)
-			d.Annotations = truncateValues(d.Annotations, 1024)
-			d.Labels = truncateValues(d.Labels, 256)
-		},
-		func() { d.Text, d.Annotations = "", nil },
-		func() { d.Labels = truncateValues(d.Labels, 32) },
-		func() { d.Labels = nil },
-		func() { ev.Links, ev.ClientURL = nil, "" },
-	}
-	for _, step := range steps {
-		step()
-		if b, err = json.Marshal(ev); err != nil {
-			return nil, publish.Permanent(publish.KindConfig, "encode pagerduty event: %v", err)
+	if ev.Payload != nil {
+		p := *ev.Payload
+		ev.Payload = &p
+		d := Details{}
+		if p.CustomDetails != nil {
+			d = *p.CustomDetails
 		}
-		if len(b) <= MaxEventSize {
-			return b, nil
+		d.Truncated = true
+		p.CustomDetails = &d
+		steps := []func(){
+			func() { // shorten every long value
+				d.Text = publish.Truncate(d.Text, 1024)
+				d.Annotations = truncateValues(d.Annotations, 1024)
+				d.Labels = truncateValues(d.Labels, 256)
+				d.Fingerprint = publish.Truncate(d.Fingerprint, MaxDedupKey)
+				p.Summary = publish.Truncate(p.Summary, MaxSummary)
+				p.Source = publish.Truncate(p.Source, MaxField)
+				p.Component = publish.Truncate(p.Component, MaxField)
+				p.Group = publish.Truncate(p.Group, MaxField)
+				p.Class = publish.Truncate(p.Class, MaxField)
+				ev.Links = truncateLinks(ev.Links, 2048)
+				ev.ClientURL = publish.Truncate(ev.ClientURL, 2048)
+			},
+			func() { d.Text, d.Annotations = "", nil },
+			func() { d.Labels = truncateValues(d.Labels, 32) },
+			func() { d.Labels = nil },
+			func() { ev.Links, ev.ClientURL = nil, "" },
+		}
+		for _, step := range steps {
+			step()
+			if b, err = json.Marshal(ev); err != nil {
+				return nil, publish.Permanent(publish.KindConfig, "encode pagerduty event: %v", err)
+			}
+			if len(b) <= MaxEventSize {
+				return b, nil
+			}
 		}
 	}
-	return b, nil
+	return nil, publish.Permanent(publish.KindConfig, "pagerduty event is %d bytes after trimming, over the limit of %d bytes", len(b), MaxEventSize)
+}
+
+func truncateLinks(links []Link, max int) []Link {
+	if len(links) == 0 {
+		return links
+	}
+	out := make([]Link, len(links))
+	for i, l := range links {
+		out[i] = Link{Href: publish.Truncate(l.Href, max), Text: publish.Truncate(l.Text, MaxField)}
+	}
+	return out
 }
 
 func truncateValues(m map[string]string, max int) map[string]string {
@@ -281,7 +360,9 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 	if key == "" {
 		key = DedupKey(n)
 	}
-	return publish.Result{StatusCode: resp.StatusCode, State: publish.ProviderState{StateDedupKey: key}}, nil
+	routingKey, _ := RoutingKey(t, n)
+	return publish.Result{StatusCode: resp.StatusCode, State: publish.ProviderState{
+		StateDedupKey: key, StateKeyFingerprint: KeyFingerprint(routingKey)}}, nil
 }
 
 // classify refines the shared classification with PagerDuty's contract: a

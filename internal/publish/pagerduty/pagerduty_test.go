@@ -3,6 +3,7 @@ package pagerduty_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
@@ -166,7 +167,17 @@ func TestPayloadFields(t *testing.T) {
 				t.PagerDuty = &target.PagerDutyOptions{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
 				return t
 			},
-			want: map[string]string{"source": "k8s-prod", "component": "api", "group": "platform", "class": "Bare"}},
+			want: map[string]string{"source": "k8s-prod", "component": "api", "group": "platform", "class": "slo"}},
+		{name: "class label wins over the class option", n: func() publish.Notification {
+			n := publishtest.Firing()
+			n.Alert.Labels = map[string]string{"alertname": "Bare", "class": "latency"}
+			return n
+		}(),
+			tg: func(t target.Target) target.Target {
+				t.PagerDuty = &target.PagerDutyOptions{Class: "slo"}
+				return t
+			},
+			want: map[string]string{"class": "latency"}},
 		{name: "labels win over options", n: publishtest.Firing(),
 			tg: func(t target.Target) target.Target {
 				t.PagerDuty = &target.PagerDutyOptions{Source: "k8s-prod"}
@@ -234,22 +245,43 @@ func TestSummaryTruncated(t *testing.T) {
 	}
 }
 
+// TestEventSizeLimit: whatever the labels and annotations hold, the event
+// PagerDuty receives is at most 512,000 bytes, valid, and keeps routing
+// key, dedup key, action, summary, source, severity and fingerprint.
 func TestEventSizeLimit(t *testing.T) {
 	huge := strings.Repeat("x", 300*1024)
+	big := func(n int) string { return strings.Repeat("<&>", n/3) } // escaped by JSON: 6 bytes each
+	manyLabels := func() map[string]string {
+		m := map[string]string{"alertname": "Big"}
+		for i := 0; i < 3000; i++ {
+			m["label_"+strings.Repeat("k", 10)+string(rune('a'+i%26))+strings.Repeat("z", i%50)+"_"+itoa(i)] = strings.Repeat("v", 300)
+		}
+		return m
+	}
 	for _, tc := range []struct {
 		name        string
 		labels      map[string]string
 		annotations map[string]string
+		externalURL string
 		keepLabels  bool
+		between     bool // the untrimmed event is over 512000 but within 512 KiB
 	}{
 		{name: "huge annotations", annotations: map[string]string{"description": huge, "detail": huge, "summary": "short"}, keepLabels: true},
-		{name: "huge labels", labels: func() map[string]string {
-			m := map[string]string{"alertname": "Big"}
-			for i := 0; i < 3000; i++ {
-				m["label_"+strings.Repeat("k", 10)+string(rune('a'+i%26))+strings.Repeat("z", i%50)+"_"+itoa(i)] = strings.Repeat("v", 300)
-			}
+		{name: "huge labels", labels: manyLabels()},
+		{name: "between 512000 and 524288 bytes", annotations: map[string]string{"description": strings.Repeat("y", 511000), "summary": "s"},
+			externalURL: "http://am.example.com/" + strings.Repeat("u", 2000), keepLabels: true, between: true},
+		{name: "huge source, component, group and class labels", labels: map[string]string{
+			"alertname": "Big", "instance": big(200000), "service": big(200000), "team": big(200000), "class": big(200000)}},
+		{name: "huge alertname (summary and class)", labels: map[string]string{"alertname": big(600000)}},
+		{name: "huge link annotations", annotations: map[string]string{
+			"summary": "s", "runbook_url": "https://r.example.com/" + huge, "dashboard_url": "https://d.example.com/" + huge}},
+		{name: "huge external URL", externalURL: "http://am.example.com/" + huge + huge},
+		{name: "everything huge", labels: func() map[string]string {
+			m := manyLabels()
+			m["instance"], m["component"], m["group"], m["class"] = huge, huge, huge, huge
 			return m
-		}()},
+		}(), annotations: map[string]string{"summary": huge, "description": huge, "runbook_url": huge, "dashboard_url": huge},
+			externalURL: huge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n := publishtest.Firing()
@@ -259,17 +291,44 @@ func TestEventSizeLimit(t *testing.T) {
 			if tc.annotations != nil {
 				n.Alert.Annotations = tc.annotations
 			}
+			if tc.externalURL != "" {
+				n.Alert.ExternalURL = tc.externalURL
+			}
 			before := len(n.Alert.Annotations["description"])
+			if tc.between {
+				ev, err := pagerduty.Build(newTarget(""), n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := json.Marshal(ev)
+				if len(raw) <= 512000 || len(raw) > 512*1024 {
+					t.Fatalf("untrimmed event is %d bytes; the case needs 512001..524288", len(raw))
+				}
+			}
 			srv := publishtest.NewServer(t, accepted)
 			_, req := publishOne(t, newTarget(srv.URL), srv, n)
-			if len(req.Body) > pagerduty.MaxEventSize {
-				t.Fatalf("event is %d bytes, limit %d", len(req.Body), pagerduty.MaxEventSize)
+			if len(req.Body) > pagerduty.MaxEventSize || pagerduty.MaxEventSize != 512000 {
+				t.Fatalf("event is %d bytes, limit %d (want 512000)", len(req.Body), pagerduty.MaxEventSize)
+			}
+			if req.JSON == nil {
+				t.Fatal("the event is not valid JSON")
 			}
 			if req.Get("payload.custom_details.truncated") != true {
 				t.Error("trimmed details must be marked truncated")
 			}
-			if req.String("payload.summary") == "" || req.String("payload.custom_details.fingerprint") != "c0ffee1234567890" {
-				t.Error("summary and fingerprint must survive trimming")
+			for _, f := range []string{"routing_key", "dedup_key", "event_action", "payload.summary", "payload.source",
+				"payload.severity", "payload.class"} {
+				if req.String(f) == "" {
+					t.Errorf("%s is missing after trimming", f)
+				}
+			}
+			if req.String("payload.custom_details.fingerprint") != "c0ffee1234567890" {
+				t.Error("the fingerprint must survive trimming")
+			}
+			for _, f := range []string{"payload.source", "payload.component", "payload.group", "payload.class"} {
+				if c := utf8.RuneCountInString(req.String(f)); c > pagerduty.MaxField {
+					t.Errorf("%s has %d characters, want at most %d", f, c, pagerduty.MaxField)
+				}
 			}
 			if tc.keepLabels && req.String("payload.custom_details.labels.alertname") != "HighErrorRate" {
 				t.Error("labels should survive when trimming annotations is enough")
@@ -278,6 +337,108 @@ func TestEventSizeLimit(t *testing.T) {
 				t.Error("trimming modified the alert")
 			}
 		})
+	}
+}
+
+// TestEventTooLargeIsNeverSent: an event that cannot be trimmed under the
+// limit (here: a huge routing key) fails permanently without a request.
+func TestEventTooLargeIsNeverSent(t *testing.T) {
+	srv := publishtest.NewServer(t, accepted)
+	tg := newTarget(srv.URL)
+	tg.RoutingKey = strings.Repeat("k", pagerduty.MaxEventSize)
+	_, err := (&pagerduty.Publisher{Client: srv.Client()}).Publish(context.Background(), tg, publishtest.Firing())
+	pe := publishtest.AssertError(t, err, publish.KindConfig, false, 0)
+	if !strings.Contains(pe.Msg, "over the limit of 512000 bytes") {
+		t.Errorf("msg = %q", pe.Msg)
+	}
+	publishtest.AssertNoSecret(t, pe.Error(), tg.RoutingKey)
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("PagerDuty received %d requests, want 0", n)
+	}
+}
+
+// TestRoutingKeyRotation: every event of an alert uses the routing key its
+// trigger used, recorded as a fingerprint (never the key) in the provider
+// state, even after the target's routing_key was rotated.
+func TestRoutingKeyRotation(t *testing.T) {
+	const oldKey, newKey = "OLDKEY0123456789abcdefABCDEF0000", "NEWKEY0123456789abcdefABCDEF1111"
+	srv := publishtest.NewServer(t)
+	srv.Default = accepted
+	pub := &pagerduty.Publisher{Client: srv.Client()}
+	tgWith := func(key string, previous ...string) target.Target {
+		tg := newTarget(srv.URL)
+		tg.RoutingKey = key
+		if previous != nil {
+			tg.PagerDuty = &target.PagerDutyOptions{PreviousRoutingKeys: previous}
+		}
+		if err := tg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return tg
+	}
+	res, err := pub.Publish(context.Background(), tgWith(oldKey), publishtest.Firing())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := res.State[pagerduty.StateKeyFingerprint]
+	if len(fp) != 16 || fp != pagerduty.KeyFingerprint(oldKey) || strings.Contains(oldKey, fp) {
+		t.Fatalf("state fingerprint = %q, want 16 hex characters of sha256 (not part of the key)", fp)
+	}
+	publishtest.AssertNoSecret(t, fmt.Sprint(res.State), oldKey)
+	state := res.State
+
+	for _, tc := range []struct {
+		name     string
+		tg       target.Target
+		n        publish.Notification
+		wantKey  string
+		wantFail bool
+	}{
+		{name: "resolve after rotation uses the trigger's key", tg: tgWith(newKey, oldKey), n: publishtest.Resolved(state), wantKey: oldKey},
+		{name: "update after rotation uses the trigger's key", tg: tgWith(newKey, "SOMEOTHERKEY", oldKey), n: publishtest.Update(state), wantKey: oldKey},
+		{name: "resolve without rotation", tg: tgWith(oldKey), n: publishtest.Resolved(state), wantKey: oldKey},
+		{name: "resolve of a legacy alert without fingerprint uses routing_key", tg: tgWith(newKey, oldKey),
+			n: publishtest.Resolved(publish.ProviderState{pagerduty.StateDedupKey: "herald-c0ffee1234567890"}), wantKey: newKey},
+		{name: "resolve after rotation without the old key fails", tg: tgWith(newKey), n: publishtest.Resolved(state), wantFail: true},
+		{name: "update after rotation without the old key triggers with routing_key", tg: tgWith(newKey), n: publishtest.Update(state), wantKey: newKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sent := len(srv.Requests())
+			res, err := pub.Publish(context.Background(), tc.tg, tc.n)
+			if tc.wantFail {
+				pe := publishtest.AssertError(t, err, publish.KindConfig, false, 0)
+				if !strings.Contains(pe.Msg, "previous_routing_keys") || !strings.Contains(pe.Msg, fp) {
+					t.Errorf("msg = %q, want it to name the fingerprint and previous_routing_keys", pe.Msg)
+				}
+				publishtest.AssertNoSecret(t, pe.Error(), oldKey, newKey)
+				if len(srv.Requests()) != sent {
+					t.Error("a resolve with an unknown key must not be sent")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := srv.Request(t, sent)
+			if got := req.String("routing_key"); got != tc.wantKey {
+				t.Errorf("routing_key = %q, want %q", got, tc.wantKey)
+			}
+			if got := res.State[pagerduty.StateKeyFingerprint]; got != pagerduty.KeyFingerprint(tc.wantKey) {
+				t.Errorf("state fingerprint = %q, want that of the key used", got)
+			}
+		})
+	}
+}
+
+func TestPreviousRoutingKeysAreSecrets(t *testing.T) {
+	tg := newTarget("")
+	tg.PagerDuty = &target.PagerDutyOptions{PreviousRoutingKeys: []string{"OLDKEY-abcdef-0123"}}
+	if got := publish.Redact("bad key OLDKEY-abcdef-0123", tg.Secrets()); strings.Contains(got, "OLDKEY") {
+		t.Errorf("previous routing key not redacted: %q", got)
+	}
+	tg.PagerDuty.PreviousRoutingKeys = []string{" "}
+	if err := tg.Validate(); err == nil || !strings.Contains(err.Error(), "previous_routing_keys[0]") {
+		t.Errorf("empty previous key: Validate = %v", err)
 	}
 }
 

@@ -6,8 +6,10 @@ package rootly
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,17 +105,38 @@ type Response struct {
 // Publisher talks to {endpoint}/v1/alerts.
 type Publisher struct {
 	Client *http.Client
+	// Logger receives a line for every skipped resolve; nil means
+	// slog.Default().
+	Logger *slog.Logger
 }
 
-// DeduplicationKey is the key that makes every notification of one alert
-// land on one Rootly alert.
-func DeduplicationKey(a alert.Alert) string {
+func (p *Publisher) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// DeduplicationKey is the key that makes every notification of one firing
+// episode of an alert land on one Rootly alert: herald-<fingerprint>-<episode>.
+// A new episode (a re-fire after a resolve) gets a new key, so Rootly opens
+// (and pages for) a new alert instead of folding it into the resolved one.
+// Episode 0 (unknown: alerts in flight from before episodes were counted)
+// keeps the legacy key herald-<fingerprint>.
+func DeduplicationKey(a alert.Alert, episode int) string {
 	fp := a.Fingerprint
 	if fp == "" {
 		fp = alert.Fingerprint(a.Labels)
 	}
-	return "herald-" + fp
+	if episode <= 0 {
+		return "herald-" + fp
+	}
+	return "herald-" + fp + "-" + strconv.Itoa(episode)
 }
+
+// SkippedResolve is the Result.Skipped of a resolve that Herald does not
+// send because Rootly never received the alert.
+const SkippedResolve = "rootly never received this alert (no rootly_id): nothing to resolve, and creating it would page"
 
 // Format builds the create/update document for n: summary from the
 // template title (else the alert's summary), description from the template
@@ -141,7 +164,7 @@ func Format(t target.Target, n publish.Notification) (Request[Attributes], error
 		ExternalID:       a.Fingerprint,
 		ExternalURL:      a.GeneratorURL,
 		Labels:           labels(a.Labels),
-		DeduplicationKey: DeduplicationKey(a),
+		DeduplicationKey: DeduplicationKey(a, n.Episode),
 		Data: &AlertData{
 			Fingerprint: a.Fingerprint, Status: a.Status, Severity: n.Severity(),
 			Annotations: a.Annotations, GeneratorURL: a.GeneratorURL, Receiver: a.Receiver, SentBy: "herald",
@@ -188,10 +211,11 @@ func FormatResolve(n publish.Notification) Request[ResolveAttributes] {
 }
 
 // Publish implements publish.Publisher. A firing alert is created (its id
-// kept as rootly_id; the deduplication key keeps repeats on one Rootly
-// alert); a firing update patches the known alert; a resolve resolves it. A resolve without a known id first creates the alert with
-// the same deduplication key (Rootly treats alerts sharing the key as one
-// alert) and then resolves the id Rootly returns.
+// kept as rootly_id; the deduplication key keeps repeats of one episode on
+// one Rootly alert); a firing update patches the known alert; a resolve
+// resolves it. A resolve without a known id sends nothing and succeeds
+// with Result.Skipped: Rootly never received the alert, and creating it
+// just to resolve it would page someone.
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
 	res, err := p.publish(ctx, t, n)
 	if err != nil {
@@ -220,11 +244,12 @@ func (p *Publisher) publish(ctx context.Context, t target.Target, n publish.Noti
 	}
 
 	if id == "" {
-		created, err := p.create(ctx, t, base, doc)
-		if err != nil {
-			return publish.Result{}, err
-		}
-		id = created.State[StateAlertID]
+		// The first news of this alert is its resolve (or the firing never
+		// reached Rootly): creating the alert now would page for an alert
+		// that is already over.
+		p.logger().InfoContext(ctx, "rootly resolve skipped: Rootly never received the alert",
+			"target", t.Name, "fingerprint", n.Alert.Fingerprint, "episode", n.Episode)
+		return publish.Result{Skipped: SkippedResolve}, nil
 	}
 	resp, err := p.send(ctx, t, http.MethodPost, base+"/"+url.PathEscape(id)+"/resolve", FormatResolve(n))
 	if err != nil {

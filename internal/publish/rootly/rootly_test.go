@@ -1,9 +1,12 @@
 package rootly_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -123,12 +126,13 @@ func TestFollowUps(t *testing.T) {
 		contains     map[string]string
 	}
 	for _, tc := range []struct {
-		name    string
-		n       publish.Notification
-		script  []publishtest.Response
-		calls   []call
-		wantID  string
-		wantErr string
+		name        string
+		n           publish.Notification
+		script      []publishtest.Response
+		calls       []call
+		wantID      string
+		wantErr     string
+		wantSkipped bool
 	}{
 		{
 			name: "update patches the known alert", n: publishtest.Update(known),
@@ -159,16 +163,49 @@ func TestFollowUps(t *testing.T) {
 			wantID: "alert/42",
 		},
 		{
-			name: "resolve without an id creates by deduplication key, then resolves", n: publishtest.Resolved(nil),
-			script: []publishtest.Response{created("fallback-7"), resolvedResp("fallback-7")},
-			calls: []call{
-				{method: http.MethodPost, path: "/v1/alerts", checks: map[string]any{
-					"data.attributes.deduplication_key": "herald-c0ffee1234567890",
-					"data.attributes.ended_at":          "2024-05-06T07:08:09Z",
-					"data.attributes.data.status":       "resolved"}},
-				{method: http.MethodPost, path: "/v1/alerts/fallback-7/resolve"},
-			},
-			wantID: "fallback-7",
+			name: "first news is a resolve: nothing is created or sent", n: publishtest.Resolved(nil),
+			calls: nil, wantID: "", wantSkipped: true,
+		},
+		{
+			name: "first news is a resolve in a later episode: nothing is sent", n: func() publish.Notification {
+				n := publishtest.Resolved(nil)
+				n.Episode = 3
+				return n
+			}(),
+			calls: nil, wantID: "", wantSkipped: true,
+		},
+		{
+			name: "firing of episode 2 has its own deduplication key", n: func() publish.Notification {
+				n := publishtest.Firing()
+				n.Episode = 2
+				return n
+			}(),
+			script: []publishtest.Response{created("ep-2")},
+			calls: []call{{method: http.MethodPost, path: "/v1/alerts", checks: map[string]any{
+				"data.attributes.deduplication_key": "herald-c0ffee1234567890-2"}}},
+			wantID: "ep-2",
+		},
+		{
+			name: "re-fire after a resolve (next episode) creates a new alert key", n: func() publish.Notification {
+				n := publishtest.Firing()
+				n.State, n.Episode = known, 4
+				return n
+			}(),
+			script: []publishtest.Response{created("ep-4")},
+			calls: []call{{method: http.MethodPost, path: "/v1/alerts", checks: map[string]any{
+				"data.attributes.deduplication_key": "herald-c0ffee1234567890-4"}}},
+			wantID: "ep-4",
+		},
+		{
+			name: "update in an episode keeps its key", n: func() publish.Notification {
+				n := publishtest.Update(known)
+				n.Episode = 2
+				return n
+			}(),
+			script: []publishtest.Response{resolvedResp("alert/42")},
+			calls: []call{{method: http.MethodPatch, path: "/v1/alerts/alert%2F42", checks: map[string]any{
+				"data.attributes.deduplication_key": "herald-c0ffee1234567890-2"}}},
+			wantID: "alert/42",
 		},
 		{
 			name: "resolve of a deleted alert is permanent", n: publishtest.Resolved(known),
@@ -217,7 +254,65 @@ func TestFollowUps(t *testing.T) {
 			if res.State[rootly.StateAlertID] != tc.wantID {
 				t.Errorf("state = %v, want id %q", res.State, tc.wantID)
 			}
+			if (res.Skipped != "") != tc.wantSkipped || tc.wantSkipped && (res.Skipped != rootly.SkippedResolve || res.StatusCode != 0) {
+				t.Errorf("result = %+v, want skipped %v", res, tc.wantSkipped)
+			}
 		})
+	}
+}
+
+// TestSkippedResolveIsLogged: a resolve that is not sent says so in the log.
+func TestSkippedResolveIsLogged(t *testing.T) {
+	var buf bytes.Buffer
+	srv := publishtest.NewServer(t)
+	pub := &rootly.Publisher{Client: srv.Client(), Logger: slog.New(slog.NewJSONHandler(&buf, nil))}
+	res, err := pub.Publish(context.Background(), newTarget(srv.URL), publishtest.Resolved(nil))
+	if err != nil || res.Skipped == "" {
+		t.Fatalf("Publish = %+v, %v", res, err)
+	}
+	if len(srv.Requests()) != 0 {
+		t.Errorf("Rootly received %d requests, want none", len(srv.Requests()))
+	}
+	for _, want := range []string{"rootly resolve skipped", `"target":"rootly-prod"`, `"fingerprint":"c0ffee1234567890"`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("log %q does not contain %q", buf.String(), want)
+		}
+	}
+	publishtest.AssertNoSecret(t, buf.String(), newTarget(srv.URL).Secrets()...)
+}
+
+func TestDeduplicationKey(t *testing.T) {
+	a := publishtest.Alert()
+	for _, tc := range []struct {
+		episode int
+		want    string
+	}{{0, "herald-c0ffee1234567890"}, {-1, "herald-c0ffee1234567890"}, {1, "herald-c0ffee1234567890-1"}, {12, "herald-c0ffee1234567890-12"}} {
+		if got := rootly.DeduplicationKey(a, tc.episode); got != tc.want {
+			t.Errorf("episode %d: key %q, want %q", tc.episode, got, tc.want)
+		}
+	}
+}
+
+// TestSources: the accepted rootly.source values are exactly the source
+// enum of Rootly's POST /v1/alerts.
+func TestSources(t *testing.T) {
+	documented := []string{"rootly", "manual", "api", "web", "slack", "email", "workflow", "live_call_routing",
+		"pagerduty", "opsgenie", "victorops", "pagertree", "datadog", "nobl9", "zendesk", "asana", "clickup",
+		"sentry", "rollbar", "jira", "honeycomb", "service_now", "linear", "grafana", "alertmanager",
+		"google_cloud", "generic_webhook", "cloud_watch", "azure", "splunk", "chronosphere", "app_optics",
+		"bug_snag", "monte_carlo", "nagios", "prtg", "catchpoint", "app_dynamics", "checkly", "new_relic", "gitlab"}
+	got := append([]string(nil), target.RootlySources...)
+	sort.Strings(got)
+	sort.Strings(documented)
+	if strings.Join(got, ",") != strings.Join(documented, ",") {
+		t.Errorf("RootlySources =\n%v\nwant the documented enum\n%v", got, documented)
+	}
+	for _, src := range documented {
+		tg := newTarget("")
+		tg.Rootly = &target.RootlyOptions{Source: src}
+		if err := tg.Validate(); err != nil {
+			t.Errorf("source %q: %v", src, err)
+		}
 	}
 }
 

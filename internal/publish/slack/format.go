@@ -157,14 +157,15 @@ func Format(t target.Target, n publish.Notification) (Message, error) {
 	}
 	w.end(&header)
 
-	// Notification text: emoji, header and summary.
+	// Notification text: emoji, header and summary, escaped for mrkdwn
+	// (Slack parses text, so an unescaped <!channel> would ping).
 	text := w.begin()
 	w.raw(statusEmoji(n))
 	w.raw(" ")
-	w.raw(w.b.String()[header.from:header.to])
+	w.escaped(w.b.String()[header.from:header.to])
 	if title == "" && summary != name {
 		w.raw(": ")
-		w.raw(summary)
+		w.escaped(summary)
 	}
 	w.end(&text)
 
@@ -359,11 +360,11 @@ func FormatReply(t target.Target, n publish.Notification) (Message, error) {
 			text += ": " + s
 		}
 	}
-	text = ":white_check_mark: " + text
-	section := Escape(text)
+	section := ":white_check_mark: " + Escape(text)
 	if title != "" {
-		section = text
+		section = ":white_check_mark: " + text
 	}
+	text = ":white_check_mark: " + Escape(text)
 	if body != "" {
 		section += "\n" + body
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +69,33 @@ func (p *Publisher) publishWebhook(ctx context.Context, t target.Target, n publi
 	if err != nil {
 		return publish.Result{}, err
 	}
+	if err := checkWebhookBody(resp, p.now()); err != nil {
+		return publish.Result{}, err
+	}
 	return publish.Result{StatusCode: resp.StatusCode}, nil
+}
+
+// checkWebhookBody reads a 2xx answer of an incoming webhook as Alertmanager
+// does: a JSON answer must say ok:true (an ok:false is classified like a
+// Web API error), any other answer must be the text "ok". Anything else
+// means Slack did not post the message: a permanent provider error.
+func checkWebhookBody(resp publish.Response, now time.Time) error {
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		var r APIResponse
+		if err := json.Unmarshal(resp.Body, &r); err != nil {
+			return &publish.Error{Kind: publish.KindProvider, StatusCode: resp.StatusCode, Retryable: true,
+				Msg: "slack incoming webhook: response is not JSON: " + publish.Excerpt(resp.Body)}
+		}
+		if !r.OK {
+			return ClassifyAPIError("incoming webhook", r.Error, resp.StatusCode, resp.Header, now)
+		}
+		return nil
+	}
+	if body := strings.TrimSpace(string(resp.Body)); body != "ok" {
+		return &publish.Error{Kind: publish.KindProvider, StatusCode: resp.StatusCode,
+			Msg: "slack incoming webhook: answered " + strconv.Quote(publish.Excerpt(resp.Body)) + " instead of ok"}
+	}
+	return nil
 }
 
 // publishAPI uses the Web API: a first firing posts a message; a firing
@@ -103,11 +130,16 @@ func (p *Publisher) publishAPI(ctx context.Context, t target.Target, n publish.N
 		}
 		reply.Channel, reply.ThreadTS = channel, ts
 		r, err := p.call(ctx, t, MethodPostMessage, reply)
-		if err != nil {
+		if err == nil {
+			state[StateTS], state[StateChannel], state[StateResolveTS] = ts, channel, r.TS
+			return publish.Result{StatusCode: http.StatusOK, State: state}, nil
+		}
+		if !hasCode(err, "thread_not_found", "message_not_found") {
 			return publish.Result{}, err
 		}
-		state[StateTS], state[StateChannel], state[StateResolveTS] = ts, channel, r.TS
-		return publish.Result{StatusCode: http.StatusOK, State: state}, nil
+		// The parent message was deleted: post the resolved message at
+		// the top level, as for an alert without a known message.
+		m.TS = ""
 
 	case ts != "" && n.Update:
 		m.Channel, m.TS = channel, ts
@@ -184,6 +216,8 @@ var retryableCodes = map[string]bool{
 	"request_timeout":     true,
 	"timeout":             true,
 	"team_added_to_org":   true,
+	// The workspace is migrating into an Enterprise Grid org: transient.
+	"org_login_required": true,
 }
 
 // ClassifyAPIError turns a Web API ok:false answer into a delivery error:
@@ -210,11 +244,16 @@ func ClassifyAPIError(method, code string, status int, header http.Header, now t
 // messageGone reports whether err says the message to edit no longer exists
 // or cannot be edited.
 func messageGone(err error) bool {
+	return hasCode(err, "message_not_found", "cant_update_message", "edit_window_closed")
+}
+
+// hasCode reports whether err is a permanent Web API error with one of codes.
+func hasCode(err error, codes ...string) bool {
 	pe := publish.AsError(err)
 	if pe.Kind != publish.KindProvider || pe.Retryable {
 		return false
 	}
-	for _, code := range []string{"message_not_found", "cant_update_message", "edit_window_closed"} {
+	for _, code := range codes {
 		if strings.HasSuffix(pe.Msg, ": "+code) {
 			return true
 		}

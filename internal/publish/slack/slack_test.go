@@ -123,6 +123,96 @@ func TestWebhookRequest(t *testing.T) {
 	}
 }
 
+// TestWebhookAnswerBody: an incoming webhook posted the message only when
+// it answers "ok" (or JSON ok:true), as Alertmanager checks it.
+func TestWebhookAnswerBody(t *testing.T) {
+	jsonResp := func(v map[string]any) publishtest.Response { return publishtest.JSON(200, v) }
+	for _, tc := range []struct {
+		name      string
+		resp      publishtest.Response
+		ok        bool
+		kind      string
+		retryable bool
+		msg       string
+	}{
+		{name: "ok", resp: publishtest.OK("ok"), ok: true},
+		{name: "ok with a newline", resp: publishtest.OK("ok\n"), ok: true},
+		{name: "JSON ok:true", resp: jsonResp(map[string]any{"ok": true}), ok: true},
+		{name: "empty 200", resp: publishtest.OK(""), kind: publish.KindProvider, msg: `answered "" instead of ok`},
+		{name: "200 with an error text", resp: publishtest.OK("invalid_token"), kind: publish.KindProvider, msg: `answered "invalid_token" instead of ok`},
+		{name: "200 HTML from a proxy", resp: publishtest.OK("<html>login</html>"), kind: publish.KindProvider, msg: "instead of ok"},
+		{name: "204", resp: publishtest.Status(204, ""), kind: publish.KindProvider, msg: "instead of ok"},
+		{name: "JSON ok:false", resp: jsonResp(map[string]any{"ok": false, "error": "invalid_blocks"}), kind: publish.KindProvider, msg: "invalid_blocks"},
+		{name: "JSON ok:false ratelimited", resp: jsonResp(map[string]any{"ok": false, "error": "ratelimited"}), kind: publish.KindRateLimited, retryable: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := publishtest.NewServer(t, tc.resp)
+			res, err := pub(srv).Publish(context.Background(), webhookTarget(srv.URL), publishtest.Firing())
+			if tc.ok {
+				if err != nil || res.StatusCode != 200 {
+					t.Fatalf("Publish = %+v, %v; want success", res, err)
+				}
+				return
+			}
+			pe := publishtest.AssertError(t, err, tc.kind, tc.retryable, -1)
+			if !strings.Contains(pe.Msg, tc.msg) {
+				t.Errorf("msg = %q, want it to contain %q", pe.Msg, tc.msg)
+			}
+			publishtest.AssertNoSecret(t, pe.Error(), hookPath)
+		})
+	}
+}
+
+// TestTextAndFallbackEscaped: the top-level text and the attachment
+// fallback are mrkdwn, so alert text in them is escaped: <!channel> in a
+// summary must not ping the channel.
+func TestTextAndFallbackEscaped(t *testing.T) {
+	ping := publishtest.Firing()
+	ping.Alert.Annotations = map[string]string{"summary": "disk <!channel> & <@U123> full"}
+	name := publishtest.Firing()
+	name.Alert.Labels = map[string]string{"alertname": "Disk<!here>", "severity": "warning"}
+	name.Alert.Annotations = nil
+	tmpl := webhookTarget("")
+	tmpl.Template = &target.TemplateSpec{Title: "{{ .Summary }}"}
+	for _, tc := range []struct {
+		name string
+		tg   target.Target
+		n    publish.Notification
+		want string
+	}{
+		{"summary", webhookTarget(""), ping, "disk &lt;!channel&gt; &amp; &lt;@U123&gt; full"},
+		{"alertname", webhookTarget(""), name, "[FIRING] Disk&lt;!here&gt;"},
+		{"template title", tmpl, ping, "disk &lt;!channel&gt; &amp; &lt;@U123&gt; full"},
+		{"resolved", webhookTarget(""), func() publish.Notification {
+			n := publishtest.Resolved(nil)
+			n.Alert.Annotations = ping.Alert.Annotations
+			return n
+		}(), "&lt;!channel&gt;"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := slack.Format(tc.tg, tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for field, got := range map[string]string{"text": m.Text, "attachments.0.fallback": m.Attachments[0].Fallback} {
+				if !strings.Contains(got, tc.want) || strings.Contains(got, "<!") || strings.Contains(got, "<@") {
+					t.Errorf("%s = %q, want it escaped (%q)", field, got, tc.want)
+				}
+			}
+			if strings.Contains(m.Blocks[0].Text.Text, "&lt;") {
+				t.Errorf("the plain_text header must not be escaped: %q", m.Blocks[0].Text.Text)
+			}
+			r, err := slack.FormatReply(tc.tg, tc.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(r.Text, "<!") || strings.Contains(r.Text, "<@") {
+				t.Errorf("reply text = %q, want it escaped", r.Text)
+			}
+		})
+	}
+}
+
 func TestEscaping(t *testing.T) {
 	n := publishtest.Firing()
 	n.Alert.Annotations = map[string]string{"summary": "<script> & <@U123>"}
@@ -354,6 +444,39 @@ func TestBotFollowUps(t *testing.T) {
 			wantState: publish.ProviderState{slack.StateTS: "1700000000.000100", slack.StateChannel: "C0123ALERTS", slack.StateResolveTS: "1700000500.000300"},
 		},
 		{
+			name: "resolve of a deleted parent posts the resolved message at the top level",
+			n:    publishtest.Resolved(known),
+			script: []publishtest.Response{apiError("message_not_found"), apiError("thread_not_found"),
+				posted("C0123ALERTS", "1700000800.000600")},
+			calls: []call{
+				{path: "/chat.update"},
+				{path: "/chat.postMessage", checks: map[string]any{"thread_ts": "1700000000.000100"}},
+				{path: "/chat.postMessage", checks: map[string]any{
+					"channel": "#alerts", "thread_ts": nil, "ts": nil, "blocks.0.text.text": "[RESOLVED] HighErrorRate",
+					"attachments.0.color": slack.ColorResolved}},
+			},
+			wantState: publish.ProviderState{slack.StateTS: "1700000800.000600", slack.StateChannel: "C0123ALERTS"},
+		},
+		{
+			name: "resolve reply answered message_not_found posts at the top level",
+			n:    publishtest.Resolved(known),
+			script: []publishtest.Response{posted("C0123ALERTS", "1700000000.000100"), apiError("message_not_found"),
+				posted("C0123ALERTS", "1700000801.000700")},
+			calls: []call{
+				{path: "/chat.update"},
+				{path: "/chat.postMessage", checks: map[string]any{"thread_ts": "1700000000.000100"}},
+				{path: "/chat.postMessage", checks: map[string]any{"thread_ts": nil, "blocks.0.text.text": "[RESOLVED] HighErrorRate"}},
+			},
+			wantState: publish.ProviderState{slack.StateTS: "1700000801.000700", slack.StateChannel: "C0123ALERTS"},
+		},
+		{
+			name:    "resolve reply failing otherwise is not re-posted",
+			n:       publishtest.Resolved(known),
+			script:  []publishtest.Response{posted("C0123ALERTS", "1700000000.000100"), apiError("internal_error")},
+			calls:   []call{{path: "/chat.update"}, {path: "/chat.postMessage", checks: map[string]any{"thread_ts": "1700000000.000100"}}},
+			wantErr: publish.KindProvider,
+		},
+		{
 			name:    "resolve retries when the edit fails retryably, without replying",
 			n:       publishtest.Resolved(known),
 			script:  []publishtest.Response{publishtest.Status(500, "")},
@@ -436,6 +559,7 @@ func TestBotClassification(t *testing.T) {
 		{"ok:false fatal_error", apiError("fatal_error"), publish.KindProvider, true, 0},
 		{"ok:false service_unavailable", apiError("service_unavailable"), publish.KindProvider, true, 0},
 		{"ok:false request_timeout", apiError("request_timeout"), publish.KindProvider, true, 0},
+		{"ok:false org_login_required", apiError("org_login_required"), publish.KindProvider, true, 0},
 		{"ok:false invalid_auth", apiError("invalid_auth"), publish.KindProvider, false, 0},
 		{"ok:false not_authed", apiError("not_authed"), publish.KindProvider, false, 0},
 		{"ok:false token_revoked", apiError("token_revoked"), publish.KindProvider, false, 0},

@@ -1,77 +1,132 @@
-// Package webhook publishes alerts as JSON to a generic HTTP endpoint.
+// Package webhook publishes alerts to a generic HTTP endpoint as an
+// Alertmanager webhook (version 4) carrying the one alert, so any existing
+// Alertmanager webhook receiver, Herald's own POST /webhook included,
+// accepts it.
 package webhook
 
 import (
 	"context"
 	"net/http"
-	"time"
+	"strconv"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
-// Payload is the JSON body a webhook target receives.
+// Payload is the JSON body a webhook target receives: Alertmanager's
+// webhook message (version 4, the same type Herald's own POST /webhook
+// parses) and Herald's extension under "herald", which v4 receivers ignore.
 type Payload struct {
-	// Version of this payload format.
-	Version string `json:"version"`
+	alert.Webhook
+	// Herald is what Herald adds: not part of the v4 format.
+	Herald Extension `json:"herald"`
+}
+
+// Extension is Herald's part of the payload.
+type Extension struct {
 	// Event is firing or resolved.
-	Event       string            `json:"event"`
-	Update      bool              `json:"update,omitempty"`
-	Fingerprint string            `json:"fingerprint"`
-	Name        string            `json:"alertname"`
-	Severity    string            `json:"severity"`
-	Status      string            `json:"status"`
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	StartsAt    time.Time         `json:"startsAt"`
-	EndsAt      *time.Time        `json:"endsAt,omitempty"`
-	URL         string            `json:"generatorURL,omitempty"`
-	Receiver    string            `json:"receiver,omitempty"`
+	Event string `json:"event"`
+	// Update is true for a firing alert whose content changed.
+	Update bool `json:"update,omitempty"`
+	// Severity is Herald's severity of the alert (critical, warning, info).
+	Severity string `json:"severity"`
 	// Title and Text are set when the target has templates.
 	Title string `json:"title,omitempty"`
 	Text  string `json:"text,omitempty"`
 	// Classification is Herald's severity decision (source rules, labels
 	// or llm, with confidence and reason).
 	Classification *publish.Classification `json:"classification,omitempty"`
+	// SourceReceiver and SourceGroupKey are the receiver and group key of
+	// the Alertmanager webhook that brought the alert to Herald.
+	SourceReceiver string `json:"sourceReceiver,omitempty"`
+	SourceGroupKey string `json:"sourceGroupKey,omitempty"`
 }
 
-// PayloadVersion is the current Payload.Version.
-const PayloadVersion = "1"
+// PayloadVersion is the Alertmanager webhook version Herald sends.
+const PayloadVersion = alert.SupportedWebhookVersion
 
 // Publisher posts Payload to the target URL with the target's headers.
 type Publisher struct {
 	Client *http.Client
 }
 
-// Format builds the payload for n.
+// Format builds the payload for n. Each message is a group of one alert,
+// grouped by all its labels, so groupLabels and commonLabels are the
+// alert's labels and commonAnnotations its annotations.
 func Format(t target.Target, n publish.Notification) (Payload, error) {
-	p := Payload{
-		Version: PayloadVersion, Event: n.Event, Update: n.Update, Fingerprint: n.Alert.Fingerprint,
-		Name: n.Alert.Name(), Severity: n.Severity(), Status: n.Alert.Status, Labels: n.Alert.Labels,
-		Annotations: n.Alert.Annotations, StartsAt: n.Alert.StartsAt, URL: n.Alert.GeneratorURL,
-		Receiver: n.Alert.Receiver,
-	}
-	if n.Classification.Source != "" {
-		c := n.Classification
-		p.Classification = &c
-	}
-	if n.Event == publish.EventResolved {
-		p.Status = alert.StatusResolved
-		if !n.Alert.EndsAt.IsZero() {
-			e := n.Alert.EndsAt
-			p.EndsAt = &e
-		}
-	}
+	a := n.Alert
 	title, text, err := publish.Render(t.Template, n)
 	if err != nil {
 		return Payload{}, err
 	}
-	p.Title, p.Text = title, text
+	status := alert.StatusFiring
+	if n.Event == publish.EventResolved {
+		status = alert.StatusResolved
+	}
+	fp := a.Fingerprint
+	if fp == "" {
+		fp = alert.Fingerprint(a.Labels)
+	}
+	labels := nonNil(a.Labels)
+	annotations := nonNil(a.Annotations)
+	out := alert.WebhookAlert{
+		Status: status, Labels: labels, Annotations: annotations, StartsAt: a.StartsAt,
+		GeneratorURL: a.GeneratorURL, Fingerprint: fp,
+	}
+	if status == alert.StatusResolved {
+		out.EndsAt = a.EndsAt
+	}
+	p := Payload{
+		Webhook: alert.Webhook{
+			Version: PayloadVersion, GroupKey: GroupKey(labels), Status: status, Receiver: t.Name,
+			GroupLabels: labels, CommonLabels: labels, CommonAnnotations: annotations,
+			ExternalURL: a.ExternalURL, Alerts: []alert.WebhookAlert{out},
+		},
+		Herald: Extension{
+			Event: n.Event, Update: n.Update, Severity: n.Severity(), Title: title, Text: text,
+			SourceReceiver: a.Receiver, SourceGroupKey: a.GroupKey,
+		},
+	}
+	if n.Classification.Source != "" {
+		c := n.Classification
+		p.Herald.Classification = &c
+	}
 	return p, nil
 }
 
-// Publish implements publish.Publisher.
+// GroupKey is the group key Alertmanager gives a group that groups by every
+// label at the root route: {}:{name="value", ...}, sorted by name.
+func GroupKey(labels map[string]string) string {
+	names := alert.SortedKeys(labels)
+	size := 5
+	for _, k := range names {
+		size += len(k) + len(labels[k]) + 5
+	}
+	b := make([]byte, 0, size)
+	b = append(b, "{}:{"...)
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, k...)
+		b = append(b, '=')
+		b = strconv.AppendQuote(b, labels[k])
+	}
+	b = append(b, '}')
+	return string(b)
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// Publish implements publish.Publisher. Errors never carry the target's
+// credentials (URL user info, path and query, header values), even when
+// the receiver echoes them.
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
 	payload, err := Format(t, n)
 	if err != nil {
@@ -79,7 +134,7 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 	}
 	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, t.URL, t.Headers, payload)
 	if err != nil {
-		return publish.Result{}, err
+		return publish.Result{}, publish.RedactError(err, t.Secrets())
 	}
 	return publish.Result{StatusCode: resp.StatusCode}, nil
 }
