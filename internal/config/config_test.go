@@ -355,7 +355,7 @@ func TestTemporalConnection(t *testing.T) {
 		{name: "api key implies TLS", env: env{addr: "ns.acct.tmprl.cloud:7233", "HERALD_TEMPORAL_API_KEY": "k-s3cr3t"},
 			wantTLS: true, wantKey: "k-s3cr3t"},
 		{name: "flags win", args: []string{"--temporal-tls-ca=/flag/ca.pem", "--temporal-api-key=from-flag"},
-			env: env{addr: "t:7233", "HERALD_TEMPORAL_TLS_CA": "/env/ca.pem", "HERALD_TEMPORAL_API_KEY": "from-env"},
+			env:     env{addr: "t:7233", "HERALD_TEMPORAL_TLS_CA": "/env/ca.pem", "HERALD_TEMPORAL_API_KEY": "from-env"},
 			wantTLS: true, want: config.TemporalTLS{CAFile: "/flag/ca.pem"}, wantKey: "from-flag"},
 		{name: "skip verify is an explicit switch", args: []string{"--temporal-tls-insecure-skip-verify"}, env: env{addr: "t:7233"},
 			wantTLS: true, want: config.TemporalTLS{InsecureSkipVerify: true}},
