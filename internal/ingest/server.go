@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -79,11 +78,7 @@ func New(cfg Config) *Server {
 	s.ready = &readiness{client: cfg.Client, namespace: cfg.Namespace, taskQueue: cfg.TaskQueue, check: cfg.Ready}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.Get("/readyz", s.handleReady)
-	r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: cfg.Metrics.Registry}))
+	s.mountOps(r)
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
 	if cfg.DevSink {
 		s.mountDevSink(r)
@@ -101,12 +96,7 @@ func New(cfg Config) *Server {
 		s.mountDeadLetters(r, admin)
 		s.mountHealth(r, admin)
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
-	})
+	fallbacks(r)
 	s.router = r
 	return s
 }
