@@ -15,20 +15,27 @@ import (
 // a worker process, which takes no webhooks and offers no API. Readiness
 // uses cfg.Ready, or else cfg.Client as in New.
 func OpsHandler(cfg Config) http.Handler {
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
+	s, r := newOpsServer(cfg)
+	fallbacks(r)
+	s.router = r
+	return s
+}
+
+// newOpsServer applies the defaults of cfg and returns a server whose
+// router has the recoverer and the ops endpoints.
+func newOpsServer(cfg Config) (*Server, chi.Router) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = metrics.New()
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.ready = &readiness{client: cfg.Client, namespace: cfg.Namespace, taskQueue: cfg.TaskQueue, check: cfg.Ready}
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	s.mountOps(r)
-	fallbacks(r)
-	s.router = r
-	return s
+	return s, r
 }
 
 // mountOps mounts liveness, readiness and the Prometheus exposition.

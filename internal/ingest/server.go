@@ -68,17 +68,8 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
-	s := &Server{cfg: cfg, log: cfg.Logger}
-	s.ready = &readiness{client: cfg.Client, namespace: cfg.Namespace, taskQueue: cfg.TaskQueue, check: cfg.Ready}
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
-	s.mountOps(r)
+	s, r := newOpsServer(cfg)
+	cfg = s.cfg
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
 	if cfg.DevSink {
 		s.mountDevSink(r)
