@@ -6,8 +6,13 @@ SERVER_PKGS := ./internal/integration/...
 # Everything else runs with the race detector.
 RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e /internal/integration -e /internal/devserver -e /internal/app/dev -e '/worker$$')
 PROMTOOL  ?= promtool
+# The release the image is tagged with; deploy/ pins the same tag (a test
+# checks that they agree). Bump both together.
+VERSION   := 0.1.0
+IMAGE     ?= ghcr.io/herald-alerts/herald
+CONTAINER ?= docker
 
-.PHONY: all build run test test-race test-integration test-rules test-fuzz vet deps bench bench-e2e replay load clean help
+.PHONY: all build image run test test-race test-integration test-rules test-fuzz vet deps bench bench-e2e replay load clean help
 
 all: build
 
@@ -17,6 +22,9 @@ help: ## list targets
 build: ## build bin/worker and bin/starter
 	$(GO) build -o $(BIN)/worker ./worker
 	$(GO) build -o $(BIN)/starter ./starter
+
+image: ## build the container image $(IMAGE):$(VERSION) (deploy/Dockerfile; CONTAINER=podman works too)
+	$(CONTAINER) build -f deploy/Dockerfile -t $(IMAGE):$(VERSION) .
 
 # make run uses the example targets (Herald's own logging dev sink) unless
 # HERALD_TARGETS_FILE names yours.

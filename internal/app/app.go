@@ -35,7 +35,9 @@ import (
 )
 
 // Dial connects to Temporal. The client is lazy: it connects on first use,
-// so the starter comes up (and answers 503) while Temporal is down.
+// so the starter comes up (and answers 503) while Temporal is down. An
+// existing cluster (cfg.TemporalAddress set) is reached with the configured
+// TLS and API key.
 func Dial(cfg config.Config, address string, m *metrics.Metrics, log *slog.Logger) (client.Client, func(), error) {
 	opts := client.Options{
 		HostPort:  address,
@@ -44,6 +46,9 @@ func Dial(cfg config.Config, address string, m *metrics.Metrics, log *slog.Logge
 	}
 	if err := useEncryption(&opts, cfg, log); err != nil {
 		return nil, nil, err
+	}
+	if err := connectionOptions(cfg, &opts); err != nil {
+		return nil, nil, fmt.Errorf("temporal client for %s: %w", address, err)
 	}
 	closeMetrics := func() {}
 	if m != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -232,7 +233,8 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runtime
 }
 
 // RunWorker runs a worker process: target sources, the Temporal worker and
-// an HTTP server with /healthz, /readyz, /metrics and the read API.
+// an HTTP server with only /healthz, /readyz and /metrics. Webhooks and the
+// API are the starter's: a worker pod has no endpoint that changes state.
 func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	rt, err := connect(ctx, cfg, log)
 	if err != nil {
@@ -244,7 +246,16 @@ func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	log.Info("worker started", "temporal", cfg.TemporalAddress, "namespace", cfg.TemporalNamespace,
 		"task_queue", cfg.TaskQueue, "http", cfg.HTTPAddr)
-	return Serve(ctx, cfg.HTTPAddr, rt.Handler(false), cfg.ShutdownTimeout, log)
+	return Serve(ctx, cfg.HTTPAddr, workerHandler(rt), cfg.ShutdownTimeout, log)
+}
+
+// workerHandler is the HTTP handler of a worker process: health, readiness
+// (rt.ready) and metrics.
+func workerHandler(rt *Runtime) http.Handler {
+	return ingest.OpsHandler(ingest.Config{
+		Client: rt.Client, Namespace: rt.Config.TemporalNamespace, TaskQueue: rt.Config.TaskQueue,
+		Metrics: rt.Metrics, Logger: rt.Log, Ready: rt.ready,
+	})
 }
 
 // RunStarter runs the webhook starter: HTTP server and target sources (for

@@ -21,6 +21,10 @@ type Config struct {
 	TemporalAddress   string
 	TemporalNamespace string
 	TaskQueue         string
+	// Connection to an existing cluster (unused for the embedded server).
+	TemporalTLS TemporalTLS
+	// TemporalAPIKey is sent as a gRPC bearer token (Temporal Cloud API keys).
+	TemporalAPIKey string
 
 	// Embedded dev server (only when TemporalAddress is empty).
 	DataDir      string
@@ -67,6 +71,28 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+}
+
+// TemporalTLS is the TLS setup of the Temporal connection.
+type TemporalTLS struct {
+	// Enabled turns TLS on with the system roots; any other field (or an API
+	// key) turns it on too.
+	Enabled bool
+	// CAFile verifies the server (PEM); empty uses the system roots.
+	CAFile string
+	// CertFile and KeyFile are the client certificate for mTLS (PEM).
+	CertFile, KeyFile string
+	// ServerName overrides the name the server certificate is checked for.
+	ServerName string
+	// InsecureSkipVerify turns off server certificate verification.
+	InsecureSkipVerify bool
+}
+
+// TemporalTLSOn reports whether the Temporal connection uses TLS.
+func (c Config) TemporalTLSOn() bool {
+	t := c.TemporalTLS
+	return t.Enabled || t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" ||
+		t.InsecureSkipVerify || c.TemporalAPIKey != ""
 }
 
 type option struct {
@@ -147,6 +173,13 @@ var options = []option{
 	opt("temporal-address", "HERALD_TEMPORAL_ADDRESS", "", "host:port of an existing Temporal frontend; empty embeds a local dev server (worker dev only)", str(func(c *Config) *string { return &c.TemporalAddress })),
 	opt("temporal-namespace", "HERALD_TEMPORAL_NAMESPACE", "default", "Temporal namespace", str(func(c *Config) *string { return &c.TemporalNamespace })),
 	opt("task-queue", "HERALD_TASK_QUEUE", "herald", "Temporal task queue of Herald's workflows and activities", str(func(c *Config) *string { return &c.TaskQueue })),
+	switchOpt("temporal-tls", "HERALD_TEMPORAL_TLS", "connect to Temporal over TLS (on by itself when a TLS file, server name or API key is set)", boolean(func(c *Config) *bool { return &c.TemporalTLS.Enabled })),
+	opt("temporal-tls-ca", "HERALD_TEMPORAL_TLS_CA", "", "PEM file of the CA that signed the Temporal frontend's certificate (default: system roots)", str(func(c *Config) *string { return &c.TemporalTLS.CAFile })),
+	opt("temporal-tls-cert", "HERALD_TEMPORAL_TLS_CERT", "", "PEM client certificate for mTLS to Temporal (with --temporal-tls-key)", str(func(c *Config) *string { return &c.TemporalTLS.CertFile })),
+	opt("temporal-tls-key", "HERALD_TEMPORAL_TLS_KEY", "", "PEM private key of --temporal-tls-cert", str(func(c *Config) *string { return &c.TemporalTLS.KeyFile })),
+	opt("temporal-tls-server-name", "HERALD_TEMPORAL_TLS_SERVER_NAME", "", "name the Temporal frontend's certificate is checked against (default: the host of --temporal-address)", str(func(c *Config) *string { return &c.TemporalTLS.ServerName })),
+	switchOpt("temporal-tls-insecure-skip-verify", "HERALD_TEMPORAL_TLS_INSECURE_SKIP_VERIFY", "do not verify the Temporal frontend's certificate (tests only)", boolean(func(c *Config) *bool { return &c.TemporalTLS.InsecureSkipVerify })),
+	secretOpt("temporal-api-key", "HERALD_TEMPORAL_API_KEY", "API key sent to Temporal as a bearer token (implies TLS)", str(func(c *Config) *string { return &c.TemporalAPIKey })),
 	opt("data-dir", "HERALD_DATA_DIR", "./.herald", "state of the embedded Temporal server (kept across restarts)", str(func(c *Config) *string { return &c.DataDir })),
 	opt("sqlite-synchronous", "HERALD_SQLITE_SYNCHRONOUS", "full", "durability of the embedded file store (WAL): full syncs every commit; normal survives kill -9 but may lose the last commits on power loss", str(func(c *Config) *string { return &c.SQLiteSynchronous })),
 	switchOpt("in-memory", "HERALD_IN_MEMORY", "embedded Temporal server keeps its state in memory only", boolean(func(c *Config) *bool { return &c.InMemory })),
@@ -252,6 +285,12 @@ func (c Config) Validate() error {
 	}
 	if c.TaskQueue == "" {
 		errs = append(errs, errors.New("--task-queue must not be empty"))
+	}
+	if (c.TemporalTLS.CertFile == "") != (c.TemporalTLS.KeyFile == "") {
+		errs = append(errs, errors.New("--temporal-tls-cert and --temporal-tls-key go together"))
+	}
+	if c.Embedded() && c.TemporalTLSOn() {
+		errs = append(errs, errors.New("the --temporal-tls* and --temporal-api-key options need --temporal-address (the embedded server has no TLS)"))
 	}
 	if c.HealthInterval > 0 && c.HealthInterval < time.Second {
 		errs = append(errs, errors.New("--health-interval must be at least 1s"))

@@ -359,3 +359,57 @@ func TestInMemoryIsASwitch(t *testing.T) {
 		}
 	}
 }
+
+func TestTemporalConnection(t *testing.T) {
+	const addr = "HERALD_TEMPORAL_ADDRESS"
+	tests := []struct {
+		name    string
+		args    []string
+		env     env
+		wantTLS bool
+		want    config.TemporalTLS
+		wantKey string
+		wantErr string
+	}{
+		{name: "plain by default", env: env{addr: "t:7233"}},
+		{name: "switch alone: system roots", args: []string{"--temporal-tls"}, env: env{addr: "t:7233"}, wantTLS: true,
+			want: config.TemporalTLS{Enabled: true}},
+		{name: "files and server name from env", env: env{addr: "t:7233",
+			"HERALD_TEMPORAL_TLS_CA": "/tls/ca.crt", "HERALD_TEMPORAL_TLS_CERT": "/tls/tls.crt",
+			"HERALD_TEMPORAL_TLS_KEY": "/tls/tls.key", "HERALD_TEMPORAL_TLS_SERVER_NAME": "frontend.temporal"},
+			wantTLS: true, want: config.TemporalTLS{CAFile: "/tls/ca.crt", CertFile: "/tls/tls.crt", KeyFile: "/tls/tls.key", ServerName: "frontend.temporal"}},
+		{name: "api key implies TLS", env: env{addr: "ns.acct.tmprl.cloud:7233", "HERALD_TEMPORAL_API_KEY": "k-s3cr3t"},
+			wantTLS: true, wantKey: "k-s3cr3t"},
+		{name: "flags win", args: []string{"--temporal-tls-ca=/flag/ca.pem", "--temporal-api-key=from-flag"},
+			env:     env{addr: "t:7233", "HERALD_TEMPORAL_TLS_CA": "/env/ca.pem", "HERALD_TEMPORAL_API_KEY": "from-env"},
+			wantTLS: true, want: config.TemporalTLS{CAFile: "/flag/ca.pem"}, wantKey: "from-flag"},
+		{name: "skip verify is an explicit switch", args: []string{"--temporal-tls-insecure-skip-verify"}, env: env{addr: "t:7233"},
+			wantTLS: true, want: config.TemporalTLS{InsecureSkipVerify: true}},
+		{name: "cert without key", env: env{addr: "t:7233", "HERALD_TEMPORAL_TLS_CERT": "/tls/tls.crt"},
+			wantErr: "--temporal-tls-cert and --temporal-tls-key go together"},
+		{name: "TLS without an address", env: env{"HERALD_TEMPORAL_TLS_CA": "/tls/ca.crt"},
+			wantErr: "need --temporal-address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err, _ := load(t, tc.args, tc.env)
+			if tc.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, c.TemporalTLS)
+			assert.Equal(t, tc.wantTLS, c.TemporalTLSOn())
+			assert.Equal(t, tc.wantKey, c.TemporalAPIKey)
+		})
+	}
+
+	// The API key is a secret: --help names the variable, never its value.
+	_, err, out := load(t, []string{"--help"}, env{addr: "t:7233", "HERALD_TEMPORAL_API_KEY": "k-s3cr3t-api-key",
+		"HERALD_TEMPORAL_TLS_CA": "/visible/ca.pem"})
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.Contains(t, out, "HERALD_TEMPORAL_API_KEY")
+	assert.Contains(t, out, "/visible/ca.pem")
+	assert.NotContains(t, out, "k-s3cr3t-api-key")
+}

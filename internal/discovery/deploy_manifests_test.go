@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -60,6 +61,9 @@ func loadManifests(t *testing.T, dir string) []manifest {
 	}
 	var out []manifest
 	for _, file := range files {
+		if strings.HasSuffix(file, "-values.yaml") {
+			continue // Helm values, not a manifest (see TestTemporalHelmValues)
+		}
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -100,6 +104,12 @@ func loadManifests(t *testing.T, dir string) []manifest {
 				obj = &appsv1.Deployment{}
 			case "PodDisruptionBudget":
 				obj = &policyv1.PodDisruptionBudget{}
+			case "NetworkPolicy":
+				obj = &networkingv1.NetworkPolicy{}
+			case "ServiceMonitor":
+				obj = &serviceMonitor{}
+			case "PrometheusRule":
+				obj = &prometheusRule{}
 			case "Kustomization":
 				obj = &kustomization{}
 			default:
@@ -147,7 +157,8 @@ func TestDeployManifests(t *testing.T) {
 	want := []string{
 		"ClusterRole/herald-target-discovery-all-namespaces", "ClusterRoleBinding/herald-target-discovery-all-namespaces",
 		"Deployment/herald-starter", "Deployment/herald-worker", "Kustomization/",
-		"Namespace/herald", "PodDisruptionBudget/herald-starter", "PodDisruptionBudget/herald-worker",
+		"Namespace/herald", "NetworkPolicy/herald-starter", "NetworkPolicy/herald-worker",
+		"PodDisruptionBudget/herald-starter", "PodDisruptionBudget/herald-worker",
 		"Role/herald-target-discovery", "RoleBinding/herald-target-discovery",
 		"Service/herald-starter", "Service/herald-worker-metrics", "ServiceAccount/herald",
 	}

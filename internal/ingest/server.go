@@ -17,7 +17,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -87,12 +86,6 @@ func New(cfg Config) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = metrics.New()
-	}
 	if cfg.WebhookTimeout <= 0 {
 		cfg.WebhookTimeout = DefaultWebhookTimeout
 	}
@@ -102,16 +95,9 @@ func New(cfg Config) *Server {
 	if cfg.WebhookConcurrency <= 0 {
 		cfg.WebhookConcurrency = DefaultWebhookConcurrency()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, webhookSlots: newSlots(cfg.WebhookConcurrency),
-		queueWait: webhookQueueWait, limits: cfg.AlertLimits}
-	s.ready = &readiness{client: cfg.Client, namespace: cfg.Namespace, taskQueue: cfg.TaskQueue, check: cfg.Ready}
-	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
-	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	r.Get("/readyz", s.handleReady)
-	r.Handle("/metrics", promhttp.HandlerFor(cfg.Metrics.Registry, promhttp.HandlerOpts{Registry: cfg.Metrics.Registry}))
+	s, r := newOpsServer(cfg)
+	cfg = s.cfg
+	s.webhookSlots, s.queueWait, s.limits = newSlots(cfg.WebhookConcurrency), webhookQueueWait, cfg.AlertLimits
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
 	if cfg.DevSink {
 		s.mountDevSink(r)
@@ -132,12 +118,7 @@ func New(cfg Config) *Server {
 		s.mountDeadLetters(r, admin)
 		s.mountHealth(r, admin)
 	})
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path)
-	})
+	fallbacks(r)
 	s.router = r
 	return s
 }

@@ -1,0 +1,55 @@
+package app
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/target"
+)
+
+// TestWorkerHandlerServesOnlyOps: a worker pod answers health, readiness
+// and metrics, and nothing that takes alerts or changes state.
+func TestWorkerHandlerServesOnlyOps(t *testing.T) {
+	m := metrics.New()
+	m.SetMode("normal")
+	rt := &Runtime{
+		Config:   config.Config{TemporalNamespace: "default", TaskQueue: "herald"},
+		Log:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Metrics:  m,
+		Registry: target.NewRegistry(),
+	}
+	h := workerHandler(rt)
+	tests := []struct {
+		method, path string
+		want         int
+		body         string
+	}{
+		{http.MethodGet, "/healthz", http.StatusOK, `"ok"`},
+		// No Temporal client here, so not ready; the endpoint exists.
+		{http.MethodGet, "/readyz", http.StatusServiceUnavailable, "not ready"},
+		{http.MethodGet, "/metrics", http.StatusOK, "herald_mode"},
+		{http.MethodPost, "/webhook", http.StatusNotFound, "no such endpoint"},
+		{http.MethodGet, "/api/v1/dlq", http.StatusNotFound, "no such endpoint"},
+		{http.MethodPost, "/api/v1/dlq/replay", http.StatusNotFound, "no such endpoint"},
+		{http.MethodDelete, "/api/v1/dlq", http.StatusNotFound, "no such endpoint"},
+		{http.MethodGet, "/api/v1/targets", http.StatusNotFound, "no such endpoint"},
+		{http.MethodPost, "/api/v1/targets/x/check", http.StatusNotFound, "no such endpoint"},
+		{http.MethodGet, "/api/v1/alerts/abc", http.StatusNotFound, "no such endpoint"},
+		{http.MethodPost, "/dev/sink/x", http.StatusNotFound, "no such endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader("{}")))
+			if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.body) {
+				t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, rec.Code, rec.Body.String(), tc.want, tc.body)
+			}
+		})
+	}
+}
