@@ -102,7 +102,7 @@ func HTTPClient() *http.Client {
 	// into a body-less GET recorded as delivered, and a 307/308 would send
 	// the body, routing key and secret headers to another host. The
 	// publishers classify the 3xx as a permanent failure.
-	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &http.Client{Transport: tr, CheckRedirect: publish.NoRedirect}
 }
 
 // Publishers returns a publisher for every target type.

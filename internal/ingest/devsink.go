@@ -18,18 +18,29 @@ func (s *Server) mountDevSink(r chi.Router) {
 			return
 		}
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		// A webhook target sends the Alertmanager v4 envelope with one
+		// alert, plus Herald's own "herald" object.
 		var n struct {
-			Event       string            `json:"event"`
-			Update      bool              `json:"update"`
-			AlertName   string            `json:"alertname"`
-			Severity    string            `json:"severity"`
-			Fingerprint string            `json:"fingerprint"`
-			Annotations map[string]string `json:"annotations"`
+			Alerts []struct {
+				Labels      map[string]string `json:"labels"`
+				Annotations map[string]string `json:"annotations"`
+				Fingerprint string            `json:"fingerprint"`
+			} `json:"alerts"`
+			Herald struct {
+				Event    string `json:"event"`
+				Update   bool   `json:"update"`
+				Severity string `json:"severity"`
+			} `json:"herald"`
 		}
 		_ = json.Unmarshal(body, &n)
-		s.log.Info("dev sink received a notification", "sink", chi.URLParam(r, "name"), "event", n.Event,
-			"update", n.Update, "alertname", n.AlertName, "severity", n.Severity, "fingerprint", n.Fingerprint,
-			"summary", n.Annotations["summary"])
+		var alertname, fingerprint, summary string
+		if len(n.Alerts) > 0 {
+			a := n.Alerts[0]
+			alertname, fingerprint, summary = a.Labels["alertname"], a.Fingerprint, a.Annotations["summary"]
+		}
+		s.log.Info("dev sink received a notification", "sink", chi.URLParam(r, "name"), "event", n.Herald.Event,
+			"update", n.Herald.Update, "alertname", alertname, "severity", n.Herald.Severity, "fingerprint", fingerprint,
+			"summary", summary)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "received"})
 	})
 }

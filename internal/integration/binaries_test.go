@@ -129,6 +129,12 @@ func TestDevModeRunsEverything(t *testing.T) {
 	eventually(t, 30*time.Second, "the dev sink logs the notification", func() bool {
 		return strings.Contains(logs.String(), `"msg":"dev sink received a notification"`)
 	})
+	// The sink reads the v4 envelope webhook targets send.
+	for _, want := range []string{`"event":"firing"`, `"alertname":"DevMode"`, `"fingerprint":"dev1"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("dev sink log lacks %s", want)
+		}
+	}
 	var v ingest.AlertView
 	eventually(t, 10*time.Second, "delivered in the alert state", func() bool {
 		r, err := http.Get(base + "/api/v1/alerts/dev1")
