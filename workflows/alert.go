@@ -102,6 +102,11 @@ const (
 	// two activity round trips (and their workflow tasks) before the first
 	// delivery starts.
 	versionLocalPrepare = "local-prepare"
+	// versionForwardResend: a firing alert is re-sent to alertmanager
+	// targets every ForwardTTL/3 (a lane timer), so the receiving
+	// Alertmanager never expires an alert that still fires; notifications
+	// carry the episode number.
+	versionForwardResend = "forward-resend"
 )
 
 // Health-aware routing limits (documented in docs/health.md).
@@ -189,6 +194,9 @@ type TargetState struct {
 	// times Herald's own throttling deferred a delivery.
 	Canaries  int `json:"canaries,omitempty"`
 	Deferrals int `json:"deferrals,omitempty"`
+	// Resends counts re-sends of a firing alert to an alertmanager target
+	// (every forward TTL / 3).
+	Resends int `json:"resends,omitempty"`
 	// Active is true when the target takes part in the current episode;
 	// targets that left (deleted, filtered) keep their state but get no
 	// new deliveries.
@@ -228,8 +236,10 @@ type alertRun struct {
 	// versionDeferrals on.
 	routing   bool
 	deferrals bool
-	// local is true from versionLocalPrepare on.
-	local bool
+	// local is true from versionLocalPrepare on; resend from
+	// versionForwardResend on.
+	local  bool
+	resend bool
 }
 
 // AlertWorkflow follows one alert from its first notification to its
@@ -260,6 +270,7 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	r.routing = workflow.GetVersion(ctx, versionRouting, workflow.DefaultVersion, 1) >= 1
 	r.deferrals = workflow.GetVersion(ctx, versionDeferrals, workflow.DefaultVersion, 1) >= 1
 	r.local = workflow.GetVersion(ctx, versionLocalPrepare, workflow.DefaultVersion, 1) >= 1
+	r.resend = workflow.GetVersion(ctx, versionForwardResend, workflow.DefaultVersion, 1) >= 1
 	if r.s == nil {
 		r.s = &AlertState{Fingerprint: in.Fingerprint, Targets: []*TargetState{}}
 	}
@@ -628,10 +639,23 @@ func (r *alertRun) enqueueAll(ctx workflow.Context, event string, update bool, a
 	}
 }
 
-// runLane delivers a target's jobs one after another.
+// runLane delivers a target's jobs one after another. For a target whose
+// Ref has a ForwardTTL (alertmanager), an idle lane of a firing alert
+// re-sends the alert every ForwardTTL/3, well inside the expiry the
+// receiving Alertmanager applies (Alertmanager's client contract: active
+// alerts are sent again and again).
 func (r *alertRun) runLane(ctx workflow.Context, ts *TargetState) {
 	for {
-		if err := workflow.Await(ctx, func() bool { return len(ts.queue) > 0 }); err != nil {
+		if every := ts.Ref.ForwardTTL / 3; r.resend && every > 0 {
+			got, err := workflow.AwaitWithTimeout(ctx, every, func() bool { return len(ts.queue) > 0 })
+			if err != nil {
+				return
+			}
+			if !got {
+				r.enqueueResend(ctx, ts)
+				continue
+			}
+		} else if err := workflow.Await(ctx, func() bool { return len(ts.queue) > 0 }); err != nil {
 			return
 		}
 		j := ts.queue[0]
@@ -640,6 +664,17 @@ func (r *alertRun) runLane(ctx workflow.Context, ts *TargetState) {
 		r.deliver(ctx, ts, j)
 		ts.busy = false
 	}
+}
+
+// enqueueResend queues a re-send of the firing alert to ts when the alert
+// still fires and ts has it.
+func (r *alertRun) enqueueResend(ctx workflow.Context, ts *TargetState) {
+	if r.s.Status != alert.StatusFiring || !ts.Active || ts.Event != publish.EventFiring || ts.Status != DeliveryDelivered {
+		return
+	}
+	r.s.Seq++
+	ts.Resends++
+	ts.queue = append(ts.queue, job{seq: r.s.Seq, event: publish.EventFiring, update: true, alert: r.s.Alert, queued: workflow.Now(ctx)})
 }
 
 // deliver runs the publish activity for one job and records the outcome.
@@ -814,6 +849,9 @@ func (r *alertRun) publishInput(ts *TargetState, j job) activities.PublishInput 
 	}
 	if r.routing && r.s.Classification.Severity != "" {
 		in.Notification.Classification = r.s.Classification
+	}
+	if r.resend {
+		in.Notification.Episode = r.s.Episode
 	}
 	return in
 }

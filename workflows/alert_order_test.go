@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -177,5 +178,49 @@ func TestBoundSearchAttributes(t *testing.T) {
 	b := boundKeyword(long)
 	if len(b) > maxKeywordBytes || !strings.HasSuffix(b, "…") || !utf8.ValidString(b) {
 		t.Errorf("bounded keyword: %d bytes, valid=%v", len(b), utf8.ValidString(b))
+	}
+}
+
+// A firing alert is re-sent to an alertmanager target every third of its
+// forward TTL, so the receiving Alertmanager never expires it while it
+// fires; the resolve stops the re-sends. Other targets get no re-sends.
+func TestAlertWorkflow_ForwardResendsKeepDownstreamAlertActive(t *testing.T) {
+	am := target.Target{Name: "am", Type: target.TypeAlertmanager, URL: "http://am.invalid",
+		Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(30 * time.Minute)}}
+	h := newHarness(t, am, webhookTarget("hook"))
+	a := firing("fp1", nil)
+	h.signalAt(0, a)
+	h.signalAt(2*time.Hour+time.Minute, resolved(a))
+	st := h.run(t)
+	// 2h at one re-send per 10m: 12 re-sends after the first firing.
+	if got := h.pub.count("am", publish.EventFiring); got < 12 || got > 13 {
+		t.Errorf("alertmanager target got %d firings in 2h, want 1 + 12 re-sends", got)
+	}
+	if got := h.pub.count("hook", publish.EventFiring); got != 1 {
+		t.Errorf("webhook target got %d firings, want 1 (no re-sends)", got)
+	}
+	if got := h.pub.count("am", publish.EventResolved); got != 1 {
+		t.Errorf("alertmanager target got %d resolves, want 1", got)
+	}
+	if ts := targetState(t, st, "am"); ts.Resends < 12 {
+		t.Errorf("state counts %d re-sends", ts.Resends)
+	}
+}
+
+// Notifications carry the episode (Rootly keys its deduplication on it).
+func TestAlertWorkflow_NotificationsCarryTheEpisode(t *testing.T) {
+	h := newHarness(t, webhookTarget("a"))
+	var episodes []int
+	h.pub.onPublish = func(n publish.Notification) { episodes = append(episodes, n.Episode) }
+	first := firing("fp1", nil)
+	again := first
+	again.StartsAt = resolved(first).EndsAt.Add(time.Minute)
+	h.signalAt(0, first)
+	h.signalAt(time.Minute, resolved(first))
+	h.signalAt(2*time.Minute, again)
+	h.signalAt(3*time.Minute, resolved(again))
+	h.run(t)
+	if fmt.Sprint(episodes) != "[1 1 2 2]" {
+		t.Errorf("episodes of the deliveries = %v, want [1 1 2 2]", episodes)
 	}
 }

@@ -119,7 +119,7 @@ func newGuardedHarness(t *testing.T, g activities.Guard, targets ...target.Targe
 	fh := &fakeHealth{states: map[string]string{}}
 	env.RegisterActivity(&activities.Activities{
 		Registry:   reg,
-		Publishers: publish.Publishers{target.TypeWebhook: pub},
+		Publishers: publish.Publishers{target.TypeWebhook: pub, target.TypeAlertmanager: pub},
 		HealthView: fh,
 		Guard:      g,
 	})

@@ -28,10 +28,14 @@ func TestRecordedScenarios(t *testing.T) {
 	flaky := newSink(t, response{Status: 503}, response{Status: 200})
 	good := newSink(t)
 	broken := newSink(t, response{Status: 400, Body: "rejected"})
+	fwd := newSink(t)
 	h := startHerald(t, []target.Target{
 		webhookTargetFor("good", good, quickRetry(5)),
 		webhookTargetFor("flaky", flaky, quickRetry(5)),
 		webhookTargetFor("broken", broken, quickRetry(5)),
+		// Another Alertmanager: a firing alert is re-sent every TTL/3.
+		{Name: "fwd", Type: target.TypeAlertmanager, URL: fwd.URL, Retry: quickRetry(5),
+			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(3 * time.Second)}},
 	})
 	dlqID := workflows.DeadLetterWorkflowIDFor(h.taskQueue)
 
@@ -76,12 +80,15 @@ func TestRecordedScenarios(t *testing.T) {
 			eventually(t, 30*time.Second, "re-fire done", func() bool { return good.countFP(fp, "firing") >= 2 })
 			h.post(webhookBody(resolvedAlert(b)))
 		}},
-		{"alert_v4_local_prepare.json", "hist5", "", func(fp string) {
-			// From versionLocalPrepare on: classify and resolve are local
-			// activities; a fan-out, an update and the resolve.
+		{"alert_v4_local_prepare_resend.json", "hist5", "", func(fp string) {
+			// From versionLocalPrepare and versionForwardResend on: classify
+			// and resolve are local activities; the alert is re-sent to the
+			// alertmanager target while it fires; an update and the resolve.
 			a := firingAlert(fp, "HistoryLocalPrepare")
+			start := len(fwd.all())
 			h.post(webhookBody(a))
 			eventually(t, 30*time.Second, "firing done", func() bool { return good.countFP(fp, "firing") >= 1 })
+			eventually(t, 30*time.Second, "two re-sends to the alertmanager target", func() bool { return len(fwd.all())-start >= 3 })
 			b := a
 			b.Annotations = map[string]string{"summary": "changed"}
 			h.post(webhookBody(b))
