@@ -605,3 +605,25 @@ func TestResolveTargetsWaitsForUnsyncedSources(t *testing.T) {
 	assert.Equal(t, activities.ModeNormal, res.Mode)
 	assert.NotEmpty(t, res.Targets)
 }
+
+// A delivery error that echoes the target's credentials reaches the shared
+// health state (history, GET /api/v1/targets) redacted.
+func TestPublishHealthObservationHoldsNoSecret(t *testing.T) {
+	echo := publish.Retryable(publish.KindHTTPServer, 0, "receiver said: bad auth %s at %s", headerSecret, hookURL)
+	reporter := &activities.HealthReporter{}
+	a := &activities.Activities{
+		Registry:      newRegistry(testTargets()...),
+		Publishers:    publish.Publishers{target.TypeWebhook: &fakePublisher{err: echo}},
+		HealthReports: reporter,
+		Logger:        quietLogger(),
+	}
+	_, err := runPublish(t, a, activities.PublishInput{Target: "hook", Notification: notification()})
+	require.Error(t, err)
+	obs := reporter.Pending()
+	require.Len(t, obs, 1)
+	assert.False(t, obs[0].OK)
+	assert.NotEmpty(t, obs[0].Message)
+	for _, secret := range []string{headerSecret, "hdr-sEcReT-value", hookURL} {
+		assert.NotContains(t, obs[0].Message, secret, "health observation leaks a credential")
+	}
+}

@@ -191,6 +191,13 @@ func (r *HealthReporter) Observe(o health.Observation) {
 	r.mu.Unlock()
 }
 
+// Pending returns a copy of the observations not sent yet.
+func (r *HealthReporter) Pending() []health.Observation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]health.Observation(nil), r.pending...)
+}
+
 // Run flushes queued observations until ctx ends (and once more after).
 func (r *HealthReporter) Run(ctx context.Context) {
 	interval := r.Interval
