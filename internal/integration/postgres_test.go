@@ -173,8 +173,8 @@ func alertBatch(prefix string, from, n int) []alert.WebhookAlert {
 func perFingerprint(s *sink) map[string]int {
 	seen := map[string]int{}
 	for _, r := range s.all() {
-		if r.Body["event"] == "firing" {
-			seen[fmt.Sprint(r.Body["fingerprint"])]++
+		if bodyEvent(r.Body) == "firing" {
+			seen[bodyFingerprint(r.Body)]++
 		}
 	}
 	return seen
