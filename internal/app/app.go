@@ -105,15 +105,27 @@ func HTTPClient() *http.Client {
 	return &http.Client{Transport: tr, CheckRedirect: publish.NoRedirect}
 }
 
-// Publishers returns a publisher for every target type.
-func Publishers(hc *http.Client) publish.Publishers {
-	return publish.Publishers{
-		target.TypeWebhook:      &webhook.Publisher{Client: hc},
-		target.TypeAlertmanager: &alertmanager.Publisher{Client: hc},
-		target.TypeSlack:        &slack.Publisher{Client: hc},
-		target.TypePagerDuty:    &pagerduty.Publisher{Client: hc},
-		target.TypeRootly:       &rootly.Publisher{Client: hc},
+// Publishers returns a publisher for every target type. With m, every
+// format step is observed in herald_format_duration_seconds{type}, whose
+// series exist at zero for every type from the start.
+func Publishers(hc *http.Client, m *metrics.Metrics) publish.Publishers {
+	var observe publish.FormatObserver
+	if m != nil {
+		observe = func(typ string, d time.Duration) { m.FormatLatency.WithLabelValues(typ).Observe(d.Seconds()) }
 	}
+	pubs := publish.Publishers{
+		target.TypeWebhook:      &webhook.Publisher{Client: hc, ObserveFormat: observe},
+		target.TypeAlertmanager: &alertmanager.Publisher{Client: hc, ObserveFormat: observe},
+		target.TypeSlack:        &slack.Publisher{Client: hc, ObserveFormat: observe},
+		target.TypePagerDuty:    &pagerduty.Publisher{Client: hc, ObserveFormat: observe},
+		target.TypeRootly:       &rootly.Publisher{Client: hc, ObserveFormat: observe},
+	}
+	if m != nil {
+		for typ := range pubs {
+			m.FormatLatency.WithLabelValues(typ)
+		}
+	}
+	return pubs
 }
 
 // WorkerDeps are what the worker's activities use.

@@ -165,7 +165,7 @@ func (rt *Runtime) StartWorker(ctx context.Context) (worker.Worker, error) {
 	hc := HTTPClient()
 	w := NewWorker(c, rt.Config.TaskQueue, WorkerDeps{
 		Registry:      rt.Registry,
-		Publishers:    Publishers(hc),
+		Publishers:    Publishers(hc, rt.Metrics),
 		Guard:         newGuard(rt.Metrics, rt.Registry),
 		Health:        rt.Health,
 		HealthReports: reporter,

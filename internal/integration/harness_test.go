@@ -93,7 +93,7 @@ func startHerald(t testing.TB, targets []target.Target, opts ...heraldOption) *h
 	h := &herald{t: t, client: server.GetDefaultClient(), taskQueue: cfg.TaskQueue, registry: target.NewRegistry(),
 		metrics: metrics.New(), logs: logs}
 	h.registry.Update("test", targets, nil)
-	h.deps = app.WorkerDeps{Registry: h.registry, Publishers: app.Publishers(app.HTTPClient()), Metrics: h.metrics, Logger: log,
+	h.deps = app.WorkerDeps{Registry: h.registry, Publishers: app.Publishers(app.HTTPClient(), h.metrics), Metrics: h.metrics, Logger: log,
 		Prober: &health.Prober{Timeout: 2 * time.Second}}
 	h.startWorker()
 	h.http = httptest.NewServer(app.NewHTTP(cfg, h.client, h.registry, h.metrics, log, nil))

@@ -26,6 +26,8 @@ type Publisher struct {
 	Client *http.Client
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// ObserveFormat, when set, is told how long each Format took.
+	ObserveFormat publish.FormatObserver
 }
 
 // Format builds the API body for n. A firing alert is active until ttl
@@ -67,7 +69,10 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 		now = p.Now
 	}
 	url := strings.TrimRight(t.URL, "/") + "/api/v2/alerts"
-	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, url, t.Headers, Format(n, now().UTC(), t.ForwardTTL()))
+	start := time.Now()
+	body := Format(n, now().UTC(), t.ForwardTTL())
+	p.ObserveFormat.Since(target.TypeAlertmanager, start)
+	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, url, t.Headers, body)
 	if err != nil {
 		return publish.Result{}, publish.RedactError(err, t.Secrets())
 	}

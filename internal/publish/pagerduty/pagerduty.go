@@ -135,6 +135,8 @@ type Response struct {
 // Publisher sends events to {endpoint}/v2/enqueue.
 type Publisher struct {
 	Client *http.Client
+	// ObserveFormat, when set, is told how long each Format took.
+	ObserveFormat publish.FormatObserver
 }
 
 // DedupKey is the dedup_key of n's alert: the one PagerDuty returned before,
@@ -345,7 +347,9 @@ func Format(t target.Target, n publish.Notification) ([]byte, error) {
 
 // Publish implements publish.Publisher.
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
+	start := time.Now()
 	body, err := Format(t, n)
+	p.ObserveFormat.Since(target.TypePagerDuty, start)
 	if err != nil {
 		return publish.Result{}, err
 	}

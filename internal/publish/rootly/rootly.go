@@ -108,6 +108,8 @@ type Publisher struct {
 	// Logger receives a line for every skipped resolve; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// ObserveFormat, when set, is told how long each Format took.
+	ObserveFormat publish.FormatObserver
 }
 
 func (p *Publisher) logger() *slog.Logger {
@@ -228,7 +230,9 @@ func (p *Publisher) publish(ctx context.Context, t target.Target, n publish.Noti
 	base := strings.TrimRight(t.Endpoint(), "/") + AlertsPath
 	id := n.State[StateAlertID]
 
+	start := time.Now()
 	doc, err := Format(t, n)
+	p.ObserveFormat.Since(target.TypeRootly, start)
 	if err != nil {
 		return publish.Result{}, err
 	}

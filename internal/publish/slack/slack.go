@@ -36,6 +36,8 @@ type Publisher struct {
 	Client *http.Client
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// ObserveFormat, when set, is told how long each Format took.
+	ObserveFormat publish.FormatObserver
 }
 
 // Publish implements publish.Publisher.
@@ -61,7 +63,9 @@ func (p *Publisher) publishWebhook(ctx context.Context, t target.Target, n publi
 	if t.URL == "" {
 		return publish.Result{}, publish.Permanent(publish.KindConfig, "slack target has neither an incoming webhook url nor a token")
 	}
+	start := time.Now()
 	m, err := Format(t, n)
+	p.ObserveFormat.Since(target.TypeSlack, start)
 	if err != nil {
 		return publish.Result{}, err
 	}
@@ -105,7 +109,9 @@ func (p *Publisher) publishAPI(ctx context.Context, t target.Target, n publish.N
 	if t.Channel == "" {
 		return publish.Result{}, publish.Permanent(publish.KindConfig, "slack target with a token needs a channel")
 	}
+	start := time.Now()
 	m, err := Format(t, n)
+	p.ObserveFormat.Since(target.TypeSlack, start)
 	if err != nil {
 		return publish.Result{}, err
 	}

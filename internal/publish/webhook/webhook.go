@@ -8,6 +8,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -49,6 +50,8 @@ const PayloadVersion = alert.SupportedWebhookVersion
 // Publisher posts Payload to the target URL with the target's headers.
 type Publisher struct {
 	Client *http.Client
+	// ObserveFormat, when set, is told how long each Format took.
+	ObserveFormat publish.FormatObserver
 }
 
 // Format builds the payload for n. Each message is a group of one alert,
@@ -128,7 +131,9 @@ func nonNil(m map[string]string) map[string]string {
 // credentials (URL user info, path and query, header values), even when
 // the receiver echoes them.
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
+	start := time.Now()
 	payload, err := Format(t, n)
+	p.ObserveFormat.Since(target.TypeWebhook, start)
 	if err != nil {
 		return publish.Result{}, err
 	}
