@@ -35,7 +35,7 @@ run: build ## start embedded Temporal + Web UI, worker and starter (Ctrl-C stops
 deps: ## install what the tests need (Debian packages) when missing
 	@missing=""; \
 	command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 || missing="$$missing prometheus-alertmanager"; \
-	command -v $(PROMTOOL) >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	{ command -v $(PROMTOOL) >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; } || missing="$$missing prometheus"; \
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
