@@ -4,7 +4,7 @@ BIN       := bin
 # Packages that link the Temporal server (slow to link, run without -race).
 SERVER_PKGS := ./internal/integration/...
 # Everything else runs with the race detector.
-RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e /internal/integration -e /internal/devserver -e /internal/app/dev -e '/worker$$')
+RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e /internal/integration -e /internal/devserver -e /internal/app/dev -e /internal/scenario -e '/worker$$')
 PROMTOOL  ?= promtool
 # The release the image is tagged with; deploy/ pins the same tag (a test
 # checks that they agree). Bump both together.
@@ -12,7 +12,7 @@ VERSION   := 0.1.0
 IMAGE     ?= ghcr.io/herald-alerts/herald
 CONTAINER ?= docker
 
-.PHONY: all build image run test test-race test-integration test-rules test-fuzz vet deps bench bench-e2e replay load clean help
+.PHONY: all build image run test test-race test-integration test-scenarios test-rules test-fuzz vet deps bench bench-e2e replay load clean help
 
 all: build
 
@@ -47,7 +47,7 @@ vet: ## go vet and gofmt check
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-test: deps vet test-race test-integration test-rules test-fuzz ## every test: unit (-race), replay, integration, end-to-end, alert rules, fuzzing
+test: deps vet test-race test-integration test-scenarios test-rules test-fuzz ## every test: unit (-race), replay, integration, end-to-end, scenarios, alert rules, fuzzing
 
 test-race: ## unit, workflow (testsuite) and replay tests with the race detector
 	$(GO) test -race -count=1 $(RACE_PKGS)
@@ -66,6 +66,12 @@ test-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	$(FUZZ) '^FuzzParseOne$$' ./internal/target/
 	$(FUZZ) '^FuzzRetryAfter$$' ./internal/publish/
 	$(FUZZ) '^FuzzTemplate$$' ./internal/publish/
+
+# The scenario suite builds ./worker and runs `worker dev` processes against
+# loopback receivers; -parallel 4 overlaps the scenarios that mostly wait
+# (the rate-limited storm alone takes over 5 minutes).
+test-scenarios: ## the shipped binary under faults: target down, HEAD 501, kill -9, 429 storm, redirects, out of order, discovery
+	$(GO) test -count=1 -timeout 25m -parallel 4 -v ./internal/scenario/
 
 test-rules: ## promtool checks and unit tests of the Prometheus alert rules
 	$(PROMTOOL) check rules deploy/prometheus/herald-alerts.yml

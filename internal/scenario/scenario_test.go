@@ -1,0 +1,459 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// allDelivered reports whether every receiver accepted every fingerprint for event.
+func allDelivered(event string, fps []string, recvs ...*Receiver) bool {
+	for _, r := range recvs {
+		if r.Tally(event, fps).Missing > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// (a) One target down (503 to everything, so health marks it unhealthy)
+// beside two healthy webhook targets: the healthy ones get every alert, no
+// workflow task fails, nothing panics.
+func TestScenarioATargetDown(t *testing.T) {
+	t.Parallel()
+	const n = 50
+	ctx := t.Context()
+	began := time.Now()
+	down := NewReceiver(t, "down", ReceiverConfig{Down: true})
+	ok1 := NewReceiver(t, "ok-1", ReceiverConfig{})
+	ok2 := NewReceiver(t, "ok-2", ReceiverConfig{})
+	h := StartHerald(t, HeraldOptions{Targets: []map[string]any{
+		webhookTarget("down", down.URL), webhookTarget("ok-1", ok1.URL), webhookTarget("ok-2", ok2.URL),
+	}})
+
+	// The situation users hit: a target that has been down for a while.
+	if ok, took := waitFor(ctx, 60*time.Second, 500*time.Millisecond, func() bool {
+		return h.Targets()["down"].State() == "unhealthy"
+	}); !ok {
+		t.Fatalf("target down not unhealthy within %s: %+v", took, h.Targets()["down"].Health)
+	}
+
+	alerts := genAlerts("sa", 0, n)
+	fps := fingerprints(alerts)
+	s := NewSender(h)
+	sendCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := s.SendAll(sendCtx, batches(alerts, 10), 2); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	_, took := waitFor(ctx, 2*time.Minute, 250*time.Millisecond, func() bool { return allDelivered("firing", fps, ok1, ok2) })
+
+	t1, t2 := ok1.Tally("firing", fps), ok2.Tally("firing", fps)
+	failed := h.workflowTaskFailures()
+	panics := h.LogLines("panic")
+	t.Logf("scenario (a) target down: %d alerts; ok-1 %s; ok-2 %s; down target POSTs %s; "+
+		"workflow task failures %.0f; log lines with panic %d; delivered %s after the last webhook, total %s",
+		n, t1, t2, down.Answers(), failed, len(panics), took.Round(100*time.Millisecond), time.Since(began).Round(time.Second))
+	if t1.Missing != 0 || t2.Missing != 0 {
+		v, _, err := h.Alert(fps[0])
+		t.Errorf("healthy targets missed alerts: ok-1 %s, ok-2 %s (state of %s: %+v %v)", t1, t2, fps[0], v, err)
+	}
+	if failed != 0 {
+		t.Errorf("temporal_workflow_task_execution_failed_total = %.0f, want 0", failed)
+	}
+	if len(panics) > 0 {
+		t.Errorf("log has %d lines with panic, first: %.400s", len(panics), panics[0])
+	}
+}
+
+// (b) Receivers that implement only POST (HEAD answers 405 or 501, GET 404)
+// get every alert, before and after the health probes ran several times,
+// and are not unhealthy in the API or the metrics.
+func TestScenarioBHeadNotImplemented(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	began := time.Now()
+	r405 := NewReceiver(t, "head-405", ReceiverConfig{HeadStatus: http.StatusMethodNotAllowed, GetStatus: http.StatusNotFound})
+	r501 := NewReceiver(t, "head-501", ReceiverConfig{HeadStatus: http.StatusNotImplemented, GetStatus: http.StatusNotFound})
+	h := StartHerald(t, HeraldOptions{HealthInterval: 2 * time.Second, Targets: []map[string]any{
+		webhookTarget("head-405", r405.URL), webhookTarget("head-501", r501.URL),
+	}})
+	s := NewSender(h)
+
+	first := genAlerts("sb", 0, 20)
+	if err := s.SendAll(ctx, batches(first, 10), 2); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	waitFor(ctx, time.Minute, 250*time.Millisecond, func() bool { return allDelivered("firing", fingerprints(first), r405, r501) })
+
+	// Let the scheduled probes run several times.
+	probes := func(r *Receiver) int { return r.Requests("") - r.Requests(http.MethodPost) }
+	if ok, took := waitFor(ctx, time.Minute, 250*time.Millisecond, func() bool {
+		return probes(r405) >= 4 && probes(r501) >= 4
+	}); !ok {
+		t.Fatalf("health probes did not run 4 times within %s: head-405 %s, head-501 %s", took, r405.Methods(), r501.Methods())
+	}
+
+	second := genAlerts("sb", 20, 20)
+	if err := s.SendAll(ctx, batches(second, 10), 2); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	all := append(fingerprints(first), fingerprints(second)...)
+	_, took := waitFor(ctx, time.Minute, 250*time.Millisecond, func() bool { return allDelivered("firing", all, r405, r501) })
+
+	targets := h.Targets()
+	m := h.Scrape()
+	for _, r := range []*Receiver{r405, r501} {
+		c := r.Tally("firing", all)
+		state := targets[r.Name].State()
+		unhealthyGauge := m.Sum("herald_target_health", map[string]string{"target": r.Name, "state": "unhealthy"})
+		t.Logf("scenario (b) %s: %s (first 20: %s, after probes: %s); requests %s; health %q, herald_target_health{state=unhealthy} %.0f; waited %s, total %s",
+			r.Name, c, r.Tally("firing", fingerprints(first)), r.Tally("firing", fingerprints(second)), r.Methods(),
+			state, unhealthyGauge, took.Round(100*time.Millisecond), time.Since(began).Round(time.Second))
+		if c.Missing != 0 {
+			t.Errorf("%s: %s", r.Name, c)
+		}
+		if state == "unhealthy" || unhealthyGauge != 0 {
+			t.Errorf("%s is unhealthy (API %q, gauge %.0f) though it accepts every POST", r.Name, state, unhealthyGauge)
+		}
+	}
+}
+
+// (c) kill -9 in the middle of a 1,000-alert burst to three targets, one
+// restart on the same data dir: the restart comes up on the first try and
+// every accepted alert reaches every target.
+func TestScenarioCKillMidFanOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: kill -9 during a 1,000-alert burst")
+	}
+	t.Parallel()
+	const n = 1000
+	ctx := t.Context()
+	began := time.Now()
+	recvs := []*Receiver{
+		NewReceiver(t, "burst-1", ReceiverConfig{}),
+		NewReceiver(t, "burst-2", ReceiverConfig{}),
+		NewReceiver(t, "burst-3", ReceiverConfig{}),
+	}
+	var targets []map[string]any
+	for _, r := range recvs {
+		targets = append(targets, webhookTarget(r.Name, r.URL))
+	}
+	h := StartHerald(t, HeraldOptions{Targets: targets})
+	alerts := genAlerts("sc", 0, n)
+	s := NewSender(h)
+	sendCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- s.SendAll(sendCtx, batches(alerts, 10), 2) }()
+
+	underWay := func() bool {
+		for _, r := range recvs {
+			if r.Delivered("firing") > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	if ok, _ := waitFor(ctx, 5*time.Minute, 50*time.Millisecond, func() bool {
+		return len(s.Accepted()) >= n/3 && underWay()
+	}); !ok {
+		t.Fatalf("burst did not get under way: %d accepted", len(s.Accepted()))
+	}
+	atKill := len(s.Accepted())
+	var deliveredAtKill []string
+	for _, r := range recvs {
+		deliveredAtKill = append(deliveredAtKill, fmt.Sprintf("%s=%d", r.Name, r.Delivered("firing")))
+	}
+	h.Kill()
+	killed := time.Now()
+	restart := h.Restart()
+	t.Logf("scenario (c): killed with %d accepted, delivered %s; restart ready in %s",
+		atKill, strings.Join(deliveredAtKill, " "), restart.Round(100*time.Millisecond))
+
+	if err := <-sendErr; err != nil {
+		t.Errorf("sending the rest: %v", err)
+	}
+	accepted := s.Accepted()
+	ok, took := waitFor(ctx, 6*time.Minute, time.Second, func() bool { return allDelivered("firing", accepted, recvs...) })
+	for _, r := range recvs {
+		c := r.Tally("firing", accepted)
+		t.Logf("scenario (c) %s: %s", r.Name, c)
+		if c.Missing != 0 {
+			t.Errorf("%s: %d accepted alerts never arrived: %s", r.Name, c.Missing, c)
+		}
+	}
+	t.Logf("scenario (c): %d/%d accepted (%d webhook retries); all delivered=%v %s after the kill (waited %s); total %s",
+		len(accepted), n, s.Retries(), ok, time.Since(killed).Round(time.Second), took.Round(time.Second), time.Since(began).Round(time.Second))
+	if len(accepted) != n {
+		t.Errorf("accepted %d of %d alerts", len(accepted), n)
+	}
+}
+
+// (d) A Slack incoming webhook limited to 1 request/s (429 with
+// Retry-After: 1 beyond it): a 300-alert storm ends with every alert
+// delivered and no dead letter.
+func TestScenarioDRateLimitedStorm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("long: 300 alerts at 1/s")
+	}
+	t.Parallel()
+	const n = 300
+	ctx := t.Context()
+	began := time.Now()
+	slack := NewReceiver(t, "storm-slack", ReceiverConfig{Slack: true, PerSecond: 1})
+	h := StartHerald(t, HeraldOptions{Targets: []map[string]any{
+		{"name": "storm-slack", "type": "slack", "url": slack.URL + "/services/T0000/B0000/XXXXXXXX"},
+	}})
+	alerts := genAlerts("sd", 0, n)
+	fps := fingerprints(alerts)
+	s := NewSender(h)
+	if err := s.SendAll(ctx, batches(alerts, 10), 2); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	var dead int
+	done, took := waitFor(ctx, 12*time.Minute, 2*time.Second, func() bool {
+		got := slack.Tally("firing", fps).Got
+		dead, _ = h.DLQ()
+		return got == n || got+dead >= n
+	})
+	c := slack.Tally("firing", fps)
+	dead, entries := h.DLQ()
+	kinds := map[string]int{}
+	for _, e := range entries {
+		kinds[e.ErrorKind]++
+	}
+	// herald_dlq_entries is refreshed every 15s.
+	var gauge float64
+	waitFor(ctx, 40*time.Second, time.Second, func() bool {
+		gauge = h.Scrape().Sum("herald_dlq_entries", nil)
+		return int(gauge) == dead
+	})
+	t.Logf("scenario (d) storm to slack at 1/s: %s; dead letters %d %s, herald_dlq_entries %.0f; receiver answers %s; settled=%v in %s, total %s",
+		c, dead, describeCounts(kinds), gauge, slack.Answers(), done, took.Round(time.Second), time.Since(began).Round(time.Second))
+	if c.Missing != 0 {
+		t.Errorf("storm: %s", c)
+	}
+	if dead != 0 || gauge != 0 {
+		t.Errorf("storm: %d dead letters (%s), herald_dlq_entries %.0f; want none", dead, describeCounts(kinds), gauge)
+	}
+}
+
+// (e) Targets that answer 301, 302, 307 or 308: never recorded as
+// delivered, the redirect destination receives nothing, and the other
+// target gets every alert.
+func TestScenarioERedirects(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	began := time.Now()
+	dest := NewReceiver(t, "redirect-dest", ReceiverConfig{})
+	plain := NewReceiver(t, "plain", ReceiverConfig{})
+	targets := []map[string]any{webhookTarget("plain", plain.URL)}
+	var names []string
+	for _, code := range []int{301, 302, 307, 308} {
+		name := fmt.Sprintf("redirect-%d", code)
+		r := NewReceiver(t, name, ReceiverConfig{Redirect: code, Location: dest.URL})
+		targets = append(targets, webhookTarget(name, r.URL))
+		names = append(names, name)
+	}
+	h := StartHerald(t, HeraldOptions{Targets: targets})
+	alerts := genAlerts("se", 0, 5)
+	fps := fingerprints(alerts)
+	if err := NewSender(h).SendAll(ctx, batches(alerts, 5), 1); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	waitFor(ctx, time.Minute, 250*time.Millisecond, func() bool { return allDelivered("firing", fps, plain) })
+
+	// Wait until every redirect delivery has an outcome.
+	states := map[string]map[string]*TargetState{}
+	settled, _ := waitFor(ctx, time.Minute, 500*time.Millisecond, func() bool {
+		for _, fp := range fps {
+			v, _, err := h.Alert(fp)
+			if err != nil {
+				return false
+			}
+			states[fp] = map[string]*TargetState{}
+			for _, name := range names {
+				st := v.Target(name)
+				if st == nil || (st.Status != "delivered" && st.Status != "failed") {
+					return false
+				}
+				states[fp][name] = st
+			}
+		}
+		return true
+	})
+	c := plain.Tally("firing", fps)
+	outcome := map[string]int{}
+	for _, fp := range fps {
+		for _, name := range names {
+			if st := states[fp][name]; st != nil {
+				outcome[name+":"+st.Status]++
+			}
+		}
+	}
+	t.Logf("scenario (e) redirects: plain %s; redirect outcomes %s; destination requests %s; settled=%v; total %s",
+		c, describeCounts(outcome), dest.Methods(), settled, time.Since(began).Round(time.Second))
+	if c.Missing != 0 {
+		t.Errorf("plain target: %s", c)
+	}
+	if n := dest.Requests(""); n != 0 {
+		t.Errorf("redirect destination received %d requests (%s), want none", n, dest.Methods())
+	}
+	for _, fp := range fps {
+		for _, name := range names {
+			st := states[fp][name]
+			switch {
+			case st == nil:
+				t.Errorf("%s at %s: no outcome within a minute", fp, name)
+			case st.Status == "delivered":
+				t.Errorf("%s at %s: recorded as delivered, want a failure", fp, name)
+			case !strings.Contains(st.LastError, dest.Host()):
+				t.Errorf("%s at %s: error %q does not name the Location host %s", fp, name, st.LastError, dest.Host())
+			}
+		}
+	}
+}
+
+// (f) Out-of-order news: a stale firing after its resolve pages nobody; a
+// genuine re-fire after a lost resolve is delivered.
+func TestScenarioFOutOfOrder(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	began := time.Now()
+	r := NewReceiver(t, "pager", ReceiverConfig{})
+	h := StartHerald(t, HeraldOptions{Targets: []map[string]any{webhookTarget("pager", r.URL)}})
+	s := NewSender(h)
+	send := func(a WebhookAlert) {
+		t.Helper()
+		if err := s.Send(ctx, []WebhookAlert{a}); err != nil {
+			t.Fatalf("send %s %s: %v", a.Fingerprint, a.Status, err)
+		}
+	}
+	waitCount := func(fp, event string, want int, within time.Duration) bool {
+		ok, _ := waitFor(ctx, within, 100*time.Millisecond, func() bool { return r.Count(fp, event) >= want })
+		return ok
+	}
+
+	// Stale firing after the resolve.
+	a := genAlerts("sf", 1, 1)[0]
+	send(a)
+	if !waitCount(a.Fingerprint, "firing", 1, time.Minute) {
+		t.Fatalf("firing of %s not delivered", a.Fingerprint)
+	}
+	send(resolvedAt(a, time.Now().Add(-time.Second)))
+	if !waitCount(a.Fingerprint, "resolved", 1, time.Minute) {
+		t.Fatalf("resolve of %s not delivered", a.Fingerprint)
+	}
+	send(a) // the same firing (same startsAt), arriving late
+	// Absence can only be watched for a while: 10s is many times the
+	// delivery latency of the firing above.
+	paged, _ := waitFor(ctx, 10*time.Second, 100*time.Millisecond, func() bool { return r.Count(a.Fingerprint, "firing") > 1 })
+	staleFiring, staleResolved := r.Count(a.Fingerprint, "firing"), r.Count(a.Fingerprint, "resolved")
+	v, _, _ := h.Alert(a.Fingerprint)
+
+	// Genuine re-fire after a lost resolve.
+	b := genAlerts("sf", 2, 1)[0]
+	send(b)
+	if !waitCount(b.Fingerprint, "firing", 1, time.Minute) {
+		t.Fatalf("firing of %s not delivered", b.Fingerprint)
+	}
+	refire := b
+	refire.StartsAt = time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	send(refire)
+	waitCount(b.Fingerprint, "firing", 2, 30*time.Second)
+	refired, refireResolved := r.Count(b.Fingerprint, "firing"), r.Count(b.Fingerprint, "resolved")
+
+	t.Logf("scenario (f) out of order: stale firing after resolve → %d firing + %d resolved (want 1+1; state %q episode %d); "+
+		"re-fire after lost resolve → %d firing + %d resolved (want 2+0); total %s",
+		staleFiring, staleResolved, v.Status, v.Episode, refired, refireResolved, time.Since(began).Round(time.Second))
+	if paged || staleFiring != 1 || staleResolved != 1 {
+		t.Errorf("stale firing after the resolve: receiver got %d firing + %d resolved, want 1 + 1", staleFiring, staleResolved)
+	}
+	if refired != 2 || refireResolved != 0 {
+		t.Errorf("re-fire with a later startsAt: receiver got %d firing + %d resolved, want 2 + 0", refired, refireResolved)
+	}
+}
+
+// (g) Kubernetes discovery answers 403 Forbidden at start: alerts sent then
+// wait (not metrics-only), /readyz names discovery, and once the Secret can
+// be read every earlier alert is delivered.
+func TestScenarioGDiscoveryUnavailable(t *testing.T) {
+	t.Parallel()
+	const n = 10
+	ctx := t.Context()
+	began := time.Now()
+	recv := NewReceiver(t, "k8s-hook", ReceiverConfig{})
+	kube := NewFakeKube(t, "herald", webhookTarget("k8s-hook", recv.URL))
+	h := StartHerald(t, HeraldOptions{NoWaitReady: true, Env: map[string]string{
+		"HERALD_K8S_NAMESPACES": "herald",
+		"KUBECONFIG":            kube.Kubeconfig(t, t.TempDir()),
+	}})
+	if ok, _ := waitFor(ctx, time.Minute, 100*time.Millisecond, func() bool { return kube.Forbidden() >= 1 }); !ok {
+		t.Fatalf("discovery never asked the API server; requests: %v", kube.Requests())
+	}
+
+	// While forbidden, /readyz must say why.
+	var readyCode int
+	var readyBody string
+	namesDiscovery, _ := waitFor(ctx, 30*time.Second, 250*time.Millisecond, func() bool {
+		code, body, err := h.get("/readyz")
+		if err != nil {
+			return false
+		}
+		readyCode, readyBody = code, strings.TrimSpace(string(body))
+		return code != http.StatusOK && containsFold(readyBody, "discovery")
+	})
+
+	alerts := genAlerts("sg", 0, n)
+	fps := fingerprints(alerts)
+	s := NewSender(h)
+	sendCtx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- s.SendAll(sendCtx, batches(alerts, 5), 1) }()
+	// Stay forbidden until the alerts are accepted (or 20s passed) and a
+	// few more refusals happened after that.
+	waitFor(ctx, 20*time.Second, 100*time.Millisecond, func() bool { return len(s.Accepted()) == n })
+	refusals := kube.Forbidden()
+	waitFor(ctx, 20*time.Second, 100*time.Millisecond, func() bool { return kube.Forbidden() >= refusals+1 })
+	acceptedWhileForbidden := len(s.Accepted())
+	metricsOnly := 0
+	for _, fp := range s.Accepted() {
+		if v, _, err := h.Alert(fp); err == nil && strings.Contains(strings.ReplaceAll(v.Mode, "-", "_"), "metrics_only") {
+			metricsOnly++
+		}
+	}
+	kube.Allow()
+	synced, syncTook := waitFor(ctx, 90*time.Second, 250*time.Millisecond, func() bool {
+		_, ok := h.Targets()["k8s-hook"]
+		return ok
+	})
+	if !synced {
+		t.Errorf("the Secret's target never appeared in /api/v1/targets; API server requests: %v", kube.Requests())
+	}
+
+	if err := <-sendErr; err != nil {
+		t.Errorf("send: %v", err)
+	}
+	_, took := waitFor(ctx, 2*time.Minute, 250*time.Millisecond, func() bool { return allDelivered("firing", fps, recv) })
+	c := recv.Tally("firing", fps)
+	readyAfter, _, _ := h.get("/readyz")
+	t.Logf("scenario (g) discovery forbidden at start: %d refusals (403); /readyz while forbidden %d %q; "+
+		"%d/%d alerts accepted while forbidden, %d of them decided metrics-only; after allowing: target listed in %s, %s %s later; /readyz now %d; total %s",
+		kube.Forbidden(), readyCode, readyBody, acceptedWhileForbidden, n, metricsOnly, syncTook.Round(100*time.Millisecond), c, took.Round(100*time.Millisecond),
+		readyAfter, time.Since(began).Round(time.Second))
+	t.Logf("scenario (g) API server requests (first 40): %s", strings.Join(kube.Requests(), " | "))
+	if !namesDiscovery {
+		t.Errorf("/readyz while discovery is forbidden: %d %q, want non-200 naming discovery", readyCode, readyBody)
+	}
+	if metricsOnly != 0 {
+		t.Errorf("%d alerts sent while discovery was forbidden were decided metrics-only", metricsOnly)
+	}
+	if c.Missing != 0 {
+		t.Errorf("after discovery synced: %s", c)
+	}
+}
