@@ -404,15 +404,35 @@ func (th TargetHealth) State() string {
 	return th.Health.State
 }
 
-// getJSON decodes the 200 answer of GET path into v; anything else fails the test.
-func (h *Herald) getJSON(path string, v any) {
-	h.t.Helper()
-	code, body := h.Get(path)
+// tryJSON decodes the 200 answer of GET path into v.
+func (h *Herald) tryJSON(path string, v any) error {
+	code, body, err := h.get(path)
+	if err != nil {
+		return err
+	}
 	if code != http.StatusOK {
-		h.t.Fatalf("GET %s: %d %s", path, code, body)
+		return fmt.Errorf("GET %s: %d %s", path, code, strings.TrimSpace(string(body)))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		h.t.Fatalf("decode GET %s: %v", path, err)
+		return fmt.Errorf("decode GET %s: %w", path, err)
+	}
+	return nil
+}
+
+// getJSON is tryJSON retried for up to 30s (a busy embedded server may time
+// out a query); still failing fails the test.
+func (h *Herald) getJSON(path string, v any) {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := h.tryJSON(path, v)
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal(err)
+		}
+		time.Sleep(time.Second)
 	}
 }
 

@@ -170,9 +170,10 @@ func TestScenarioCKillMidFanOut(t *testing.T) {
 	}
 	h.Kill()
 	killed := time.Now()
+	t.Logf("scenario (c): kill -9 after %s with %d alerts accepted, delivered %s",
+		time.Since(began).Round(100*time.Millisecond), atKill, strings.Join(deliveredAtKill, " "))
 	restart := h.Restart()
-	t.Logf("scenario (c): killed with %d accepted, delivered %s; restart ready in %s",
-		atKill, strings.Join(deliveredAtKill, " "), restart.Round(100*time.Millisecond))
+	t.Logf("scenario (c): restart on the same data dir ready in %s", restart.Round(100*time.Millisecond))
 
 	if err := <-sendErr; err != nil {
 		t.Errorf("sending the rest: %v", err)
