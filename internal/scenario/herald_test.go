@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -97,11 +98,18 @@ type Herald struct {
 	LogPath string
 	env     []string
 
-	cmd    *exec.Cmd
-	done   chan struct{}
-	runErr error
-	starts int
+	cmd     *exec.Cmd
+	spawned time.Time
+	done    chan struct{}
+	runErr  error
+	starts  int
 }
+
+// startMu serialises process starts: `worker dev` picks free ports for the
+// embedded Temporal services by listening and closing, so two processes
+// starting at once can pick the same port. A start holds it until the
+// HTTP server answers (every port is bound by then) or the process exits.
+var startMu sync.Mutex
 
 // readyTimeout bounds a start until /readyz answers 200.
 const readyTimeout = 90 * time.Second
@@ -111,14 +119,11 @@ func StartHerald(t *testing.T, o HeraldOptions) *Herald {
 	t.Helper()
 	dir := t.TempDir()
 	h := &Herald{t: t, DataDir: filepath.Join(dir, "data"), LogPath: filepath.Join(dir, "herald.log")}
-	addr := freeAddr(t)
-	h.Base = "http://" + addr
 	interval := o.HealthInterval
 	if interval == 0 {
 		interval = 2 * time.Second
 	}
 	env := map[string]string{
-		"HERALD_HTTP_ADDR":       addr,
 		"HERALD_DATA_DIR":        h.DataDir,
 		"HERALD_TEMPORAL_PORT":   "0",
 		"HERALD_UI_PORT":         "-1",
@@ -145,20 +150,27 @@ func StartHerald(t *testing.T, o HeraldOptions) *Herald {
 		h.env = append(h.env, k+"="+v)
 	}
 	t.Cleanup(h.cleanup)
-	if err := h.spawn(); err != nil {
+	startMu.Lock()
+	addr, err := freeAddr()
+	if err == nil {
+		h.Base = "http://" + addr
+		h.env = append(h.env, "HERALD_HTTP_ADDR="+addr)
+		err = h.spawn()
+	}
+	if err == nil {
+		err = h.waitAnswering(readyTimeout)
+	}
+	startMu.Unlock()
+	if err != nil {
 		t.Fatalf("start worker dev: %v", err)
 	}
 	if o.NoWaitReady {
-		if err := h.waitAnswering(readyTimeout); err != nil {
-			t.Fatalf("worker dev: %v", err)
-		}
 		return h
 	}
-	if took, err := h.WaitReady(readyTimeout); err != nil {
+	if _, err := h.WaitReady(readyTimeout); err != nil {
 		t.Fatalf("worker dev did not become ready: %v", err)
-	} else {
-		t.Logf("worker dev ready in %s (%s)", took.Round(100*time.Millisecond), h.Base)
 	}
+	t.Logf("worker dev ready in %s (%s)", time.Since(h.spawned).Round(100*time.Millisecond), h.Base)
 	return h
 }
 
@@ -177,7 +189,7 @@ func (h *Herald) spawn() error {
 		logf.Close()
 		return err
 	}
-	h.cmd, h.done, h.runErr = cmd, make(chan struct{}), nil
+	h.cmd, h.done, h.runErr, h.spawned = cmd, make(chan struct{}), nil, time.Now()
 	done := h.done
 	go func() {
 		err := cmd.Wait()
@@ -237,33 +249,36 @@ func (h *Herald) waitAnswering(within time.Duration) error {
 	return fmt.Errorf("HTTP server not answering within %s", within)
 }
 
-// Kill sends SIGKILL and waits for the process to end.
-func (h *Herald) Kill() {
+// KillRestart sends SIGKILL, waits for the process to end, starts the binary
+// again once on the same data dir and HTTP port, and waits until it is
+// ready: a restart that exits or is not ready in time fails the test. It
+// returns how long the restart took until ready.
+func (h *Herald) KillRestart() time.Duration {
 	h.t.Helper()
 	if h.Exited() {
 		h.t.Fatalf("kill: process already exited (%v)", h.runErr)
 	}
+	// No other start may take the ports freed by the kill.
+	startMu.Lock()
 	if err := h.cmd.Process.Kill(); err != nil {
+		startMu.Unlock()
 		h.t.Fatalf("kill -9: %v", err)
 	}
 	<-h.done
-}
-
-// Restart starts the binary again on the same data dir and ports and waits
-// until it is ready; a process that exits or is not ready in time fails.
-func (h *Herald) Restart() time.Duration {
-	h.t.Helper()
-	if !h.Exited() {
-		h.t.Fatalf("restart: process still running")
+	began := time.Now()
+	err := h.spawn()
+	if err == nil {
+		err = h.waitAnswering(readyTimeout)
 	}
-	if err := h.spawn(); err != nil {
-		h.t.Fatalf("restart worker dev: %v", err)
+	startMu.Unlock()
+	if err == nil {
+		_, err = h.WaitReady(readyTimeout - time.Since(began))
 	}
-	took, err := h.WaitReady(readyTimeout)
 	if err != nil {
-		h.t.Fatalf("restart %d of worker dev on the same data dir failed: %v", h.starts-1, err)
+		h.t.Fatalf("restart %d of worker dev on the same data dir failed after %s: %v",
+			h.starts-1, time.Since(began).Round(100*time.Millisecond), err)
 	}
-	return took
+	return time.Since(began)
 }
 
 func (h *Herald) cleanup() {
@@ -470,14 +485,13 @@ func (h *Herald) DLQ() (int, []DeadLetter) {
 	return max(out.Total, len(out.Entries)), out.Entries
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("free port: %v", err)
+		return "", fmt.Errorf("free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().String(), nil
 }
 
 func writeJSONFile(t *testing.T, path string, v any) {
