@@ -480,7 +480,25 @@ func (r *alertRun) refire(a alert.Alert) bool {
 func (r *alertRun) resolveTargets(ctx workflow.Context, a alert.Alert) error {
 	var acts *activities.Activities
 	var res activities.ResolveTargetsResult
-	if err := r.prepare(ctx, 10*time.Second, &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
+	if r.local {
+		// A local activity retries inside the workflow task; a long wait
+		// (target discovery not synced, the worker's registry not ready)
+		// waits on workflow timers instead, re-asking with backoff.
+		wait := time.Second
+		for {
+			err := r.prepare(ctx, 10*time.Second, &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 2},
+				acts.ResolveTargets, activities.ResolveTargetsInput{Labels: a.Labels}).Get(ctx, &res)
+			if err == nil {
+				break
+			}
+			r.s.ModeReason = "waiting for targets: " + err.Error()
+			workflow.GetLogger(ctx).Warn("targets not resolved yet; the alert waits", "error", err, "retry_in", wait)
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				return fmt.Errorf("resolve targets: %w", err)
+			}
+			wait = min(wait*2, 30*time.Second)
+		}
+	} else if err := r.prepare(ctx, 10*time.Second, &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second},
 		acts.ResolveTargets, activities.ResolveTargetsInput{Labels: a.Labels}).Get(ctx, &res); err != nil {
 		return fmt.Errorf("resolve targets: %w", err)
 	}

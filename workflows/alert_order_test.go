@@ -224,3 +224,26 @@ func TestAlertWorkflow_NotificationsCarryTheEpisode(t *testing.T) {
 		t.Errorf("episodes of the deliveries = %v, want [1 1 2 2]", episodes)
 	}
 }
+
+// No delivery is decided before every target source synced: the alert waits
+// (on workflow timers, not inside a workflow task) and then goes to the
+// targets the source brought.
+func TestAlertWorkflow_WaitsForTargetDiscovery(t *testing.T) {
+	h := newHarness(t, webhookTarget("file-target"))
+	h.reg.Expect("kubernetes")
+	h.env.RegisterDelayedCallback(func() {
+		h.reg.Update("kubernetes", []target.Target{webhookTarget("from-secret")}, nil)
+	}, 3*time.Minute)
+	a := firing("fp1", nil)
+	h.signalAt(0, a)
+	h.signalAt(time.Hour, resolved(a))
+	st := h.run(t)
+	if st.Mode != "normal" {
+		t.Fatalf("mode = %q (%s), want normal", st.Mode, st.ModeReason)
+	}
+	for _, name := range []string{"file-target", "from-secret"} {
+		if f := h.pub.count(name, publish.EventFiring); f != 1 {
+			t.Errorf("%s got %d firings, want 1", name, f)
+		}
+	}
+}
