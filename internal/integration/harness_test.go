@@ -92,6 +92,9 @@ func startHerald(t testing.TB, targets []target.Target, opts ...heraldOption) *h
 	})
 	h := &herald{t: t, client: server.GetDefaultClient(), taskQueue: cfg.TaskQueue, registry: target.NewRegistry(),
 		metrics: metrics.New(), logs: logs}
+	if cfg.TemporalNamespace != server.GetDefaultNamespace() {
+		h.client = namespaceClient(t, cfg.TemporalNamespace)
+	}
 	h.registry.Update("test", targets, nil)
 	h.deps = app.WorkerDeps{Registry: h.registry, Publishers: app.Publishers(app.HTTPClient(), h.metrics), Metrics: h.metrics, Logger: log,
 		Prober: &health.Prober{Timeout: 2 * time.Second}}
