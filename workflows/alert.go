@@ -664,7 +664,7 @@ func (r *alertRun) enqueueAll(ctx workflow.Context, event string, update bool, a
 // alerts are sent again and again).
 func (r *alertRun) runLane(ctx workflow.Context, ts *TargetState) {
 	for {
-		if every := ts.Ref.ForwardTTL / 3; r.resend && every > 0 {
+		if every := ts.Ref.ForwardTTL / 3; r.resend && every > 0 && len(ts.queue) == 0 {
 			got, err := workflow.AwaitWithTimeout(ctx, every, func() bool { return len(ts.queue) > 0 })
 			if err != nil {
 				return

@@ -13,7 +13,7 @@ import (
 
 // forwardTTL is the alertmanager.forward_ttl of the forwarding tests:
 // Herald re-sends a firing alert every forwardTTL/3.
-const forwardTTL = 3 * time.Second
+const forwardTTL = 6 * time.Second
 
 // forwardSetup starts a real Alertmanager whose route notifies hook (with
 // send_resolved) and a Herald forwarding to it with the forward TTL ttl.

@@ -35,7 +35,7 @@ func TestRecordedScenarios(t *testing.T) {
 		webhookTargetFor("broken", broken, quickRetry(5)),
 		// Another Alertmanager: a firing alert is re-sent every TTL/3.
 		{Name: "fwd", Type: target.TypeAlertmanager, URL: fwd.URL, Retry: quickRetry(5),
-			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(3 * time.Second)}},
+			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(6 * time.Second)}},
 	})
 	dlqID := workflows.DeadLetterWorkflowIDFor(h.taskQueue)
 

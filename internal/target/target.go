@@ -179,8 +179,10 @@ func (t Target) Ref() Ref {
 // Bounds and default of alertmanager.forward_ttl.
 const (
 	DefaultForwardTTL = time.Hour
-	MinForwardTTL     = time.Second
-	MaxForwardTTL     = 24 * time.Hour
+	// MinForwardTTL leaves room for the re-send every TTL/3 to arrive in
+	// time: Temporal fires timers up to about a second late.
+	MinForwardTTL = 5 * time.Second
+	MaxForwardTTL = 24 * time.Hour
 )
 
 // ForwardTTL is how long an alert forwarded to an alertmanager target stays
