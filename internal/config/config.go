@@ -217,7 +217,7 @@ var options = []option{
 	}),
 	opt("webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", "10s", "budget of one POST /webhook for handing all its alerts to Temporal; keep it below Alertmanager's webhook timeout", dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })),
 	opt("signal-timeout", "HERALD_SIGNAL_TIMEOUT", "5s", "budget of handing one alert to Temporal (SignalWithStart), within --webhook-timeout", dur(func(c *Config) *time.Duration { return &c.SignalTimeout })),
-	opt("webhook-concurrency", "HERALD_WEBHOOK_CONCURRENCY", "0", "webhook requests processed at once (0: 2 x GOMAXPROCS, at least 4); more wait up to 1s, then get 503 with Retry-After", integer(func(c *Config) *int { return &c.WebhookConcurrency })),
+	opt("webhook-concurrency", "HERALD_WEBHOOK_CONCURRENCY", "0", "webhook body budget in bodies of --max-body-bytes (0: 2 x GOMAXPROCS, at least 4); each request takes its Content-Length (at least 64 KiB) of it; over the budget a request waits up to 1s, then gets 503 with Retry-After", integer(func(c *Config) *int { return &c.WebhookConcurrency })),
 	opt("max-alert-bytes", "HERALD_MAX_ALERT_BYTES", "262144", "largest accepted alert (bytes of its JSON); a larger one is rejected with 400, the others of the request are accepted", integer(func(c *Config) *int { return &c.MaxAlertBytes })),
 	opt("max-alert-labels", "HERALD_MAX_ALERT_LABELS", "256", "most labels an accepted alert may have; more is rejected with 400, the others of the request are accepted", integer(func(c *Config) *int { return &c.MaxAlertLabels })),
 	switchOpt("admin-reads", "HERALD_ADMIN_READS", "every /api/v1 call, reads too, requires the admin token (alert state and dead letters hold alert data)", boolean(func(c *Config) *bool { return &c.AdminReads })),

@@ -97,7 +97,7 @@ func New(cfg Config) *Server {
 	}
 	s, r := newOpsServer(cfg)
 	cfg = s.cfg
-	s.webhookSlots, s.queueWait, s.limits = newSlots(cfg.WebhookConcurrency), webhookQueueWait, cfg.AlertLimits
+	s.webhookSlots, s.queueWait, s.limits = newSlots(cfg.WebhookConcurrency, cfg.MaxBodyBytes), webhookQueueWait, cfg.AlertLimits
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
 	if cfg.DevSink {
 		s.mountDevSink(r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"io"
 	"mime"
 	"net/http"
@@ -89,12 +90,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, start time.Time
 		WriteError(w, http.StatusUnsupportedMediaType, err.Error())
 		return http.StatusUnsupportedMediaType
 	}
-	release, ok := s.webhookSlots.acquire(r.Context(), s.queueWait)
+	release, ok := s.webhookSlots.acquire(r.Context(), s.queueWait, r.ContentLength)
 	if !ok {
 		s.cfg.Metrics.WebhookBusy.Inc()
 		w.Header().Set("Retry-After", "1")
 		WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
-			"%d webhook requests are being processed, the most this starter takes at once; retry later", s.webhookSlots.size()))
+			"webhook bodies being processed fill this starter's budget (%d bodies of the largest size); retry later", s.webhookSlots.size()))
 		return http.StatusServiceUnavailable
 	}
 	defer release()
@@ -348,30 +349,50 @@ func signalErrorReason(err error) string {
 	}
 }
 
-// slots bounds the webhook requests processed at once, so that concurrent
-// large bodies cannot exhaust the starter's memory. A request takes a slot
-// before it reads its body.
-type slots chan struct{}
+// slots bounds the webhook bodies processed at once, so that concurrent
+// large bodies cannot exhaust the starter's memory while the usual small
+// webhooks of a storm do not queue behind each other. A request takes its
+// share before it reads its body: its declared Content-Length (at least
+// minSlotBytes; the whole MaxBodyBytes when unknown). The budget is n
+// bodies of MaxBodyBytes.
+type slots struct {
+	sem     *semaphore.Weighted
+	n       int
+	maxBody int64
+}
 
-func newSlots(n int) slots { return make(slots, n) }
+// minSlotBytes is the least a request takes of the budget: it also bounds
+// how many tiny requests run at once (n × MaxBodyBytes / minSlotBytes).
+const minSlotBytes = 64 << 10
 
-func (s slots) size() int { return cap(s) }
+func newSlots(n int, maxBody int64) slots {
+	return slots{sem: semaphore.NewWeighted(int64(n) * maxBody), n: n, maxBody: maxBody}
+}
 
-// acquire takes a slot, waiting at most wait; release gives it back.
-func (s slots) acquire(ctx context.Context, wait time.Duration) (release func(), ok bool) {
-	select {
-	case s <- struct{}{}:
-		return func() { <-s }, true
-	default:
+func (s slots) size() int { return s.n }
+
+// weight is the share of a request declaring contentLength bytes.
+func (s slots) weight(contentLength int64) int64 {
+	if contentLength < 0 || contentLength > s.maxBody {
+		return s.maxBody
 	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case s <- struct{}{}:
-		return func() { <-s }, true
-	case <-t.C:
-		return nil, false
-	case <-ctx.Done():
+	return min(s.maxBody, max(contentLength, minSlotBytes))
+}
+
+// acquire takes the share of a request, waiting at most wait; release
+// gives it back.
+func (s slots) acquire(ctx context.Context, wait time.Duration, contentLength int64) (release func(), ok bool) {
+	w := s.weight(contentLength)
+	if s.sem.TryAcquire(w) {
+		return func() { s.sem.Release(w) }, true
+	}
+	if wait <= 0 {
 		return nil, false
 	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := s.sem.Acquire(wctx, w); err != nil {
+		return nil, false
+	}
+	return func() { s.sem.Release(w) }, true
 }

@@ -272,7 +272,8 @@ func TestWebhookConcurrencyBound(t *testing.T) {
 			return ctx.Err()
 		}
 	}}
-	s := newTestServer(t, Config{Client: fc, WebhookConcurrency: 2})
+	// A budget of two bodies of 64 KiB: two small requests fill it.
+	s := newTestServer(t, Config{Client: fc, WebhookConcurrency: 2, MaxBodyBytes: minSlotBytes})
 	s.queueWait = 50 * time.Millisecond
 	body := webhookJSON(t, 0, firing("a1", "A"))
 	var wg sync.WaitGroup
@@ -293,7 +294,7 @@ func TestWebhookConcurrencyBound(t *testing.T) {
 	assert.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond, "waited for a slot first")
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
-	contains(t, rec.Body.String(), "2 webhook requests are being processed")
+	contains(t, rec.Body.String(), "budget (2 bodies")
 	assert.Zero(t, rc.n.Load(), "the body of a refused request is not read")
 	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_busy_total"))
 
@@ -309,17 +310,41 @@ func TestWebhookConcurrencyBound(t *testing.T) {
 }
 
 func TestSlotsHonourContext(t *testing.T) {
-	sl := newSlots(1)
-	rel, ok := sl.acquire(context.Background(), 0)
+	sl := newSlots(1, 1<<20)
+	rel, ok := sl.acquire(context.Background(), 0, -1)
 	require.True(t, ok)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, ok = sl.acquire(ctx, time.Hour)
+	_, ok = sl.acquire(ctx, time.Hour, -1)
 	assert.False(t, ok, "a gone client does not wait for a slot")
 	rel()
-	rel2, ok := sl.acquire(context.Background(), 0)
+	rel2, ok := sl.acquire(context.Background(), 0, -1)
 	assert.True(t, ok)
 	rel2()
+}
+
+// The budget is in body bytes: a storm of small webhooks runs at once,
+// while large or unknown-length bodies are bounded as before.
+func TestSlotsWeighBodies(t *testing.T) {
+	const maxBody = 5 << 20
+	sl := newSlots(4, maxBody)
+	var releases []func()
+	for i := 0; i < 4*maxBody/minSlotBytes; i++ {
+		rel, ok := sl.acquire(context.Background(), 0, 3000)
+		require.True(t, ok, "small request %d refused", i)
+		releases = append(releases, rel)
+	}
+	_, ok := sl.acquire(context.Background(), 0, 3000)
+	assert.False(t, ok, "the budget bounds tiny requests too")
+	for _, rel := range releases {
+		rel()
+	}
+	for i := 0; i < 4; i++ {
+		_, ok := sl.acquire(context.Background(), 0, maxBody)
+		require.True(t, ok)
+	}
+	_, ok = sl.acquire(context.Background(), 0, -1)
+	assert.False(t, ok, "a fifth full-size body waits")
 }
 
 func TestDefaultWebhookConcurrency(t *testing.T) {
