@@ -236,6 +236,7 @@ func connect(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runtime
 // an HTTP server with only /healthz, /readyz and /metrics. Webhooks and the
 // API are the starter's: a worker pod has no endpoint that changes state.
 func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	ServePprof(ctx, cfg.PprofAddr, log)
 	rt, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -261,6 +262,7 @@ func workerHandler(rt *Runtime) http.Handler {
 // RunStarter runs the webhook starter: HTTP server and target sources (for
 // the API). It needs no worker in the same process.
 func RunStarter(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	ServePprof(ctx, cfg.PprofAddr, log)
 	rt, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -71,6 +71,9 @@ type Config struct {
 
 	LogLevel  string
 	LogFormat string
+	// PprofAddr serves Go's net/http/pprof (profiles of the worker and, in
+	// dev mode, of the embedded server) when set.
+	PprofAddr string
 }
 
 // TemporalTLS is the TLS setup of the Temporal connection.
@@ -228,6 +231,7 @@ var options = []option{
 	opt("health-recheck", "HERALD_HEALTH_RECHECK", "30s", "first interval between health re-checks of a held-back delivery (doubles up to 10m)", dur(func(c *Config) *time.Duration { return &c.HealthRecheck })),
 	opt("shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests and activities on shutdown", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })),
 	opt("log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })),
+	opt("pprof-addr", "HERALD_PPROF_ADDR", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off", str(func(c *Config) *string { return &c.PprofAddr })),
 	opt("log-format", "HERALD_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })),
 }
 

@@ -21,6 +21,7 @@ import (
 
 // Run starts everything and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
+	app.ServePprof(ctx, cfg.PprofAddr, log)
 	// Listen first: the embedded Web UI is told the address of /codec.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
