@@ -1,12 +1,8 @@
 package workflows
 
 import (
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
@@ -35,6 +31,9 @@ const (
 	DeadLetterReplayAllUpdate = "replayAll" // ReplayAllRequest -> ReplayAllResult
 	DeadLetterDropUpdate      = "drop"      // DropRequest -> DropResult
 	DeadLetterPurgeUpdate     = "purge"     // PurgeRequest -> DropResult
+	// DeadLetterReplayAllStatusQuery takes a replay-all key and returns
+	// its ReplayAllResult (running or finished).
+	DeadLetterReplayAllStatusQuery = "replayAllStatus"
 	// DeliveryReplayedSignal tells an alert workflow that a dead letter of
 	// it was delivered by a replay.
 	DeliveryReplayedSignal = "delivery-replayed"
@@ -54,7 +53,21 @@ const (
 	// replayConcurrency bounds parallel deliveries of a replay-all.
 	replayConcurrency = 8
 	maxErrorLen       = 512
+	// DefaultStateBudget bounds the carried state (the JSON of the
+	// continue-as-new input, Temporal's payload limit being 2 MiB): past it
+	// the alert bodies of the oldest entries move to archive workflows.
+	DefaultStateBudget = 1536 << 10
+	// DefaultReplayBatch is how many entries a replay-all takes at a time;
+	// between batches the workflow may continue as new.
+	DefaultReplayBatch = 100
+	// deadLetterHistoryBytes: continue as new past this history size.
+	deadLetterHistoryBytes = 8 << 20
 )
+
+// versionBounded marks the dead-letter workflow whose carried state is
+// bounded in bytes (alert bodies archived) and whose replay-all runs as a
+// batched, deduplicated job across continue-as-new.
+const versionBounded = "dlq-bounded"
 
 // DeadLetter is a delivery that failed for good (see activities.DeadLetter).
 type DeadLetter = activities.DeadLetter
@@ -81,6 +94,10 @@ type DeadLetterInput struct {
 	// continue-as-new (compression keeps 10,000 entries well inside
 	// Temporal's payload limit).
 	State []byte `json:"state,omitempty"`
+	// StateBudget bounds the carried state in bytes (default 1.5 MiB).
+	StateBudget int `json:"stateBudget,omitempty"`
+	// ReplayBatch is the batch size of replay-all (default 100).
+	ReplayBatch int `json:"replayBatch,omitempty"`
 }
 
 type deadLetterState struct {
@@ -91,6 +108,16 @@ type deadLetterState struct {
 	Dropped  int           `json:"dropped"`
 	// ReplaySeq numbers replay deliveries for their activity IDs.
 	ReplaySeq int `json:"replaySeq"`
+	// Superseded counts entries a replay-all removed because a later
+	// delivery of the same alert to the same target had succeeded.
+	Superseded int `json:"superseded,omitempty"`
+	// ArchiveSeq numbers archive workflows; Archives lists the open ones.
+	ArchiveSeq int      `json:"archiveSeq,omitempty"`
+	Archives   []string `json:"archives,omitempty"`
+	// Job is the current (or last) replay-all; Jobs the results of earlier
+	// ones (counts only), for deduplication of retried requests.
+	Job  *replayJob         `json:"job,omitempty"`
+	Jobs []*ReplayAllResult `json:"jobs,omitempty"`
 }
 
 // ListRequest filters and pages the entries (oldest first).
@@ -121,6 +148,14 @@ type Stats struct {
 	Written  int            `json:"written"`
 	Replayed int            `json:"replayed"`
 	Dropped  int            `json:"dropped"`
+	// Superseded: removed by a replay-all as superseded by a later delivery.
+	Superseded int `json:"superseded"`
+	// Archived entries keep only a stub of their alert in the dead-letter
+	// workflow; the full alert is in one of ArchiveWorkflows.
+	Archived         int `json:"archived"`
+	ArchiveWorkflows int `json:"archiveWorkflows"`
+	// ReplayAll is the running replay-all, if any.
+	ReplayAll *ReplayAllResult `json:"replayAll,omitempty"`
 }
 
 // ReplayRequest names one entry.
@@ -134,19 +169,37 @@ type ReplayResult struct {
 	Delivered bool   `json:"delivered"`
 	Error     string `json:"error,omitempty"`
 	Attempts  int32  `json:"attempts"`
+	// Skipped says why a replay-all did not send this entry.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // ReplayAllRequest replays every entry, or those of one target.
 type ReplayAllRequest struct {
 	Target string `json:"target,omitempty"`
+	// Key identifies the request (Herald's API sets it to the update ID): a
+	// retry with the same key joins or returns the same replay-all instead
+	// of starting another.
+	Key string `json:"key,omitempty"`
 }
 
 // ReplayAllResult counts a replay-all.
 type ReplayAllResult struct {
-	Replayed  int            `json:"replayed"`
-	Delivered int            `json:"delivered"`
-	Failed    int            `json:"failed"`
-	Results   []ReplayResult `json:"results"`
+	// Key of the replay-all; Done once every entry was handled; Total
+	// entries it took on.
+	Key   string `json:"key,omitempty"`
+	Done  bool   `json:"done"`
+	Total int    `json:"total"`
+	// Replayed entries were sent again (Delivered + Failed); Skipped were
+	// not: superseded by a later delivery (removed), or held back because
+	// an earlier event of the same alert and target failed (kept).
+	Replayed  int `json:"replayed"`
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+	Skipped   int `json:"skipped"`
+	// Results lists outcomes (the first maxJobResults; Omitted counts the
+	// rest).
+	Results []ReplayResult `json:"results"`
+	Omitted int            `json:"omitted,omitempty"`
 }
 
 // DropRequest names one entry.
@@ -181,6 +234,13 @@ type deadLetters struct {
 	busy  map[string]bool // entries being replayed
 	// signals counts entries received by this run.
 	signals int
+	// bounded is true from versionBounded on.
+	bounded bool
+	// stopping is set when the run is about to continue as new: a running
+	// replay-all stops after its current batch. jobRunning is true while
+	// it runs in this run.
+	stopping   bool
+	jobRunning bool
 }
 
 // DeadLetterWorkflow keeps every delivery that failed for good until it is
@@ -199,6 +259,13 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 	if d.in.SignalLimit <= 0 {
 		d.in.SignalLimit = deadLetterSignalLimit
 	}
+	if d.in.StateBudget <= 0 {
+		d.in.StateBudget = DefaultStateBudget
+	}
+	if d.in.ReplayBatch <= 0 {
+		d.in.ReplayBatch = DefaultReplayBatch
+	}
+	d.bounded = workflow.GetVersion(ctx, versionBounded, workflow.DefaultVersion, 1) >= 1
 	if len(in.State) > 0 {
 		st, err := decodeDeadLetterState(in.State)
 		if err != nil {
@@ -212,6 +279,10 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 	if err := d.registerHandlers(ctx); err != nil {
 		return err
 	}
+	if d.bounded && d.st.Job != nil && !d.st.Job.Done {
+		// A replay-all carried over from the previous run goes on.
+		d.startJob(ctx)
+	}
 	addCh := workflow.GetSignalChannel(ctx, DeadLetterAddSignal)
 	for {
 		if err := workflow.Await(ctx, func() bool { return addCh.Len() > 0 || d.shouldContinueAsNew(ctx) }); err != nil {
@@ -219,11 +290,19 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 		}
 		d.drain(ctx, addCh)
 		if d.shouldContinueAsNew(ctx) {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			d.stopping = true
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !d.jobRunning }); err != nil {
 				return err
 			}
 			d.drain(ctx, addCh)
-			state, err := encodeDeadLetterState(d.st)
+			var state []byte
+			var err error
+			if d.bounded {
+				d.releaseArchives(ctx)
+				state, err = d.fitState(ctx)
+			} else {
+				state, err = encodeDeadLetterState(d.st)
+			}
 			if err != nil {
 				return err
 			}
@@ -236,6 +315,9 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 
 func (d *deadLetters) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
+	if d.bounded && info.GetCurrentHistorySize() > deadLetterHistoryBytes {
+		return true
+	}
 	return d.signals >= d.in.SignalLimit || info.GetCurrentHistoryLength() > d.in.HistoryLimit ||
 		info.GetContinueAsNewSuggested()
 }
@@ -336,15 +418,21 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayUpdate,
 		func(ctx workflow.Context, r ReplayRequest) (ReplayResult, error) {
-			return d.replay(ctx, d.index[r.ID]), nil
+			e := d.index[r.ID]
+			if e.Archive == "" {
+				return d.replay(ctx, e, nil, true), nil
+			}
+			bodies, err := d.fetchArchived(ctx, e.Archive, []string{e.ID})
+			if err != nil {
+				return ReplayResult{ID: e.ID, Error: err.Error()}, nil
+			}
+			return d.replay(ctx, e, bodies, true), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(r ReplayRequest) error { return exists(r.ID) }},
 	); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayAllUpdate, d.replayAll,
-		workflow.UpdateHandlerOptions{Validator: func(ReplayAllRequest) error { return nil }},
-	); err != nil {
+	if err := d.registerReplayAll(ctx); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterDropUpdate,
@@ -417,18 +505,27 @@ func (d *deadLetters) list(r ListRequest) (ListResponse, error) {
 
 func (d *deadLetters) stats() (Stats, error) {
 	s := Stats{Total: len(d.st.Entries), ByTarget: map[string]int{}, ByKind: map[string]int{},
-		Overflow: d.st.Overflow, Written: d.st.Written, Replayed: d.st.Replayed, Dropped: d.st.Dropped}
+		Overflow: d.st.Overflow, Written: d.st.Written, Replayed: d.st.Replayed, Dropped: d.st.Dropped,
+		Superseded: d.st.Superseded, ArchiveWorkflows: len(d.st.Archives)}
 	for _, e := range d.st.Entries {
 		s.ByTarget[e.Target]++
 		s.ByKind[e.ErrorKind]++
+		if e.Archive != "" {
+			s.Archived++
+		}
+	}
+	if j := d.st.Job; j != nil && !j.Done {
+		res := j.result(false)
+		s.ReplayAll = &res
 	}
 	return s, nil
 }
 
 // replay runs the delivery of e again with the target's current
-// credentials. Success removes the entry and tells the alert workflow;
-// failure keeps it with the new error.
-func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
+// credentials. Success removes the entry and, when notify is set, tells the
+// alert workflow; failure keeps it with the new error. bodies holds the
+// alert of an archived entry.
+func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter, bodies map[string]activities.ArchivedBody, notify bool) ReplayResult {
 	d.busy[e.ID] = true
 	defer delete(d.busy, e.ID)
 	d.st.ReplaySeq++
@@ -439,12 +536,21 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
 		},
 	})
+	a, provider := e.Alert, e.Provider
+	if e.Archive != "" {
+		b, ok := bodies[e.ID]
+		if !ok {
+			e.Replays++
+			return ReplayResult{ID: e.ID, Error: fmt.Sprintf("alert not found in archive %s", e.Archive)}
+		}
+		a, provider = b.Alert, b.Provider
+	}
 	in := activities.PublishInput{
 		Target: e.Target,
 		Replay: true,
 		Notification: publish.Notification{
-			Alert: e.Alert, Event: e.Event, Update: e.Update, State: e.Provider.Clone(),
-			Classification: publish.Classification{Severity: e.Alert.Severity(), Source: "labels"},
+			Alert: a, Event: e.Event, Update: e.Update, State: provider.Clone(),
+			Classification: publish.Classification{Severity: a.Severity(), Source: "labels"},
 		},
 	}
 	var acts *activities.Activities
@@ -462,6 +568,9 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
 	res.Delivered, res.Attempts = true, out.Attempt
 	d.removeID(e.ID)
 	d.st.Replayed++
+	if !notify {
+		return res
+	}
 	// Best effort: the alert workflow may have completed already.
 	_ = workflow.SignalExternalWorkflow(ctx, e.AlertWorkflowID, "", DeliveryReplayedSignal, DeliveryReplayed{
 		Target: e.Target, Seq: e.Seq, Event: e.Event, Attempts: out.Attempt, DeliveredAt: out.DeliveredAt,
@@ -470,7 +579,9 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
 	return res
 }
 
-func (d *deadLetters) replayAll(ctx workflow.Context, r ReplayAllRequest) (ReplayAllResult, error) {
+// replayAllUnbatched is replay-all of runs from before versionBounded: all
+// entries in one update, inside one run.
+func (d *deadLetters) replayAllUnbatched(ctx workflow.Context, r ReplayAllRequest) (ReplayAllResult, error) {
 	var todo []*DeadLetter
 	for _, e := range d.st.Entries {
 		if (r.Target == "" || e.Target == r.Target) && !d.busy[e.ID] {
@@ -486,7 +597,7 @@ func (d *deadLetters) replayAll(ctx workflow.Context, r ReplayAllRequest) (Repla
 		}
 		running++
 		workflow.Go(ctx, func(ctx workflow.Context) {
-			results[i] = d.replay(ctx, todo[i])
+			results[i] = d.replay(ctx, todo[i], nil, true)
 			running--
 			next++
 		})
@@ -507,28 +618,12 @@ func (d *deadLetters) replayAll(ctx workflow.Context, r ReplayAllRequest) (Repla
 }
 
 func encodeDeadLetterState(st *deadLetterState) ([]byte, error) {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if err := json.NewEncoder(zw).Encode(st); err != nil {
-		return nil, fmt.Errorf("encode dead letters: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress dead letters: %w", err)
-	}
-	return b.Bytes(), nil
+	return gzipJSON(st)
 }
 
 func decodeDeadLetterState(data []byte) (*deadLetterState, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, err
-	}
 	var st deadLetterState
-	if err := json.Unmarshal(raw, &st); err != nil {
+	if err := gunzipJSON(data, &st); err != nil {
 		return nil, err
 	}
 	return &st, nil
