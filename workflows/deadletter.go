@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -618,15 +621,71 @@ func (d *deadLetters) replayAllUnbatched(ctx workflow.Context, r ReplayAllReques
 }
 
 func encodeDeadLetterState(st *deadLetterState) ([]byte, error) {
-	return gzipJSON(st)
+	data, _, err := gzipJSON(st)
+	return data, err
 }
 
+// decodeDeadLetterState reads both forms of the carried state: one JSON
+// object holding the entries (before versionBounded), or that object
+// without them followed by one JSON value per entry (streamState).
 func decodeDeadLetterState(data []byte) (*deadLetterState, error) {
-	var st deadLetterState
-	if err := gunzipJSON(data, &st); err != nil {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
 		return nil, err
 	}
+	dec := json.NewDecoder(zr)
+	var st deadLetterState
+	if err := dec.Decode(&st); err != nil {
+		return nil, err
+	}
+	for dec.More() {
+		var e DeadLetter
+		if err := dec.Decode(&e); err != nil {
+			return nil, err
+		}
+		st.Entries = append(st.Entries, &e)
+	}
 	return &st, nil
+}
+
+// streamState encodes the state for continue-as-new: the state without
+// its entries, then each entry. It yields to the workflow's other
+// goroutines every stateChunk entries, so that encoding thousands of
+// entries never holds one goroutine past the SDK's deadlock detection.
+// It returns the compressed bytes and the uncompressed length.
+func streamState(ctx workflow.Context, st *deadLetterState) ([]byte, int, error) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	cw := &countingWriter{w: zw}
+	enc := json.NewEncoder(cw)
+	head := *st
+	head.Entries = nil
+	if err := enc.Encode(head); err != nil {
+		return nil, 0, fmt.Errorf("encode dead letters: %w", err)
+	}
+	for i, e := range st.Entries {
+		if i > 0 && i%stateChunk == 0 {
+			yield(ctx)
+		}
+		if err := enc.Encode(e); err != nil {
+			return nil, 0, fmt.Errorf("encode dead letter %s: %w", e.ID, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, 0, fmt.Errorf("compress dead letters: %w", err)
+	}
+	return b.Bytes(), cw.n, nil
+}
+
+// stateChunk is how many entries streamState encodes between yields.
+const stateChunk = 500
+
+// yield lets the workflow's other goroutines run (and resets the deadlock
+// detection) without a command or event: a goroutine wakes this one.
+func yield(ctx workflow.Context) {
+	ch := workflow.NewChannel(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) { ch.Send(ctx, struct{}{}) })
+	ch.Receive(ctx, nil)
 }
 
 // DeadLetterWorkflowIDFor returns the dead-letter workflow ID of the Herald

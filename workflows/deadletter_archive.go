@@ -87,11 +87,13 @@ func (d *deadLetters) carriedSize(state []byte) int {
 }
 
 // fitState encodes the state for continue-as-new and, while it is over the
-// byte budget, archives the bodies of the oldest entries. The measured size
-// is recorded as a side effect, so replays take the same decisions.
+// byte budget, archives the bodies of the oldest entries: as many as the
+// excess suggests (scaled from compressed to uncompressed bytes), then it
+// measures again. The measured size is recorded as a side effect, so
+// replays take the same decisions.
 func (d *deadLetters) fitState(ctx workflow.Context) ([]byte, error) {
 	for {
-		state, err := encodeDeadLetterState(d.st)
+		state, raw, err := streamState(ctx, d.st)
 		if err != nil {
 			return nil, err
 		}
@@ -102,20 +104,29 @@ func (d *deadLetters) fitState(ctx workflow.Context) ([]byte, error) {
 		if size <= d.in.StateBudget {
 			return state, nil
 		}
-		moved, err := d.archiveOldest(ctx)
-		if err != nil || moved == 0 {
-			// Nothing more to move (or the archive could not be started):
-			// carry what there is; entries are never dropped for size.
-			workflow.GetLogger(ctx).Warn("dead letters over their state budget", "bytes", size,
-				"budget", d.in.StateBudget, "error", err)
-			return state, nil
+		// The excess in uncompressed bytes, as if everything compressed
+		// alike; metadata (IDs, times) compresses worse than alert bodies,
+		// so move half of that and measure again.
+		need := int(int64(size-d.in.StateBudget)*int64(raw)/int64(size)) / 2
+		for moved := 0; moved < need; {
+			n, bytes, err := d.archiveOldest(ctx)
+			if err != nil || n == 0 {
+				// Nothing more to move (or the archive could not be
+				// started): carry what there is; entries are never dropped
+				// for size.
+				workflow.GetLogger(ctx).Warn("dead letters over their state budget", "bytes", size,
+					"budget", d.in.StateBudget, "error", err)
+				return state, nil
+			}
+			moved += bytes
 		}
 	}
 }
 
 // archiveOldest moves the bodies of the oldest entries that still hold
-// theirs (up to archiveSegmentBytes) into a new archive workflow.
-func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, error) {
+// theirs (up to archiveSegmentBytes) into a new archive workflow. It
+// returns how many entries and uncompressed bytes it moved.
+func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, int, error) {
 	bodies := map[string]activities.ArchivedBody{}
 	var picked []*DeadLetter
 	total := 0
@@ -126,7 +137,7 @@ func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, error) {
 		b := activities.ArchivedBody{Alert: e.Alert, Provider: e.Provider}
 		raw, err := json.Marshal(b)
 		if err != nil {
-			return 0, fmt.Errorf("encode dead letter %s: %w", e.ID, err)
+			return 0, 0, fmt.Errorf("encode dead letter %s: %w", e.ID, err)
 		}
 		if total+len(raw) > archiveSegmentBytes && len(picked) > 0 {
 			break
@@ -136,11 +147,11 @@ func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, error) {
 		picked = append(picked, e)
 	}
 	if len(picked) == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	data, err := gzipJSON(bodies)
+	data, _, err := gzipJSON(bodies)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	d.st.ArchiveSeq++
 	id := fmt.Sprintf("%s-archive-%d", workflow.GetInfo(ctx).WorkflowExecution.ID, d.st.ArchiveSeq)
@@ -152,14 +163,14 @@ func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, error) {
 	})
 	f := workflow.ExecuteChildWorkflow(cctx, DeadLetterArchiveWorkflowName, DeadLetterArchiveInput{Bodies: data})
 	if err := f.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		return 0, fmt.Errorf("start dead-letter archive %s: %w", id, err)
+		return 0, 0, fmt.Errorf("start dead-letter archive %s: %w", id, err)
 	}
 	for _, e := range picked {
 		e.Archive, e.Alert, e.Provider = id, stub(e.Alert), nil
 	}
 	d.st.Archives = append(d.st.Archives, id)
 	workflow.GetLogger(ctx).Info("dead-letter bodies archived", "archive", id, "entries", len(picked), "bytes", total)
-	return len(picked), nil
+	return len(picked), total, nil
 }
 
 // releaseArchives ends the archive workflows no entry refers to any more.
@@ -198,16 +209,29 @@ func (d *deadLetters) fetchArchived(ctx workflow.Context, archive string, ids []
 	return out, nil
 }
 
-func gzipJSON(v any) ([]byte, error) {
+// gzipJSON returns v as gzip-compressed JSON and the uncompressed length.
+func gzipJSON(v any) ([]byte, int, error) {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
-	if err := json.NewEncoder(zw).Encode(v); err != nil {
-		return nil, fmt.Errorf("encode dead letters: %w", err)
+	cw := &countingWriter{w: zw}
+	if err := json.NewEncoder(cw).Encode(v); err != nil {
+		return nil, 0, fmt.Errorf("encode dead letters: %w", err)
 	}
 	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress dead letters: %w", err)
+		return nil, 0, fmt.Errorf("compress dead letters: %w", err)
 	}
-	return b.Bytes(), nil
+	return b.Bytes(), cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
 }
 
 func gunzipJSON(data []byte, into any) error {
