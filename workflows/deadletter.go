@@ -244,6 +244,8 @@ type deadLetters struct {
 	// it runs in this run.
 	stopping   bool
 	jobRunning bool
+	// loaded is set once the carried state is decoded.
+	loaded bool
 }
 
 // DeadLetterWorkflow keeps every delivery that failed for good until it is
@@ -269,18 +271,20 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 		d.in.ReplayBatch = DefaultReplayBatch
 	}
 	d.bounded = workflow.GetVersion(ctx, versionBounded, workflow.DefaultVersion, 1) >= 1
-	if len(in.State) > 0 {
-		st, err := decodeDeadLetterState(in.State)
-		if err != nil {
-			return fmt.Errorf("decode carried-over dead letters: %w", err)
+	if d.bounded {
+		// Handlers first: decoding thousands of entries yields (see
+		// loadState), and updates that arrive meanwhile wait for it.
+		if err := d.registerHandlers(ctx); err != nil {
+			return err
 		}
-		d.st = st
 	}
-	for _, e := range d.st.Entries {
-		d.index[e.ID] = e
-	}
-	if err := d.registerHandlers(ctx); err != nil {
+	if err := d.loadState(ctx, in.State); err != nil {
 		return err
+	}
+	if !d.bounded {
+		if err := d.registerHandlers(ctx); err != nil {
+			return err
+		}
 	}
 	if d.bounded && d.st.Job != nil && !d.st.Job.Done {
 		// A replay-all carried over from the previous run goes on.
@@ -314,6 +318,38 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 			return workflow.NewContinueAsNewError(ctx, DeadLetterWorkflow, next)
 		}
 	}
+}
+
+// loadState decodes the carried state; from versionBounded on it yields
+// every stateChunk entries, so a large state never trips the SDK's deadlock
+// detection.
+func (d *deadLetters) loadState(ctx workflow.Context, state []byte) error {
+	defer func() { d.loaded = true }()
+	if len(state) == 0 {
+		return nil
+	}
+	var every func()
+	if d.bounded {
+		every = func() { yield(ctx) }
+	}
+	st, err := decodeDeadLetterState(state, every)
+	if err != nil {
+		return fmt.Errorf("decode carried-over dead letters: %w", err)
+	}
+	d.st = st
+	for _, e := range d.st.Entries {
+		d.index[e.ID] = e
+	}
+	return nil
+}
+
+// awaitLoaded waits until the carried state is decoded (only in the first
+// workflow task of a run; otherwise it returns at once).
+func (d *deadLetters) awaitLoaded(ctx workflow.Context) error {
+	if d.loaded {
+		return nil
+	}
+	return workflow.Await(ctx, func() bool { return d.loaded })
 }
 
 func (d *deadLetters) shouldContinueAsNew(ctx workflow.Context) bool {
@@ -411,6 +447,9 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 		if id == "" {
 			return errors.New("id is required")
 		}
+		if !d.loaded {
+			return nil // checked again by the handler once loaded
+		}
 		if _, ok := d.index[id]; !ok {
 			return fmt.Errorf("no dead letter with id %q", id)
 		}
@@ -421,6 +460,14 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayUpdate,
 		func(ctx workflow.Context, r ReplayRequest) (ReplayResult, error) {
+			if !d.loaded {
+				if err := d.awaitLoaded(ctx); err != nil {
+					return ReplayResult{}, err
+				}
+				if err := exists(r.ID); err != nil {
+					return ReplayResult{}, temporal.NewApplicationError(err.Error(), "Rejected")
+				}
+			}
 			e := d.index[r.ID]
 			if e.Archive == "" {
 				return d.replay(ctx, e, nil, true), nil
@@ -440,6 +487,9 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterDropUpdate,
 		func(ctx workflow.Context, r DropRequest) (DropResult, error) {
+			if err := d.awaitLoaded(ctx); err != nil {
+				return DropResult{}, err
+			}
 			if d.removeID(r.ID) {
 				d.st.Dropped++
 				return DropResult{Dropped: 1}, nil
@@ -452,6 +502,9 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterPurgeUpdate,
 		func(ctx workflow.Context, r PurgeRequest) (DropResult, error) {
+			if err := d.awaitLoaded(ctx); err != nil {
+				return DropResult{}, err
+			}
 			cutoff := workflow.Now(ctx).Add(-r.OlderThan)
 			kept := d.st.Entries[:0]
 			n := 0
@@ -621,29 +674,27 @@ func (d *deadLetters) replayAllUnbatched(ctx workflow.Context, r ReplayAllReques
 }
 
 func encodeDeadLetterState(st *deadLetterState) ([]byte, error) {
-	data, _, err := gzipJSON(st)
+	// The form before versionBounded: one JSON object with the entries.
+	data, _, err := writeStream(nil, st, 0, nil)
 	return data, err
 }
 
 // decodeDeadLetterState reads both forms of the carried state: one JSON
 // object holding the entries (before versionBounded), or that object
-// without them followed by one JSON value per entry (streamState).
-func decodeDeadLetterState(data []byte) (*deadLetterState, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(zr)
+// without them followed by one JSON value per entry (streamState). every,
+// if set, is called between chunks of entries.
+func decodeDeadLetterState(data []byte, every func()) (*deadLetterState, error) {
 	var st deadLetterState
-	if err := dec.Decode(&st); err != nil {
-		return nil, err
-	}
-	for dec.More() {
+	err := readStream(data, every, &st, func(dec *json.Decoder) error {
 		var e DeadLetter
 		if err := dec.Decode(&e); err != nil {
-			return nil, err
+			return err
 		}
 		st.Entries = append(st.Entries, &e)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &st, nil
 }
@@ -654,21 +705,33 @@ func decodeDeadLetterState(data []byte) (*deadLetterState, error) {
 // entries never holds one goroutine past the SDK's deadlock detection.
 // It returns the compressed bytes and the uncompressed length.
 func streamState(ctx workflow.Context, st *deadLetterState) ([]byte, int, error) {
+	return writeState(st, func() { yield(ctx) })
+}
+
+// writeState is streamState calling every (if set) between chunks.
+func writeState(st *deadLetterState, every func()) ([]byte, int, error) {
+	head := *st
+	head.Entries = nil
+	return writeStream(every, head, len(st.Entries), func(i int) any { return st.Entries[i] })
+}
+
+// writeStream writes gzip-compressed JSON values: head, then n items,
+// calling every (if set) between chunks of stateChunk items. It returns the
+// compressed bytes and the uncompressed length.
+func writeStream(every func(), head any, n int, item func(int) any) ([]byte, int, error) {
 	var b bytes.Buffer
 	zw := gzip.NewWriter(&b)
 	cw := &countingWriter{w: zw}
 	enc := json.NewEncoder(cw)
-	head := *st
-	head.Entries = nil
 	if err := enc.Encode(head); err != nil {
 		return nil, 0, fmt.Errorf("encode dead letters: %w", err)
 	}
-	for i, e := range st.Entries {
-		if i > 0 && i%stateChunk == 0 {
-			yield(ctx)
+	for i := 0; i < n; i++ {
+		if i > 0 && i%stateChunk == 0 && every != nil {
+			every()
 		}
-		if err := enc.Encode(e); err != nil {
-			return nil, 0, fmt.Errorf("encode dead letter %s: %w", e.ID, err)
+		if err := enc.Encode(item(i)); err != nil {
+			return nil, 0, fmt.Errorf("encode dead letter %d: %w", i, err)
 		}
 	}
 	if err := zw.Close(); err != nil {
@@ -677,8 +740,30 @@ func streamState(ctx workflow.Context, st *deadLetterState) ([]byte, int, error)
 	return b.Bytes(), cw.n, nil
 }
 
+// readStream reads what writeStream wrote: head, then next for every
+// further value, calling every (if set) between chunks.
+func readStream(data []byte, every func(), head any, next func(*json.Decoder) error) error {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(zr)
+	if err := dec.Decode(head); err != nil {
+		return err
+	}
+	for i := 1; dec.More(); i++ {
+		if every != nil && i%stateChunk == 0 {
+			every()
+		}
+		if err := next(dec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // stateChunk is how many entries streamState encodes between yields.
-const stateChunk = 500
+const stateChunk = 25
 
 // yield lets the workflow's other goroutines run (and resets the deadlock
 // detection) without a command or event: a goroutine wakes this one.

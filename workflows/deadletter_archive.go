@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,16 +36,37 @@ const (
 )
 
 // DeadLetterArchiveInput is the sealed content of one archive workflow:
-// gzip-compressed JSON of a map from entry ID to activities.ArchivedBody.
+// gzip-compressed JSON values, a count, then one archivedRecord per entry.
 type DeadLetterArchiveInput struct {
 	Bodies []byte `json:"bodies"`
+}
+
+type archivedRecord struct {
+	ID string `json:"id"`
+	activities.ArchivedBody
+}
+
+// decodeArchive reads an archive's bodies, calling every (if set) between
+// chunks.
+func decodeArchive(data []byte, every func()) (map[string]activities.ArchivedBody, error) {
+	var count int
+	bodies := map[string]activities.ArchivedBody{}
+	err := readStream(data, every, &count, func(dec *json.Decoder) error {
+		var r archivedRecord
+		if err := dec.Decode(&r); err != nil {
+			return err
+		}
+		bodies[r.ID] = r.ArchivedBody
+		return nil
+	})
+	return bodies, err
 }
 
 // DeadLetterArchiveWorkflow keeps the alert bodies of archived dead letters
 // until the dead-letter workflow releases it.
 func DeadLetterArchiveWorkflow(ctx workflow.Context, in DeadLetterArchiveInput) error {
-	var bodies map[string]activities.ArchivedBody
-	if err := gunzipJSON(in.Bodies, &bodies); err != nil {
+	bodies, err := decodeArchive(in.Bodies, func() { yield(ctx) })
+	if err != nil {
 		return fmt.Errorf("decode archived dead letters: %w", err)
 	}
 	if err := workflow.SetQueryHandler(ctx, DeadLetterArchiveBodiesQuery, func(ids []string) (map[string]activities.ArchivedBody, error) {
@@ -127,12 +146,15 @@ func (d *deadLetters) fitState(ctx workflow.Context) ([]byte, error) {
 // theirs (up to archiveSegmentBytes) into a new archive workflow. It
 // returns how many entries and uncompressed bytes it moved.
 func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, int, error) {
-	bodies := map[string]activities.ArchivedBody{}
+	var records []archivedRecord
 	var picked []*DeadLetter
 	total := 0
 	for _, e := range d.st.Entries {
 		if e.Archive != "" || d.busy[e.ID] {
 			continue
+		}
+		if len(picked) > 0 && len(picked)%stateChunk == 0 {
+			yield(ctx)
 		}
 		b := activities.ArchivedBody{Alert: e.Alert, Provider: e.Provider}
 		raw, err := json.Marshal(b)
@@ -143,13 +165,13 @@ func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, int, error) {
 			break
 		}
 		total += len(raw)
-		bodies[e.ID] = b
+		records = append(records, archivedRecord{ID: e.ID, ArchivedBody: b})
 		picked = append(picked, e)
 	}
 	if len(picked) == 0 {
 		return 0, 0, nil
 	}
-	data, _, err := gzipJSON(bodies)
+	data, _, err := writeStream(func() { yield(ctx) }, len(records), len(records), func(i int) any { return records[i] })
 	if err != nil {
 		return 0, 0, err
 	}
@@ -209,20 +231,6 @@ func (d *deadLetters) fetchArchived(ctx workflow.Context, archive string, ids []
 	return out, nil
 }
 
-// gzipJSON returns v as gzip-compressed JSON and the uncompressed length.
-func gzipJSON(v any) ([]byte, int, error) {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	cw := &countingWriter{w: zw}
-	if err := json.NewEncoder(cw).Encode(v); err != nil {
-		return nil, 0, fmt.Errorf("encode dead letters: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, 0, fmt.Errorf("compress dead letters: %w", err)
-	}
-	return b.Bytes(), cw.n, nil
-}
-
 type countingWriter struct {
 	w io.Writer
 	n int
@@ -232,16 +240,4 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += n
 	return n, err
-}
-
-func gunzipJSON(data []byte, into any) error {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return err
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, into)
 }

@@ -118,6 +118,9 @@ func (d *deadLetters) refuseSecondJob(key string) error {
 }
 
 func (d *deadLetters) replayAllJob(ctx workflow.Context, r ReplayAllRequest) (ReplayAllResult, error) {
+	if err := d.awaitLoaded(ctx); err != nil {
+		return ReplayAllResult{}, err
+	}
 	key := r.Key
 	if key == "" {
 		key = workflow.GetCurrentUpdateInfo(ctx).ID

@@ -202,7 +202,7 @@ func TestReplayAll_ContinuesAsNewBetweenBatches(t *testing.T) {
 	if err := decodeArg(can, &next); err != nil {
 		t.Fatal(err)
 	}
-	st, err := decodeDeadLetterState(next.State)
+	st, err := decodeDeadLetterState(next.State, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestDeadLetters_CarriedStateBoundedInBytes(t *testing.T) {
 	for i := range samples {
 		st.Entries = append(st.Entries, &samples[i])
 	}
-	state, err := encodeDeadLetterState(st)
+	state, _, err := writeState(st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestDeadLetters_CarriedStateBoundedInBytes(t *testing.T) {
 	if err := decodeArg(can, &next); err != nil {
 		t.Fatal(err)
 	}
-	back, err := decodeDeadLetterState(next.State)
+	back, err := decodeDeadLetterState(next.State, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +284,8 @@ func TestDeadLetters_CarriedStateBoundedInBytes(t *testing.T) {
 	}
 	bodies := map[string]activities.ArchivedBody{}
 	for _, a := range archived {
-		var m map[string]activities.ArchivedBody
-		if err := gunzipJSON(a.Bodies, &m); err != nil {
+		m, err := decodeArchive(a.Bodies, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
 		for id, b := range m {
