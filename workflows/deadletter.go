@@ -305,8 +305,15 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 			var state []byte
 			var err error
 			if d.bounded {
-				d.releaseArchives(ctx)
-				state, err = d.fitState(ctx)
+				// Releasing and archiving wait for Temporal, and signals
+				// delivered meanwhile must be in the state, not left behind.
+				for {
+					d.releaseArchives(ctx)
+					if state, err = d.fitState(ctx); err != nil || addCh.Len() == 0 {
+						break
+					}
+					d.drain(ctx, addCh)
+				}
 			} else {
 				state, err = encodeDeadLetterState(d.st)
 			}
