@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -130,14 +131,11 @@ func TestDeadLetterGrowth(t *testing.T) {
 	// archive for the oldest).
 	got := map[string]int{}
 	for _, r := range s.all()[before:] {
-		var a struct {
-			Fingerprint string            `json:"fingerprint"`
-			Labels      map[string]string `json:"labels"`
-			Annotations map[string]string `json:"annotations"`
-		}
-		if err := json.Unmarshal([]byte(r.Raw), &a); err != nil || a.Fingerprint == "" {
+		var wh alert.Webhook
+		if err := json.Unmarshal([]byte(r.Raw), &wh); err != nil || len(wh.Alerts) != 1 {
 			t.Fatalf("sink got %q", r.Raw)
 		}
+		a := wh.Alerts[0]
 		if a.Annotations["description"] == "" || a.Labels["namespace"] == "" {
 			t.Fatalf("replayed alert %s lacks its body: %+v", a.Fingerprint, a)
 		}
