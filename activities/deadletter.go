@@ -2,10 +2,15 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"sync"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -16,6 +21,12 @@ import (
 const (
 	deadLetterWorkflowName = "DeadLetterWorkflow"
 	deadLetterAddSignal    = "add"
+	// archiveBodiesQuery is the dead-letter archive workflow's query.
+	archiveBodiesQuery = "bodies"
+	// alertStateQuery is the alert workflow's state query.
+	alertStateQuery = "state"
+	// checkConcurrency bounds parallel queries of one check.
+	checkConcurrency = 8
 )
 
 // DeadLetter is a delivery that failed for good. It holds what is needed to
@@ -47,6 +58,171 @@ type DeadLetter struct {
 	// Provider is the target's provider state at the time (e.g. Slack ts).
 	Provider publish.ProviderState `json:"provider,omitempty"`
 	Replays  int                   `json:"replays,omitempty"`
+	// Archive names the archive workflow holding Alert and Provider once
+	// they were moved out of the dead-letter workflow's carried state; Alert
+	// then keeps only the fingerprint, status and alert name.
+	Archive string `json:"archive,omitempty"`
+}
+
+// ArchivedBody is the part of a dead letter an archive workflow keeps.
+type ArchivedBody struct {
+	Alert    alert.Alert           `json:"alert"`
+	Provider publish.ProviderState `json:"provider,omitempty"`
+}
+
+// FetchArchivedInput names entries of one archive workflow.
+type FetchArchivedInput struct {
+	Archive string   `json:"archive"`
+	IDs     []string `json:"ids"`
+}
+
+// FetchArchived reads the alert bodies of archived dead letters (for a
+// replay) from their archive workflow.
+func (a *Activities) FetchArchived(ctx context.Context, in FetchArchivedInput) (map[string]ArchivedBody, error) {
+	if a.DeadLetters == nil || a.DeadLetters.Client == nil {
+		return nil, temporal.NewNonRetryableApplicationError("dead letters are not configured on this worker", "config", nil)
+	}
+	v, err := a.DeadLetters.Client.QueryWorkflow(ctx, in.Archive, "", archiveBodiesQuery, in.IDs)
+	if err != nil {
+		return nil, fmt.Errorf("query dead-letter archive %s: %w", in.Archive, err)
+	}
+	out := map[string]ArchivedBody{}
+	if err := v.Get(&out); err != nil {
+		return nil, fmt.Errorf("decode dead-letter archive %s: %w", in.Archive, err)
+	}
+	return out, nil
+}
+
+// DeliveryCheck asks whether a dead letter was superseded: whether its
+// target received a later delivery of the same alert.
+type DeliveryCheck struct {
+	ID              string    `json:"id"`
+	AlertWorkflowID string    `json:"alertWorkflowId"`
+	Target          string    `json:"target"`
+	Seq             int       `json:"seq"`
+	FirstFailure    time.Time `json:"firstFailure"`
+}
+
+// DeliveryVerdict answers a DeliveryCheck.
+type DeliveryVerdict struct {
+	ID string `json:"id"`
+	// Superseded: the target received a later delivery; Reason says which.
+	Superseded bool   `json:"superseded,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	// Running: the alert workflow is open (it can be told of a replay).
+	Running bool `json:"running,omitempty"`
+}
+
+// alertView is the part of the alert workflow's state (workflows.AlertState)
+// a check reads.
+type alertView struct {
+	Completed string `json:"completed"`
+	Targets   []struct {
+		Name    string          `json:"name"`
+		Records []DeliveryFacts `json:"records"`
+	} `json:"targets"`
+}
+
+// DeliveryFacts is one finished delivery as the alert workflow records it.
+type DeliveryFacts struct {
+	Seq     int       `json:"seq"`
+	Event   string    `json:"event"`
+	Outcome string    `json:"outcome"`
+	At      time.Time `json:"at"`
+}
+
+// Superseded decides whether a dead letter is superseded by the deliveries
+// its alert workflow recorded for the same target: a normal delivery after
+// the dead letter's first failure (target lanes deliver in order, so it is
+// a later event of the alert), or a replay of a later delivery (higher
+// seq). A replay of an earlier dead letter does not supersede it.
+func Superseded(c DeliveryCheck, records []DeliveryFacts) (bool, string) {
+	for _, r := range records {
+		if !r.At.After(c.FirstFailure) {
+			continue
+		}
+		switch {
+		case r.Outcome == "delivered":
+			return true, fmt.Sprintf("superseded: %s (seq %d) was delivered at %s", r.Event, r.Seq, r.At.UTC().Format(time.RFC3339))
+		case r.Outcome == "replayed" && r.Seq > c.Seq:
+			return true, fmt.Sprintf("superseded: %s (seq %d) was replayed at %s", r.Event, r.Seq, r.At.UTC().Format(time.RFC3339))
+		}
+	}
+	return false, ""
+}
+
+// CheckDeliveries queries the alert workflow of every check (once per
+// workflow) and tells which dead letters are superseded. An alert workflow
+// that no longer exists supersedes nothing.
+func (a *Activities) CheckDeliveries(ctx context.Context, checks []DeliveryCheck) ([]DeliveryVerdict, error) {
+	if a.DeadLetters == nil || a.DeadLetters.Client == nil {
+		return nil, temporal.NewNonRetryableApplicationError("dead letters are not configured on this worker", "config", nil)
+	}
+	ids := map[string]bool{}
+	for _, c := range checks {
+		ids[c.AlertWorkflowID] = true
+	}
+	wfIDs := make([]string, 0, len(ids))
+	for id := range ids {
+		wfIDs = append(wfIDs, id)
+	}
+	sort.Strings(wfIDs)
+	views := make(map[string]*alertView, len(wfIDs))
+	var mu sync.Mutex
+	var firstErr error
+	sem := make(chan struct{}, checkConcurrency)
+	var wg sync.WaitGroup
+	for _, id := range wfIDs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			v, err := a.alertView(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			views[id] = v
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	out := make([]DeliveryVerdict, len(checks))
+	for i, c := range checks {
+		out[i].ID = c.ID
+		v := views[c.AlertWorkflowID]
+		if v == nil {
+			continue
+		}
+		out[i].Running = v.Completed == ""
+		for _, ts := range v.Targets {
+			if ts.Name == c.Target {
+				out[i].Superseded, out[i].Reason = Superseded(c, ts.Records)
+			}
+		}
+	}
+	return out, nil
+}
+
+// alertView queries one alert workflow; nil when it does not exist.
+func (a *Activities) alertView(ctx context.Context, workflowID string) (*alertView, error) {
+	v, err := a.DeadLetters.Client.QueryWorkflow(ctx, workflowID, "", alertStateQuery)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query alert workflow %s: %w", workflowID, err)
+	}
+	var view alertView
+	if err := v.Get(&view); err != nil {
+		return nil, fmt.Errorf("decode state of alert workflow %s: %w", workflowID, err)
+	}
+	return &view, nil
 }
 
 // DeadLetterRecorder writes dead letters: SignalWithStart of the one

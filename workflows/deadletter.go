@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
@@ -35,6 +34,9 @@ const (
 	DeadLetterReplayAllUpdate = "replayAll" // ReplayAllRequest -> ReplayAllResult
 	DeadLetterDropUpdate      = "drop"      // DropRequest -> DropResult
 	DeadLetterPurgeUpdate     = "purge"     // PurgeRequest -> DropResult
+	// DeadLetterReplayAllStatusQuery takes a replay-all key and returns
+	// its ReplayAllResult (running or finished).
+	DeadLetterReplayAllStatusQuery = "replayAllStatus"
 	// DeliveryReplayedSignal tells an alert workflow that a dead letter of
 	// it was delivered by a replay.
 	DeliveryReplayedSignal = "delivery-replayed"
@@ -54,7 +56,21 @@ const (
 	// replayConcurrency bounds parallel deliveries of a replay-all.
 	replayConcurrency = 8
 	maxErrorLen       = 512
+	// DefaultStateBudget bounds the carried state (the JSON of the
+	// continue-as-new input, Temporal's payload limit being 2 MiB): past it
+	// the alert bodies of the oldest entries move to archive workflows.
+	DefaultStateBudget = 1536 << 10
+	// DefaultReplayBatch is how many entries a replay-all takes at a time;
+	// between batches the workflow may continue as new.
+	DefaultReplayBatch = 100
+	// deadLetterHistoryBytes: continue as new past this history size.
+	deadLetterHistoryBytes = 8 << 20
 )
+
+// versionBounded marks the dead-letter workflow whose carried state is
+// bounded in bytes (alert bodies archived) and whose replay-all runs as a
+// batched, deduplicated job across continue-as-new.
+const versionBounded = "dlq-bounded"
 
 // DeadLetter is a delivery that failed for good (see activities.DeadLetter).
 type DeadLetter = activities.DeadLetter
@@ -81,6 +97,10 @@ type DeadLetterInput struct {
 	// continue-as-new (compression keeps 10,000 entries well inside
 	// Temporal's payload limit).
 	State []byte `json:"state,omitempty"`
+	// StateBudget bounds the carried state in bytes (default 1.5 MiB).
+	StateBudget int `json:"stateBudget,omitempty"`
+	// ReplayBatch is the batch size of replay-all (default 100).
+	ReplayBatch int `json:"replayBatch,omitempty"`
 }
 
 type deadLetterState struct {
@@ -91,6 +111,16 @@ type deadLetterState struct {
 	Dropped  int           `json:"dropped"`
 	// ReplaySeq numbers replay deliveries for their activity IDs.
 	ReplaySeq int `json:"replaySeq"`
+	// Superseded counts entries a replay-all removed because a later
+	// delivery of the same alert to the same target had succeeded.
+	Superseded int `json:"superseded,omitempty"`
+	// ArchiveSeq numbers archive workflows; Archives lists the open ones.
+	ArchiveSeq int      `json:"archiveSeq,omitempty"`
+	Archives   []string `json:"archives,omitempty"`
+	// Job is the current (or last) replay-all; Jobs the results of earlier
+	// ones (counts only), for deduplication of retried requests.
+	Job  *replayJob         `json:"job,omitempty"`
+	Jobs []*ReplayAllResult `json:"jobs,omitempty"`
 }
 
 // ListRequest filters and pages the entries (oldest first).
@@ -121,6 +151,14 @@ type Stats struct {
 	Written  int            `json:"written"`
 	Replayed int            `json:"replayed"`
 	Dropped  int            `json:"dropped"`
+	// Superseded: removed by a replay-all as superseded by a later delivery.
+	Superseded int `json:"superseded"`
+	// Archived entries keep only a stub of their alert in the dead-letter
+	// workflow; the full alert is in one of ArchiveWorkflows.
+	Archived         int `json:"archived"`
+	ArchiveWorkflows int `json:"archiveWorkflows"`
+	// ReplayAll is the running replay-all, if any.
+	ReplayAll *ReplayAllResult `json:"replayAll,omitempty"`
 }
 
 // ReplayRequest names one entry.
@@ -134,19 +172,37 @@ type ReplayResult struct {
 	Delivered bool   `json:"delivered"`
 	Error     string `json:"error,omitempty"`
 	Attempts  int32  `json:"attempts"`
+	// Skipped says why a replay-all did not send this entry.
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // ReplayAllRequest replays every entry, or those of one target.
 type ReplayAllRequest struct {
 	Target string `json:"target,omitempty"`
+	// Key identifies the request (Herald's API sets it to the update ID): a
+	// retry with the same key joins or returns the same replay-all instead
+	// of starting another.
+	Key string `json:"key,omitempty"`
 }
 
 // ReplayAllResult counts a replay-all.
 type ReplayAllResult struct {
-	Replayed  int            `json:"replayed"`
-	Delivered int            `json:"delivered"`
-	Failed    int            `json:"failed"`
-	Results   []ReplayResult `json:"results"`
+	// Key of the replay-all; Done once every entry was handled; Total
+	// entries it took on.
+	Key   string `json:"key,omitempty"`
+	Done  bool   `json:"done"`
+	Total int    `json:"total"`
+	// Replayed entries were sent again (Delivered + Failed); Skipped were
+	// not: superseded by a later delivery (removed), or held back because
+	// an earlier event of the same alert and target failed (kept).
+	Replayed  int `json:"replayed"`
+	Delivered int `json:"delivered"`
+	Failed    int `json:"failed"`
+	Skipped   int `json:"skipped"`
+	// Results lists outcomes (the first maxJobResults; Omitted counts the
+	// rest).
+	Results []ReplayResult `json:"results"`
+	Omitted int            `json:"omitted,omitempty"`
 }
 
 // DropRequest names one entry.
@@ -181,6 +237,15 @@ type deadLetters struct {
 	busy  map[string]bool // entries being replayed
 	// signals counts entries received by this run.
 	signals int
+	// bounded is true from versionBounded on.
+	bounded bool
+	// stopping is set when the run is about to continue as new: a running
+	// replay-all stops after its current batch. jobRunning is true while
+	// it runs in this run.
+	stopping   bool
+	jobRunning bool
+	// loaded is set once the carried state is decoded.
+	loaded bool
 }
 
 // DeadLetterWorkflow keeps every delivery that failed for good until it is
@@ -199,18 +264,31 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 	if d.in.SignalLimit <= 0 {
 		d.in.SignalLimit = deadLetterSignalLimit
 	}
-	if len(in.State) > 0 {
-		st, err := decodeDeadLetterState(in.State)
-		if err != nil {
-			return fmt.Errorf("decode carried-over dead letters: %w", err)
+	if d.in.StateBudget <= 0 {
+		d.in.StateBudget = DefaultStateBudget
+	}
+	if d.in.ReplayBatch <= 0 {
+		d.in.ReplayBatch = DefaultReplayBatch
+	}
+	d.bounded = workflow.GetVersion(ctx, versionBounded, workflow.DefaultVersion, 1) >= 1
+	if d.bounded {
+		// Handlers first: decoding thousands of entries yields (see
+		// loadState), and updates that arrive meanwhile wait for it.
+		if err := d.registerHandlers(ctx); err != nil {
+			return err
 		}
-		d.st = st
 	}
-	for _, e := range d.st.Entries {
-		d.index[e.ID] = e
-	}
-	if err := d.registerHandlers(ctx); err != nil {
+	if err := d.loadState(ctx, in.State); err != nil {
 		return err
+	}
+	if !d.bounded {
+		if err := d.registerHandlers(ctx); err != nil {
+			return err
+		}
+	}
+	if d.bounded && d.st.Job != nil && !d.st.Job.Done {
+		// A replay-all carried over from the previous run goes on.
+		d.startJob(ctx)
 	}
 	addCh := workflow.GetSignalChannel(ctx, DeadLetterAddSignal)
 	for {
@@ -219,11 +297,26 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 		}
 		d.drain(ctx, addCh)
 		if d.shouldContinueAsNew(ctx) {
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			d.stopping = true
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !d.jobRunning }); err != nil {
 				return err
 			}
 			d.drain(ctx, addCh)
-			state, err := encodeDeadLetterState(d.st)
+			var state []byte
+			var err error
+			if d.bounded {
+				// Releasing and archiving wait for Temporal, and signals
+				// delivered meanwhile must be in the state, not left behind.
+				for {
+					d.releaseArchives(ctx)
+					if state, err = d.fitState(ctx); err != nil || addCh.Len() == 0 {
+						break
+					}
+					d.drain(ctx, addCh)
+				}
+			} else {
+				state, err = encodeDeadLetterState(d.st)
+			}
 			if err != nil {
 				return err
 			}
@@ -234,8 +327,43 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 	}
 }
 
+// loadState decodes the carried state; from versionBounded on it yields
+// every stateChunk entries, so a large state never trips the SDK's deadlock
+// detection.
+func (d *deadLetters) loadState(ctx workflow.Context, state []byte) error {
+	defer func() { d.loaded = true }()
+	if len(state) == 0 {
+		return nil
+	}
+	var every func()
+	if d.bounded {
+		every = func() { yield(ctx) }
+	}
+	st, err := decodeDeadLetterState(state, every)
+	if err != nil {
+		return fmt.Errorf("decode carried-over dead letters: %w", err)
+	}
+	d.st = st
+	for _, e := range d.st.Entries {
+		d.index[e.ID] = e
+	}
+	return nil
+}
+
+// awaitLoaded waits until the carried state is decoded (only in the first
+// workflow task of a run; otherwise it returns at once).
+func (d *deadLetters) awaitLoaded(ctx workflow.Context) error {
+	if d.loaded {
+		return nil
+	}
+	return workflow.Await(ctx, func() bool { return d.loaded })
+}
+
 func (d *deadLetters) shouldContinueAsNew(ctx workflow.Context) bool {
 	info := workflow.GetInfo(ctx)
+	if d.bounded && info.GetCurrentHistorySize() > deadLetterHistoryBytes {
+		return true
+	}
 	return d.signals >= d.in.SignalLimit || info.GetCurrentHistoryLength() > d.in.HistoryLimit ||
 		info.GetContinueAsNewSuggested()
 }
@@ -326,6 +454,9 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 		if id == "" {
 			return errors.New("id is required")
 		}
+		if !d.loaded {
+			return nil // checked again by the handler once loaded
+		}
 		if _, ok := d.index[id]; !ok {
 			return fmt.Errorf("no dead letter with id %q", id)
 		}
@@ -336,19 +467,36 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayUpdate,
 		func(ctx workflow.Context, r ReplayRequest) (ReplayResult, error) {
-			return d.replay(ctx, d.index[r.ID]), nil
+			if !d.loaded {
+				if err := d.awaitLoaded(ctx); err != nil {
+					return ReplayResult{}, err
+				}
+				if err := exists(r.ID); err != nil {
+					return ReplayResult{}, temporal.NewApplicationError(err.Error(), "Rejected")
+				}
+			}
+			e := d.index[r.ID]
+			if e.Archive == "" {
+				return d.replay(ctx, e, nil, true), nil
+			}
+			bodies, err := d.fetchArchived(ctx, e.Archive, []string{e.ID})
+			if err != nil {
+				return ReplayResult{ID: e.ID, Error: err.Error()}, nil
+			}
+			return d.replay(ctx, e, bodies, true), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(r ReplayRequest) error { return exists(r.ID) }},
 	); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayAllUpdate, d.replayAll,
-		workflow.UpdateHandlerOptions{Validator: func(ReplayAllRequest) error { return nil }},
-	); err != nil {
+	if err := d.registerReplayAll(ctx); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterDropUpdate,
 		func(ctx workflow.Context, r DropRequest) (DropResult, error) {
+			if err := d.awaitLoaded(ctx); err != nil {
+				return DropResult{}, err
+			}
 			if d.removeID(r.ID) {
 				d.st.Dropped++
 				return DropResult{Dropped: 1}, nil
@@ -361,6 +509,9 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	}
 	return workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterPurgeUpdate,
 		func(ctx workflow.Context, r PurgeRequest) (DropResult, error) {
+			if err := d.awaitLoaded(ctx); err != nil {
+				return DropResult{}, err
+			}
 			cutoff := workflow.Now(ctx).Add(-r.OlderThan)
 			kept := d.st.Entries[:0]
 			n := 0
@@ -417,18 +568,27 @@ func (d *deadLetters) list(r ListRequest) (ListResponse, error) {
 
 func (d *deadLetters) stats() (Stats, error) {
 	s := Stats{Total: len(d.st.Entries), ByTarget: map[string]int{}, ByKind: map[string]int{},
-		Overflow: d.st.Overflow, Written: d.st.Written, Replayed: d.st.Replayed, Dropped: d.st.Dropped}
+		Overflow: d.st.Overflow, Written: d.st.Written, Replayed: d.st.Replayed, Dropped: d.st.Dropped,
+		Superseded: d.st.Superseded, ArchiveWorkflows: len(d.st.Archives)}
 	for _, e := range d.st.Entries {
 		s.ByTarget[e.Target]++
 		s.ByKind[e.ErrorKind]++
+		if e.Archive != "" {
+			s.Archived++
+		}
+	}
+	if j := d.st.Job; j != nil && !j.Done {
+		res := j.result(false)
+		s.ReplayAll = &res
 	}
 	return s, nil
 }
 
 // replay runs the delivery of e again with the target's current
-// credentials. Success removes the entry and tells the alert workflow;
-// failure keeps it with the new error.
-func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
+// credentials. Success removes the entry and, when notify is set, tells the
+// alert workflow; failure keeps it with the new error. bodies holds the
+// alert of an archived entry.
+func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter, bodies map[string]activities.ArchivedBody, notify bool) ReplayResult {
 	d.busy[e.ID] = true
 	defer delete(d.busy, e.ID)
 	d.st.ReplaySeq++
@@ -439,12 +599,21 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
 		},
 	})
+	a, provider := e.Alert, e.Provider
+	if e.Archive != "" {
+		b, ok := bodies[e.ID]
+		if !ok {
+			e.Replays++
+			return ReplayResult{ID: e.ID, Error: fmt.Sprintf("alert not found in archive %s", e.Archive)}
+		}
+		a, provider = b.Alert, b.Provider
+	}
 	in := activities.PublishInput{
 		Target: e.Target,
 		Replay: true,
 		Notification: publish.Notification{
-			Alert: e.Alert, Event: e.Event, Update: e.Update, State: e.Provider.Clone(),
-			Classification: publish.Classification{Severity: e.Alert.Severity(), Source: "labels"},
+			Alert: a, Event: e.Event, Update: e.Update, State: provider.Clone(),
+			Classification: publish.Classification{Severity: a.Severity(), Source: "labels"},
 		},
 	}
 	var acts *activities.Activities
@@ -462,6 +631,9 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
 	res.Delivered, res.Attempts = true, out.Attempt
 	d.removeID(e.ID)
 	d.st.Replayed++
+	if !notify {
+		return res
+	}
 	// Best effort: the alert workflow may have completed already.
 	_ = workflow.SignalExternalWorkflow(ctx, e.AlertWorkflowID, "", DeliveryReplayedSignal, DeliveryReplayed{
 		Target: e.Target, Seq: e.Seq, Event: e.Event, Attempts: out.Attempt, DeliveredAt: out.DeliveredAt,
@@ -470,7 +642,9 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter) ReplayResult {
 	return res
 }
 
-func (d *deadLetters) replayAll(ctx workflow.Context, r ReplayAllRequest) (ReplayAllResult, error) {
+// replayAllUnbatched is replay-all of runs from before versionBounded: all
+// entries in one update, inside one run.
+func (d *deadLetters) replayAllUnbatched(ctx workflow.Context, r ReplayAllRequest) (ReplayAllResult, error) {
 	var todo []*DeadLetter
 	for _, e := range d.st.Entries {
 		if (r.Target == "" || e.Target == r.Target) && !d.busy[e.ID] {
@@ -486,7 +660,7 @@ func (d *deadLetters) replayAll(ctx workflow.Context, r ReplayAllRequest) (Repla
 		}
 		running++
 		workflow.Go(ctx, func(ctx workflow.Context) {
-			results[i] = d.replay(ctx, todo[i])
+			results[i] = d.replay(ctx, todo[i], nil, true)
 			running--
 			next++
 		})
@@ -507,31 +681,103 @@ func (d *deadLetters) replayAll(ctx workflow.Context, r ReplayAllRequest) (Repla
 }
 
 func encodeDeadLetterState(st *deadLetterState) ([]byte, error) {
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if err := json.NewEncoder(zw).Encode(st); err != nil {
-		return nil, fmt.Errorf("encode dead letters: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress dead letters: %w", err)
-	}
-	return b.Bytes(), nil
+	// The form before versionBounded: one JSON object with the entries.
+	data, _, err := writeStream(nil, st, 0, nil)
+	return data, err
 }
 
-func decodeDeadLetterState(data []byte) (*deadLetterState, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	raw, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, err
-	}
+// decodeDeadLetterState reads both forms of the carried state: one JSON
+// object holding the entries (before versionBounded), or that object
+// without them followed by one JSON value per entry (streamState). every,
+// if set, is called between chunks of entries.
+func decodeDeadLetterState(data []byte, every func()) (*deadLetterState, error) {
 	var st deadLetterState
-	if err := json.Unmarshal(raw, &st); err != nil {
+	err := readStream(data, every, &st, func(dec *json.Decoder) error {
+		var e DeadLetter
+		if err := dec.Decode(&e); err != nil {
+			return err
+		}
+		st.Entries = append(st.Entries, &e)
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &st, nil
+}
+
+// streamState encodes the state for continue-as-new: the state without
+// its entries, then each entry. It yields to the workflow's other
+// goroutines every stateChunk entries, so that encoding thousands of
+// entries never holds one goroutine past the SDK's deadlock detection.
+// It returns the compressed bytes and the uncompressed length.
+func streamState(ctx workflow.Context, st *deadLetterState) ([]byte, int, error) {
+	return writeState(st, func() { yield(ctx) })
+}
+
+// writeState is streamState calling every (if set) between chunks.
+func writeState(st *deadLetterState, every func()) ([]byte, int, error) {
+	head := *st
+	head.Entries = nil
+	return writeStream(every, head, len(st.Entries), func(i int) any { return st.Entries[i] })
+}
+
+// writeStream writes gzip-compressed JSON values: head, then n items,
+// calling every (if set) between chunks of stateChunk items. It returns the
+// compressed bytes and the uncompressed length.
+func writeStream(every func(), head any, n int, item func(int) any) ([]byte, int, error) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	cw := &countingWriter{w: zw}
+	enc := json.NewEncoder(cw)
+	if err := enc.Encode(head); err != nil {
+		return nil, 0, fmt.Errorf("encode dead letters: %w", err)
+	}
+	for i := 0; i < n; i++ {
+		if i > 0 && i%stateChunk == 0 && every != nil {
+			every()
+		}
+		if err := enc.Encode(item(i)); err != nil {
+			return nil, 0, fmt.Errorf("encode dead letter %d: %w", i, err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, 0, fmt.Errorf("compress dead letters: %w", err)
+	}
+	return b.Bytes(), cw.n, nil
+}
+
+// readStream reads what writeStream wrote: head, then next for every
+// further value, calling every (if set) between chunks.
+func readStream(data []byte, every func(), head any, next func(*json.Decoder) error) error {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(zr)
+	if err := dec.Decode(head); err != nil {
+		return err
+	}
+	for i := 1; dec.More(); i++ {
+		if every != nil && i%stateChunk == 0 {
+			every()
+		}
+		if err := next(dec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stateChunk is how many entries streamState encodes between yields.
+const stateChunk = 25
+
+// yield lets the workflow's other goroutines run (and resets the deadlock
+// detection) without a command or event: a goroutine wakes this one.
+func yield(ctx workflow.Context) {
+	ch := workflow.NewChannel(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) { ch.Send(ctx, struct{}{}) })
+	ch.Receive(ctx, nil)
 }
 
 // DeadLetterWorkflowIDFor returns the dead-letter workflow ID of the Herald

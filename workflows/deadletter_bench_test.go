@@ -137,7 +137,7 @@ func BenchmarkDeadLetterStateDecode1000(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		st, err := decodeDeadLetterState(data)
+		st, err := decodeDeadLetterState(data, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -262,7 +262,7 @@ func TestDeadLetters_ContinueAsNewKeepsEverySignal(t *testing.T) {
 	if err := decodeArg(can, &next); err != nil {
 		t.Fatal(err)
 	}
-	st, err := decodeDeadLetterState(next.State)
+	st, err := decodeDeadLetterState(next.State, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +331,7 @@ func TestDeadLetterStateCompressesTenThousandEntries(t *testing.T) {
 	if len(data) > 1<<20 {
 		t.Errorf("10,000 entries encode to %d bytes, want under 1 MiB", len(data))
 	}
-	back, err := decodeDeadLetterState(data)
+	back, err := decodeDeadLetterState(data, nil)
 	if err != nil || len(back.Entries) != DefaultMaxDeadLetters {
 		t.Fatalf("round trip: %v, %d entries", err, len(back.Entries))
 	}

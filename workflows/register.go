@@ -6,6 +6,7 @@ import "go.temporal.io/sdk/worker"
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(AlertWorkflow)
 	r.RegisterWorkflow(DeadLetterWorkflow)
+	r.RegisterWorkflow(DeadLetterArchiveWorkflow)
 	r.RegisterWorkflow(HealthCheckWorkflow)
 	r.RegisterWorkflow(HealthStateWorkflow)
 }

@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,6 +23,10 @@ import (
 const (
 	dlqQueryTimeout  = 10 * time.Second
 	dlqUpdateTimeout = 5 * time.Minute
+	// replayAllPoll is how often a waiting replay-all request polls.
+	replayAllPoll = 500 * time.Millisecond
+	// maxIdempotencyKey bounds the Idempotency-Key header.
+	maxIdempotencyKey = 128
 )
 
 // mountDeadLetters adds the dead-letter API under /api/v1.
@@ -96,16 +102,60 @@ func (s *Server) handleDLQReplay(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, res)
 }
 
+// handleDLQReplayAll starts (or joins) a replay-all. The Idempotency-Key
+// header, or a random key without one, is the update ID and the job's key:
+// a retried request joins the same replay-all instead of starting another,
+// and a different replay-all while one runs is refused with 409. A large
+// replay-all outlives one update (it continues across runs of the
+// dead-letter workflow); the answer then waits for it by polling its
+// status, and is 202 with the progress so far if it is still running when
+// the request's time is up.
 func (s *Server) handleDLQReplayAll(w http.ResponseWriter, r *http.Request) {
-	var res workflows.ReplayAllResult
-	req := workflows.ReplayAllRequest{Target: r.URL.Query().Get("target")}
-	if !s.dlqUpdate(w, r, workflows.DeadLetterReplayAllUpdate, req, &res) {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" {
+		key = "replay-all-" + rand.Text()
+	} else if len(key) > maxIdempotencyKey || strings.ContainsFunc(key, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		WriteError(w, http.StatusBadRequest, fmt.Sprintf("Idempotency-Key must be 1-%d printable ASCII characters without spaces", maxIdempotencyKey))
 		return
+	}
+	var res workflows.ReplayAllResult
+	req := workflows.ReplayAllRequest{Target: r.URL.Query().Get("target"), Key: key}
+	ctx, cancel := context.WithTimeout(r.Context(), dlqUpdateTimeout)
+	defer cancel()
+	if !s.dlqUpdateWithID(ctx, w, key, workflows.DeadLetterReplayAllUpdate, req, &res) {
+		return
+	}
+	if res.Key != "" && !res.Done {
+		s.awaitReplayAll(ctx, key, &res)
 	}
 	if res.Results == nil {
 		res.Results = []workflows.ReplayResult{}
 	}
-	writeJSON(w, http.StatusOK, res)
+	status := http.StatusOK
+	if res.Key != "" && !res.Done {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, res)
+}
+
+// awaitReplayAll polls a running replay-all until it is done or ctx ends.
+func (s *Server) awaitReplayAll(ctx context.Context, key string, res *workflows.ReplayAllResult) {
+	t := time.NewTicker(replayAllPoll)
+	defer t.Stop()
+	for !res.Done {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var now workflows.ReplayAllResult
+		if err := s.dlqQuery(ctx, workflows.DeadLetterReplayAllStatusQuery, &now, key); err != nil {
+			// Between two runs of the workflow a query can fail; try again.
+			s.log.Debug("replay-all status not readable yet", "key", key, "error", err)
+			continue
+		}
+		*res = now
+	}
 }
 
 func (s *Server) handleDLQDrop(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +191,13 @@ func (s *Server) dlqQuery(ctx context.Context, name string, into any, args ...an
 func (s *Server) dlqUpdate(w http.ResponseWriter, r *http.Request, name string, arg, into any) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), dlqUpdateTimeout)
 	defer cancel()
+	return s.dlqUpdateWithID(ctx, w, "", name, arg, into)
+}
+
+// dlqUpdateWithID is dlqUpdate with a given update ID (empty: a new one).
+func (s *Server) dlqUpdateWithID(ctx context.Context, w http.ResponseWriter, updateID, name string, arg, into any) bool {
 	h, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     updateID,
 		WorkflowID:   workflows.DeadLetterWorkflowIDFor(s.cfg.TaskQueue),
 		UpdateName:   name,
 		Args:         []any{arg},
@@ -164,7 +220,7 @@ func (s *Server) dlqUpdate(w http.ResponseWriter, r *http.Request, name string, 
 		status := http.StatusBadRequest
 		if strings.Contains(msg, "no dead letter with id") {
 			status = http.StatusNotFound
-		} else if strings.Contains(msg, "being replayed") {
+		} else if strings.Contains(msg, "being replayed") || strings.Contains(msg, workflows.ErrReplayAllRunning) {
 			status = http.StatusConflict
 		}
 		WriteError(w, status, rejectionMessage(err))
