@@ -71,7 +71,7 @@ func TestTypeOptions(t *testing.T) {
 				}
 			}},
 		{name: "alertmanager forward_ttl too short", field: "alertmanager.forward_ttl",
-			json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"500ms"}}`},
+			json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"3s"}}`},
 		{name: "alertmanager forward_ttl too long", field: "alertmanager.forward_ttl",
 			json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"25h"}}`},
 		{name: "alertmanager options on a webhook", field: "alertmanager",

@@ -94,7 +94,7 @@ func TestEndsAtContract(t *testing.T) {
 		wantEndsAt   time.Time
 	}{
 		{name: "firing: default TTL of 1h", n: firing(at(-10 * time.Minute)), wantEndsAt: at(time.Hour)},
-		{name: "firing: forward_ttl", n: firing(at(-10 * time.Minute)), ttl: 3 * time.Second, wantEndsAt: at(3 * time.Second)},
+		{name: "firing: forward_ttl", n: firing(at(-10 * time.Minute)), ttl: 7 * time.Second, wantEndsAt: at(7 * time.Second)},
 		{name: "firing: older than the TTL", n: firing(at(-48 * time.Hour)), wantEndsAt: at(time.Hour)},
 		{name: "firing: starts in the future (clock skew)", n: firing(at(2 * time.Hour)), wantEndsAt: at(3 * time.Hour)},
 		{name: "firing: no startsAt", n: firing(time.Time{}), wantStartsAt: nil, wantEndsAt: at(time.Hour)},
