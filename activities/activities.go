@@ -15,17 +15,12 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/guard"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
-)
-
-// Modes of publishing.
-const (
-	ModeNormal      = "normal"
-	ModeMetricsOnly = "metrics_only"
 )
 
 // Registry is the part of the target registry activities need.
@@ -61,6 +56,9 @@ type Activities struct {
 	Classifier Classifier
 	// Strategy is the routing strategy (health.Strategies).
 	Strategy string
+	// Settings are the worker's delivery settings, which the alert
+	// workflow reads through Prepare.
+	Settings contract.Settings
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
 }
@@ -94,9 +92,9 @@ func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput)
 			KindTargetsNotSynced)
 	}
 	enabled := snap.Enabled()
-	res := ResolveTargetsResult{Mode: ModeNormal, Targets: []target.Ref{}}
+	res := ResolveTargetsResult{Mode: contract.ModeNormal, Targets: []target.Ref{}}
 	if len(enabled) == 0 {
-		res.Mode = ModeMetricsOnly
+		res.Mode = contract.ModeMetricsOnly
 		res.Reason = "no enabled targets"
 		if a.Metrics != nil {
 			a.Metrics.MetricsOnlyAlerts.Inc()
@@ -115,10 +113,7 @@ func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput)
 		res.Targets = append(res.Targets, t.Ref())
 		names = append(names, t.Name)
 	}
-	res.Strategy = a.Strategy
-	if res.Strategy == "" {
-		res.Strategy = health.StrategySkipUnhealthy
-	}
+	res.Strategy = a.strategy()
 	h, err := a.TargetHealth(ctx, names)
 	if err != nil {
 		// Health unknown is not a reason to hold deliveries back.
@@ -152,6 +147,9 @@ type PublishInput struct {
 	// previous deferral.
 	Defer  bool   `json:"defer,omitempty"`
 	Ticket string `json:"ticket,omitempty"`
+	// SkipDisabled: a target that is disabled gets nothing; the output
+	// says so (Skipped) instead.
+	SkipDisabled bool `json:"skipDisabled,omitempty"`
 }
 
 // PublishOutput is a successful delivery.
@@ -166,6 +164,9 @@ type PublishOutput struct {
 	Ticket      string        `json:"ticket,omitempty"`
 	DeferKind   string        `json:"deferKind,omitempty"`
 	DeferReason string        `json:"deferReason,omitempty"`
+	// Skipped says why nothing was sent, and nothing will be (a disabled
+	// target, with PublishInput.SkipDisabled).
+	Skipped string `json:"skipped,omitempty"`
 }
 
 // FailureDetails travel with a failed delivery's ApplicationError so the
@@ -198,6 +199,10 @@ func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutpu
 		// The target may come back (a Secret being re-created): retryable.
 		err := publish.Retryable(publish.KindTargetAbsent, 0, "target %q is not (or no longer) configured", in.Target)
 		return PublishOutput{}, a.fail(log, target.Target{Name: in.Target, Type: "unknown"}, in, info.Attempt, err, 0)
+	}
+	if in.SkipDisabled && !t.IsEnabled() {
+		log.Info("delivery skipped: target disabled")
+		return PublishOutput{Attempt: info.Attempt, Skipped: ReasonDisabled}, nil
 	}
 	pub, ok := a.Publishers[t.Type]
 	if !ok {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/guard"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -602,7 +603,7 @@ func TestResolveTargetsWaitsForUnsyncedSources(t *testing.T) {
 	require.NoError(t, err)
 	var res activities.ResolveTargetsResult
 	require.NoError(t, v.Get(&res))
-	assert.Equal(t, activities.ModeNormal, res.Mode)
+	assert.Equal(t, contract.ModeNormal, res.Mode)
 	assert.NotEmpty(t, res.Targets)
 }
 

@@ -13,21 +13,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/publish"
 )
 
-// Names the DeadLetter activity uses to reach the dead-letter workflow
-// (kept here so activities do not import workflows).
-const (
-	deadLetterWorkflowName = "DeadLetterWorkflow"
-	deadLetterAddSignal    = "add"
-	// archiveBodiesQuery is the dead-letter archive workflow's query.
-	archiveBodiesQuery = "bodies"
-	// alertStateQuery is the alert workflow's state query.
-	alertStateQuery = "state"
-	// checkConcurrency bounds parallel queries of one check.
-	checkConcurrency = 8
-)
+// checkConcurrency bounds parallel queries of one check.
+const checkConcurrency = 8
 
 // DeadLetter is a delivery that failed for good. It holds what is needed to
 // run the delivery again, and no credentials: the target is named, and its
@@ -82,7 +73,7 @@ func (a *Activities) FetchArchived(ctx context.Context, in FetchArchivedInput) (
 	if a.DeadLetters == nil || a.DeadLetters.Client == nil {
 		return nil, temporal.NewNonRetryableApplicationError("dead letters are not configured on this worker", "config", nil)
 	}
-	v, err := a.DeadLetters.Client.QueryWorkflow(ctx, in.Archive, "", archiveBodiesQuery, in.IDs)
+	v, err := a.DeadLetters.Client.QueryWorkflow(ctx, in.Archive, "", contract.DeadLetterArchiveBodiesQuery, in.IDs)
 	if err != nil {
 		return nil, fmt.Errorf("query dead-letter archive %s: %w", in.Archive, err)
 	}
@@ -113,7 +104,7 @@ type DeliveryVerdict struct {
 	Running bool `json:"running,omitempty"`
 }
 
-// alertView is the part of the alert workflow's state (workflows.AlertState)
+// alertView is the part of the alert workflow's state (contract.AlertState)
 // a check reads.
 type alertView struct {
 	Completed string `json:"completed"`
@@ -210,7 +201,7 @@ func (a *Activities) CheckDeliveries(ctx context.Context, checks []DeliveryCheck
 
 // alertView queries one alert workflow; nil when it does not exist.
 func (a *Activities) alertView(ctx context.Context, workflowID string) (*alertView, error) {
-	v, err := a.DeadLetters.Client.QueryWorkflow(ctx, workflowID, "", alertStateQuery)
+	v, err := a.DeadLetters.Client.QueryWorkflow(ctx, workflowID, "", contract.StateQuery)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
 		return nil, nil
@@ -240,12 +231,12 @@ func (a *Activities) DeadLetter(ctx context.Context, e DeadLetter) error {
 		return fmt.Errorf("dead letters are not configured on this worker")
 	}
 	r := a.DeadLetters
-	_, err := r.Client.SignalWithStartWorkflow(ctx, r.WorkflowID, deadLetterAddSignal, e,
+	_, err := r.Client.SignalWithStartWorkflow(ctx, r.WorkflowID, contract.DeadLetterAddSignal, e,
 		client.StartWorkflowOptions{
 			ID:            r.WorkflowID,
 			TaskQueue:     r.TaskQueue,
 			StaticSummary: "Herald dead letters",
-		}, deadLetterWorkflowName, struct{}{})
+		}, contract.DeadLetterWorkflow, struct{}{})
 	if err != nil {
 		return fmt.Errorf("signal dead-letter workflow: %w", err)
 	}

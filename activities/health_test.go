@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -93,7 +94,7 @@ func TestResolveTargets(t *testing.T) {
 			name: "filter excludes a target; disabled skipped", targets: routingTargets(),
 			view:     &fakeHealthView{states: map[string]string{"alpha": health.StateHealthy, "zeta": health.StateUnhealthy, "off": health.StateHealthy}},
 			labels:   map[string]string{"alertname": "A", "team": "infra"},
-			wantMode: activities.ModeNormal, wantTargets: []string{"alpha", "zeta"}, wantFiltered: []string{"payments"},
+			wantMode: contract.ModeNormal, wantTargets: []string{"alpha", "zeta"}, wantFiltered: []string{"payments"},
 			wantStrategy: health.StrategySkipUnhealthy,
 			wantHealth:   map[string]string{"alpha": health.StateHealthy, "zeta": health.StateUnhealthy},
 		},
@@ -101,7 +102,7 @@ func TestResolveTargets(t *testing.T) {
 			name: "filter matches", targets: routingTargets(), strategy: health.StrategyAll,
 			view:     &fakeHealthView{states: map[string]string{"payments": health.StateDegraded}},
 			labels:   map[string]string{"alertname": "A", "team": "billing"},
-			wantMode: activities.ModeNormal, wantTargets: []string{"alpha", "payments", "zeta"},
+			wantMode: contract.ModeNormal, wantTargets: []string{"alpha", "payments", "zeta"},
 			wantStrategy: health.StrategyAll,
 			wantHealth:   map[string]string{"alpha": health.StateUnknown, "payments": health.StateDegraded, "zeta": health.StateUnknown},
 		},
@@ -109,7 +110,7 @@ func TestResolveTargets(t *testing.T) {
 			name: "label missing for the filter", targets: routingTargets(),
 			view:     &fakeHealthView{},
 			labels:   map[string]string{"alertname": "A"},
-			wantMode: activities.ModeNormal, wantTargets: []string{"alpha", "zeta"}, wantFiltered: []string{"payments"},
+			wantMode: contract.ModeNormal, wantTargets: []string{"alpha", "zeta"}, wantFiltered: []string{"payments"},
 			wantStrategy: health.StrategySkipUnhealthy,
 			wantHealth:   map[string]string{"alpha": health.StateUnknown, "zeta": health.StateUnknown},
 		},
@@ -117,7 +118,7 @@ func TestResolveTargets(t *testing.T) {
 			name: "health unavailable routes as unknown", targets: routingTargets(), strategy: health.StrategySkipUnhealthyDegraded,
 			view:     &fakeHealthView{err: errors.New("query failed")},
 			labels:   map[string]string{"team": "payments"},
-			wantMode: activities.ModeNormal, wantTargets: []string{"alpha", "payments", "zeta"},
+			wantMode: contract.ModeNormal, wantTargets: []string{"alpha", "payments", "zeta"},
 			wantStrategy: health.StrategySkipUnhealthyDegraded,
 			wantHealth:   map[string]string{},
 		},
@@ -125,7 +126,7 @@ func TestResolveTargets(t *testing.T) {
 			name: "every enabled target filtered out", targets: routingTargets()[2:],
 			view:     &fakeHealthView{},
 			labels:   map[string]string{"team": "infra"},
-			wantMode: activities.ModeNormal, wantTargets: []string{}, wantFiltered: []string{"payments"},
+			wantMode: contract.ModeNormal, wantTargets: []string{}, wantFiltered: []string{"payments"},
 			wantStrategy: health.StrategySkipUnhealthy,
 			wantHealth:   map[string]string{},
 		},
@@ -189,7 +190,7 @@ func TestResolveTargetsMetricsOnly(t *testing.T) {
 			view := &fakeHealthView{}
 			a := &activities.Activities{Registry: newRegistry(tc.targets...), HealthView: view, Metrics: m, Logger: quietLogger()}
 			res := resolveTargets(t, a, map[string]string{"alertname": "A"})
-			assert.Equal(t, activities.ModeMetricsOnly, res.Mode)
+			assert.Equal(t, contract.ModeMetricsOnly, res.Mode)
 			assert.NotEmpty(t, res.Reason)
 			assert.Empty(t, res.Targets)
 			assert.Equal(t, 1.0, toFloat64(t, m.MetricsOnlyAlerts))
@@ -201,7 +202,7 @@ func TestResolveTargetsMetricsOnly(t *testing.T) {
 	}
 	// Without metrics it still works.
 	a := &activities.Activities{Registry: newRegistry(), Logger: quietLogger()}
-	assert.Equal(t, activities.ModeMetricsOnly, resolveTargets(t, a, nil).Mode)
+	assert.Equal(t, contract.ModeMetricsOnly, resolveTargets(t, a, nil).Mode)
 }
 
 func TestTargetHealth(t *testing.T) {

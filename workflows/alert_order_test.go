@@ -2,15 +2,13 @@ package workflows
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/guard"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -55,7 +53,7 @@ func TestAlertWorkflow_DeferralsUseNoAttempts(t *testing.T) {
 			if len(h.deadLetters) != 0 {
 				t.Fatalf("dead letters = %+v, want none", h.deadLetters)
 			}
-			if ts.Records[0].Outcome != DeliveryDelivered || ts.Records[0].Attempts != 3 {
+			if ts.Records[0].Outcome != contract.DeliveryDelivered || ts.Records[0].Attempts != 3 {
 				t.Errorf("firing record = %+v, want delivered after 3 real attempts", ts.Records[0])
 			}
 			if ts.Deferrals != 5 {
@@ -90,7 +88,7 @@ func TestAlertWorkflow_CanaryDeliversToHeldBackTarget(t *testing.T) {
 		t.Errorf("canaries=%d firing=%d resolved=%d, want one canary per event delivering it",
 			ts.Canaries, h.pub.count("posts-only", publish.EventFiring), h.pub.count("posts-only", publish.EventResolved))
 	}
-	if ts.Status != DeliveryDelivered || len(h.deadLetters) != 0 {
+	if ts.Status != contract.DeliveryDelivered || len(h.deadLetters) != 0 {
 		t.Errorf("status %s, dead letters %d", ts.Status, len(h.deadLetters))
 	}
 }
@@ -156,29 +154,6 @@ func TestAlertWorkflow_OutOfOrderNotifications(t *testing.T) {
 type alertAt struct {
 	at    time.Duration
 	alert alert.Alert
-}
-
-func TestBoundSearchAttributes(t *testing.T) {
-	names := make([]string, 200)
-	for i := range names {
-		names[i] = strings.Repeat("t", 50) + string(rune('a'+i%26)) + strings.Repeat("x", i%7)
-	}
-	got := boundKeywordList(names)
-	data, _ := json.Marshal(got)
-	if len(data) > 2048-256 {
-		t.Errorf("HeraldTargets encodes to %d bytes, want well under the 2 KB value limit", len(data))
-	}
-	if got[0] != names[0] || !strings.HasPrefix(got[len(got)-1], "+") || !strings.HasSuffix(got[len(got)-1], " more") {
-		t.Errorf("bounded list = %v…%v", got[0], got[len(got)-1])
-	}
-	if short := []string{"a", "b"}; strings.Join(boundKeywordList(short), ",") != "a,b" {
-		t.Error("short lists must stay as they are")
-	}
-	long := strings.Repeat("é", 2000)
-	b := boundKeyword(long)
-	if len(b) > maxKeywordBytes || !strings.HasSuffix(b, "…") || !utf8.ValidString(b) {
-		t.Errorf("bounded keyword: %d bytes, valid=%v", len(b), utf8.ValidString(b))
-	}
 }
 
 // A firing alert is re-sent to an alertmanager target every third of its

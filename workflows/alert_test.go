@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
@@ -158,7 +159,7 @@ func resolved(a alert.Alert) alert.Alert {
 // signalAt sends a notification after the given delay of workflow time.
 func (h *harness) signalAt(d time.Duration, a alert.Alert) {
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(AlertSignal, Notify{Alert: a, ReceivedAt: time.Now()})
+		h.env.SignalWorkflow(contract.AlertSignal, contract.Notify{Alert: a, ReceivedAt: time.Now()})
 	}, d)
 }
 
@@ -204,7 +205,7 @@ func TestAlertWorkflow_FanOutAndResolve(t *testing.T) {
 			t.Errorf("target %s: %d resolved deliveries, want 1", name, got)
 		}
 		ts := targetState(t, st, name)
-		if ts.Status != DeliveryDelivered || ts.Event != publish.EventResolved || ts.Attempts != 1 {
+		if ts.Status != contract.DeliveryDelivered || ts.Event != publish.EventResolved || ts.Attempts != 1 {
 			t.Errorf("target %s state = %s/%s/%d attempts, want delivered/resolved/1", name, ts.Status, ts.Event, ts.Attempts)
 		}
 		// The resolve carried the provider state the firing returned.
@@ -272,14 +273,14 @@ func TestAlertWorkflow_PartialFailure(t *testing.T) {
 	st := h.run(t)
 
 	good, flaky, broken := targetState(t, st, "good"), targetState(t, st, "flaky"), targetState(t, st, "broken")
-	if good.Records[0].Outcome != DeliveryDelivered || good.Records[0].Attempts != 1 {
+	if good.Records[0].Outcome != contract.DeliveryDelivered || good.Records[0].Attempts != 1 {
 		t.Errorf("good firing record = %+v", good.Records[0])
 	}
-	if flaky.Records[0].Outcome != DeliveryDelivered || flaky.Records[0].Attempts != 3 {
+	if flaky.Records[0].Outcome != contract.DeliveryDelivered || flaky.Records[0].Attempts != 3 {
 		t.Errorf("flaky firing record = %+v, want delivered after 3 attempts", flaky.Records[0])
 	}
 	fr := broken.Records[0]
-	if fr.Outcome != DeliveryDeadLettered || fr.Attempts != 1 {
+	if fr.Outcome != contract.DeliveryDeadLettered || fr.Attempts != 1 {
 		t.Errorf("broken firing record = %+v, want failed after 1 attempt (400 is not retried)", fr)
 	}
 	if fr.Error == "" {
@@ -299,7 +300,7 @@ func TestAlertWorkflow_PartialFailure(t *testing.T) {
 		dl.Fingerprint != "fp1" || dl.Alert.Name() != "DiskFull" || dl.ID == "" {
 		t.Errorf("dead letter = %+v", dl)
 	}
-	if broken.DeadLetterID != "" && fr.Outcome != DeliveryDeadLettered {
+	if broken.DeadLetterID != "" && fr.Outcome != contract.DeliveryDeadLettered {
 		t.Errorf("record outcome = %s, want dead_lettered", fr.Outcome)
 	}
 }
@@ -316,7 +317,7 @@ func TestAlertWorkflow_RetriesExhausted(t *testing.T) {
 	h.signalAt(time.Hour, resolved(a))
 	st := h.run(t)
 	down := targetState(t, st, "down")
-	if down.Records[0].Outcome != DeliveryDeadLettered || down.Records[0].Attempts != 3 {
+	if down.Records[0].Outcome != contract.DeliveryDeadLettered || down.Records[0].Attempts != 3 {
 		t.Errorf("firing record = %+v, want failed after 3 attempts (max_attempts)", down.Records[0])
 	}
 	if down.TotalAttempts != 4 {
@@ -334,8 +335,8 @@ func TestAlertWorkflow_ReFireAfterResolveStartsNewEpisode(t *testing.T) {
 	again := a
 	again.StartsAt = resolved(a).EndsAt.Add(time.Minute)
 	h.env.RegisterDelayedCallback(func() {
-		h.env.SignalWorkflow(AlertSignal, Notify{Alert: resolved(a)})
-		h.env.SignalWorkflow(AlertSignal, Notify{Alert: again})
+		h.env.SignalWorkflow(contract.AlertSignal, contract.Notify{Alert: resolved(a)})
+		h.env.SignalWorkflow(contract.AlertSignal, contract.Notify{Alert: again})
 	}, time.Minute)
 	h.signalAt(2*time.Minute, resolved(again))
 	st := h.run(t)
@@ -359,7 +360,7 @@ func TestAlertWorkflow_MetricsOnlyMode(t *testing.T) {
 	h.signalAt(0, a)
 	h.signalAt(time.Minute, resolved(a))
 	st := h.run(t)
-	if st.Mode != activities.ModeMetricsOnly {
+	if st.Mode != contract.ModeMetricsOnly {
 		t.Errorf("mode = %q, want metrics_only", st.Mode)
 	}
 	if len(h.pub.calls) != 0 {
@@ -426,7 +427,7 @@ func TestAlertWorkflow_QueryDuringDelivery(t *testing.T) {
 	h.signalAt(0, a)
 	var queried *AlertState
 	h.env.RegisterDelayedCallback(func() {
-		v, err := h.env.QueryWorkflow(StateQuery)
+		v, err := h.env.QueryWorkflow(contract.StateQuery)
 		if err != nil {
 			t.Errorf("query: %v", err)
 			return
@@ -439,7 +440,7 @@ func TestAlertWorkflow_QueryDuringDelivery(t *testing.T) {
 	h.signalAt(time.Minute, resolved(a))
 	h.run(t)
 	if queried == nil || queried.Status != alert.StatusFiring || len(queried.Targets) != 1 ||
-		queried.Targets[0].Status != DeliveryDelivered {
+		queried.Targets[0].Status != contract.DeliveryDelivered {
 		t.Errorf("queried state = %+v", queried)
 	}
 }

@@ -13,18 +13,19 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/publish"
 )
 
 // Names of the dead-letter workflow and its operations (usable from the
 // Temporal Web UI and CLI as well as through Herald's API).
 const (
-	DeadLetterWorkflowName = "DeadLetterWorkflow"
+	DeadLetterWorkflowName = contract.DeadLetterWorkflow
 	// DeadLetterWorkflowID is the one dead-letter workflow of a namespace
 	// (for the default task queue; see DeadLetterWorkflowIDFor).
 	DeadLetterWorkflowID = "herald-dead-letters"
 	// DeadLetterAddSignal carries a DeadLetter to record.
-	DeadLetterAddSignal = "add"
+	DeadLetterAddSignal = contract.DeadLetterAddSignal
 	// DeadLetterListQuery takes a ListRequest and returns a ListResponse.
 	DeadLetterListQuery = "list"
 	// DeadLetterStatsQuery returns Stats.
@@ -37,9 +38,6 @@ const (
 	// DeadLetterReplayAllStatusQuery takes a replay-all key and returns
 	// its ReplayAllResult (running or finished).
 	DeadLetterReplayAllStatusQuery = "replayAllStatus"
-	// DeliveryReplayedSignal tells an alert workflow that a dead letter of
-	// it was delivered by a replay.
-	DeliveryReplayedSignal = "delivery-replayed"
 )
 
 // Limits of the dead-letter workflow (documented in docs/dead-letters.md).
@@ -218,16 +216,6 @@ type PurgeRequest struct {
 // DropResult counts dropped entries.
 type DropResult struct {
 	Dropped int `json:"dropped"`
-}
-
-// DeliveryReplayed tells an alert workflow a dead letter was delivered.
-type DeliveryReplayed struct {
-	Target      string                `json:"target"`
-	Seq         int                   `json:"seq"`
-	Event       string                `json:"event"`
-	Attempts    int32                 `json:"attempts"`
-	DeliveredAt time.Time             `json:"deliveredAt"`
-	Provider    publish.ProviderState `json:"provider,omitempty"`
 }
 
 type deadLetters struct {
@@ -594,7 +582,7 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter, bodies map[str
 	d.st.ReplaySeq++
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          fmt.Sprintf("replay/%s/%d", e.Target, d.st.ReplaySeq),
-		StartToCloseTimeout: DefaultDeliveryTimeout,
+		StartToCloseTimeout: contract.DefaultDeliveryTimeout,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
 		},
@@ -635,7 +623,7 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter, bodies map[str
 		return res
 	}
 	// Best effort: the alert workflow may have completed already.
-	_ = workflow.SignalExternalWorkflow(ctx, e.AlertWorkflowID, "", DeliveryReplayedSignal, DeliveryReplayed{
+	_ = workflow.SignalExternalWorkflow(ctx, e.AlertWorkflowID, "", contract.DeliveryReplayedSignal, contract.DeliveryReplayed{
 		Target: e.Target, Seq: e.Seq, Event: e.Event, Attempts: out.Attempt, DeliveredAt: out.DeliveredAt,
 		Provider: out.State,
 	}).Get(ctx, nil)
@@ -789,14 +777,4 @@ func DeadLetterWorkflowIDFor(taskQueue string) string {
 		return DeadLetterWorkflowID
 	}
 	return DeadLetterWorkflowID + "-" + taskQueue
-}
-
-// DeadLetterID identifies a failed delivery: alert workflow run, target and
-// delivery sequence. Repeats of the same failure map to the same entry.
-func DeadLetterID(fingerprint, runID, targetName string, seq int) string {
-	short := runID
-	if len(short) > 8 {
-		short = short[:8]
-	}
-	return fmt.Sprintf("%s.%s.%s.%d", fingerprint, targetName, short, seq)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 )
 
 // The dead-letter archive: when the dead-letter workflow's carried state
@@ -26,7 +27,7 @@ const (
 	DeadLetterArchiveWorkflowName = "DeadLetterArchiveWorkflow"
 	// DeadLetterArchiveBodiesQuery takes entry IDs and returns their
 	// bodies (map of ID to activities.ArchivedBody).
-	DeadLetterArchiveBodiesQuery = "bodies"
+	DeadLetterArchiveBodiesQuery = contract.DeadLetterArchiveBodiesQuery
 	// DeadLetterArchiveReleaseSignal ends an archive workflow.
 	DeadLetterArchiveReleaseSignal = "release"
 	// archiveSegmentBytes bounds the bodies of one archive segment

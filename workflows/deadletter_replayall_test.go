@@ -13,13 +13,14 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/publish"
 )
 
 // alertEntry is a dead letter of one event of alert fp at targetName.
 func alertEntry(fp, targetName, event string, seq int, failedAt time.Time) DeadLetter {
 	e := entry(fmt.Sprintf("%s.%s.run.%d", fp, targetName, seq), targetName, failedAt)
-	e.Fingerprint, e.AlertWorkflowID, e.Alert.Fingerprint = fp, AlertWorkflowID(fp), fp
+	e.Fingerprint, e.AlertWorkflowID, e.Alert.Fingerprint = fp, contract.AlertWorkflowID(fp), fp
 	e.Event, e.Seq = event, seq
 	return e
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/publish"
 )
 
@@ -105,11 +106,11 @@ func sampleDeadLetter(rng *rand.Rand, i int, targetName string, failedAt time.Ti
 		kind = publish.KindHTTPClient
 	}
 	e := DeadLetter{
-		ID: DeadLetterID(fp, runID, targetName, seq), Fingerprint: fp, AlertName: name, Target: targetName,
+		ID: contract.DeadLetterID(fp, runID, targetName, seq), Fingerprint: fp, AlertName: name, Target: targetName,
 		TargetType: "webhook", Event: publish.EventFiring, ErrorKind: kind,
 		Error:      fmt.Sprintf("%s (HTTP %d): %s", kind, code, sampleSentence(rng, 6)),
 		StatusCode: code, Attempts: int32(1 + rng.IntN(10)), Failures: 1, FirstFailure: failedAt, LastFailure: failedAt,
-		AlertWorkflowID: AlertWorkflowID(fp), AlertRunID: runID, Seq: seq, Alert: a,
+		AlertWorkflowID: contract.AlertWorkflowID(fp), AlertRunID: runID, Seq: seq, Alert: a,
 	}
 	if i%3 == 0 {
 		e.Provider = publish.ProviderState{"ts": fmt.Sprintf("%d.%06d", 1700000000+rng.IntN(1e8), rng.IntN(1e6))}

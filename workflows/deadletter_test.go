@@ -16,6 +16,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -25,7 +26,7 @@ type dlqHarness struct {
 	env      *testsuite.TestWorkflowEnvironment
 	pub      *scriptedPublisher
 	mu       sync.Mutex
-	notified []DeliveryReplayed
+	notified []contract.DeliveryReplayed
 }
 
 func newDLQHarness(t *testing.T, targets ...target.Target) *dlqHarness {
@@ -37,11 +38,11 @@ func newDLQHarness(t *testing.T, targets ...target.Target) *dlqHarness {
 	env.RegisterActivity(&activities.Activities{Registry: reg, Publishers: publish.Publishers{target.TypeWebhook: pub}})
 	env.RegisterWorkflow(DeadLetterWorkflow)
 	h := &dlqHarness{t: t, env: env, pub: pub}
-	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", DeliveryReplayedSignal, mock.Anything).Return(
+	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", contract.DeliveryReplayedSignal, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			h.notified = append(h.notified, arg.(DeliveryReplayed))
+			h.notified = append(h.notified, arg.(contract.DeliveryReplayed))
 			return nil
 		})
 	return h
@@ -51,7 +52,7 @@ func entry(id, targetName string, failedAt time.Time) DeadLetter {
 	return DeadLetter{
 		ID: id, Fingerprint: "fp-" + id, AlertName: "DiskFull", Target: targetName, TargetType: target.TypeWebhook,
 		Event: publish.EventFiring, ErrorKind: publish.KindHTTPServer, Error: "HTTP 500", StatusCode: 500,
-		Attempts: 10, FirstFailure: failedAt, LastFailure: failedAt, AlertWorkflowID: AlertWorkflowID("fp-" + id), Seq: 1,
+		Attempts: 10, FirstFailure: failedAt, LastFailure: failedAt, AlertWorkflowID: contract.AlertWorkflowID("fp-" + id), Seq: 1,
 		Alert: alert.Alert{Fingerprint: "fp-" + id, Status: alert.StatusFiring, Labels: map[string]string{"alertname": "DiskFull"}},
 	}
 }

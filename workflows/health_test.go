@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/herald-alerts/herald/activities"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
@@ -159,7 +160,7 @@ func TestAlertWorkflow_UnhealthyTargetCatchesUpAfterRecovery(t *testing.T) {
 	var during *AlertState
 	var canaries int
 	h.env.RegisterDelayedCallback(func() {
-		v, _ := h.env.QueryWorkflow(StateQuery)
+		v, _ := h.env.QueryWorkflow(contract.StateQuery)
 		during = &AlertState{}
 		_ = v.Get(during)
 		if h.pub.count("up", publish.EventFiring) != 1 {
@@ -172,7 +173,7 @@ func TestAlertWorkflow_UnhealthyTargetCatchesUpAfterRecovery(t *testing.T) {
 	}, 10*time.Minute)
 	h.signalAt(time.Hour, resolved(a))
 	st := h.run(t)
-	if ts := targetState(t, during, "down"); ts.Status != DeliveryWaiting || ts.Health != health.StateUnhealthy || ts.Canaries != canaries {
+	if ts := targetState(t, during, "down"); ts.Status != contract.DeliveryWaiting || ts.Health != health.StateUnhealthy || ts.Canaries != canaries {
 		t.Errorf("down while unhealthy = %s/%s with %d canaries, want waiting_for_target/unhealthy with %d",
 			ts.Status, ts.Health, ts.Canaries, canaries)
 	}
@@ -183,7 +184,7 @@ func TestAlertWorkflow_UnhealthyTargetCatchesUpAfterRecovery(t *testing.T) {
 		t.Errorf("down target got firing=%d resolved=%d after recovery, want %d/1",
 			h.pub.count("down", publish.EventFiring), h.pub.count("down", publish.EventResolved), canaries+1)
 	}
-	if ts := targetState(t, st, "down"); ts.Status != DeliveryDelivered || !ts.WaitingSince.IsZero() {
+	if ts := targetState(t, st, "down"); ts.Status != contract.DeliveryDelivered || !ts.WaitingSince.IsZero() {
 		t.Errorf("down at end = %+v", ts)
 	}
 }
@@ -206,7 +207,7 @@ func TestAlertWorkflow_UnhealthyTooLongGoesToDeadLetters(t *testing.T) {
 	if n := len(h.pub.calls); n == 0 || n > 40 {
 		t.Errorf("%d tries of an unreachable target in 2×2h, want a few canaries", n)
 	}
-	if len(h.deadLetters) != 2 || h.deadLetters[0].ErrorKind != KindTargetUnhealthy || h.deadLetters[1].Event != publish.EventResolved {
+	if len(h.deadLetters) != 2 || h.deadLetters[0].ErrorKind != contract.KindTargetUnhealthy || h.deadLetters[1].Event != publish.EventResolved {
 		t.Errorf("dead letters = %+v, want firing and resolved with kind target_unhealthy", h.deadLetters)
 	}
 }
@@ -227,7 +228,7 @@ func TestAlertWorkflow_ClassificationSetsSeverityAndPriority(t *testing.T) {
 	if notified.Classification.Severity != "info" {
 		t.Errorf("notification classification = %+v", notified.Classification)
 	}
-	if PriorityFor("critical") >= PriorityFor("warning") || PriorityFor("warning") >= PriorityFor("info") {
+	if contract.PriorityFor("critical") >= contract.PriorityFor("warning") || contract.PriorityFor("warning") >= contract.PriorityFor("info") {
 		t.Error("critical must run before warning before info")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/history"
 )
 
@@ -38,7 +39,7 @@ func TestReplayCatchesChangedWorkflow(t *testing.T) {
 		return &AlertState{}, nil
 	}
 	register := func(r worker.WorkflowRegistry) {
-		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: AlertWorkflowName})
+		r.RegisterWorkflowWithOptions(changed, workflow.RegisterOptions{Name: contract.LegacyAlertWorkflow})
 	}
 	if err := history.Replay(register, "testdata/alert_v1_fanout_resolve.json"); err == nil {
 		t.Fatal("replay of a changed workflow succeeded; the check would miss nondeterminism")

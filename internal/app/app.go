@@ -22,6 +22,8 @@ import (
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
+	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish"
@@ -72,7 +74,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("list search attributes: %w", err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	for name, typ := range workflows.SearchAttributes {
+	for name, typ := range contract.SearchAttributes {
 		if _, ok := resp.GetCustomAttributes()[name]; !ok {
 			missing[name] = typ
 		}
@@ -137,11 +139,48 @@ type WorkerDeps struct {
 	DeadLetters   *activities.DeadLetterRecorder
 	Health        *activities.HealthStore
 	HealthReports *activities.HealthReporter
-	Prober        activities.Prober
-	Classifier    activities.Classifier
-	Strategy      string
-	Metrics       *metrics.Metrics
-	Logger        *slog.Logger
+	// HealthView overrides where health is read from (default Health).
+	HealthView activities.HealthReader
+	Prober     activities.Prober
+	Classifier activities.Classifier
+	Strategy   string
+	// Settings govern delivery; alert workflows read them when they apply
+	// them (contract.Settings).
+	Settings contract.Settings
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+}
+
+// NewWorkerDeps composes the worker's activities from the configuration:
+// publishers on Herald's delivery HTTP client, the guard (rate limits and
+// breakers), the classifier, the prober, the routing strategy and the
+// delivery settings. The worker and the tests use this one composition.
+func NewWorkerDeps(cfg config.Config, reg *target.Registry, m *metrics.Metrics, hs *activities.HealthStore, log *slog.Logger) (WorkerDeps, error) {
+	classifier, err := newClassifier(cfg)
+	if err != nil {
+		return WorkerDeps{}, err
+	}
+	hc := HTTPClient()
+	return WorkerDeps{
+		Registry:      reg,
+		Publishers:    Publishers(hc, m),
+		Guard:         newGuard(m, reg),
+		Health:        hs,
+		HealthReports: &activities.HealthReporter{Store: hs, Logger: log},
+		Prober:        &health.Prober{Client: hc},
+		Classifier:    classifier,
+		Strategy:      cfg.RoutingStrategy,
+		Settings: contract.Settings{
+			InactivityTimeout:   cfg.AlertInactivity,
+			DeliveryTimeout:     cfg.DeliveryTimeout,
+			FirstAttemptTimeout: cfg.FirstAttemptTimeout,
+			MaxHealthWait:       cfg.MaxHealthWait,
+			HealthRecheck:       cfg.HealthRecheck,
+			ResolvedLinger:      cfg.ResolvedLinger,
+		},
+		Metrics: m,
+		Logger:  log,
+	}, nil
 }
 
 // NewWorker creates a worker on taskQueue with every workflow and activity
@@ -162,19 +201,26 @@ func NewWorker(c client.Client, taskQueue string, deps WorkerDeps, opts worker.O
 // registry, such as a test environment).
 func Register(r worker.Registry, deps WorkerDeps) {
 	workflows.Register(r)
-	r.RegisterActivity(&activities.Activities{
+	r.RegisterActivity(NewActivities(deps))
+}
+
+// NewActivities is the activities of deps.
+func NewActivities(deps WorkerDeps) *activities.Activities {
+	return &activities.Activities{
 		Registry:      deps.Registry,
 		Publishers:    deps.Publishers,
 		Guard:         deps.Guard,
 		DeadLetters:   deps.DeadLetters,
 		Health:        deps.Health,
 		HealthReports: deps.HealthReports,
+		HealthView:    deps.HealthView,
 		Prober:        deps.Prober,
 		Classifier:    deps.Classifier,
 		Strategy:      deps.Strategy,
+		Settings:      deps.Settings,
 		Metrics:       deps.Metrics,
 		Logger:        deps.Logger,
-	})
+	}
 }
 
 // Serve runs an HTTP server until ctx ends, then shuts it down gracefully.
@@ -213,25 +259,20 @@ func newHTTP(cfg config.Config, c client.Client, health *activities.HealthStore,
 	log *slog.Logger, ready func(context.Context) error, devSink bool) *ingest.Server {
 	codecH, dc := httpEncryption(cfg)
 	return ingest.New(ingest.Config{
-		DevSink:           devSink,
-		Client:            c,
-		Health:            health,
-		Namespace:         cfg.TemporalNamespace,
-		TaskQueue:         cfg.TaskQueue,
-		Registry:          reg,
-		Metrics:           m,
-		Logger:            log,
-		WebhookToken:      cfg.WebhookToken,
-		AdminToken:        cfg.AdminToken,
-		MaxBodyBytes:      cfg.MaxBodyBytes,
-		InactivityTimeout: cfg.AlertInactivity,
-		DeliveryTimeout:   cfg.DeliveryTimeout,
-		MaxHealthWait:     cfg.MaxHealthWait,
-		HealthRecheck:     cfg.HealthRecheck,
-		ResolvedLinger:    cfg.ResolvedLinger,
-		Ready:             ready,
-		Codec:             codecH,
-		DataConverter:     dc,
+		DevSink:       devSink,
+		Client:        c,
+		Health:        health,
+		Namespace:     cfg.TemporalNamespace,
+		TaskQueue:     cfg.TaskQueue,
+		Registry:      reg,
+		Metrics:       m,
+		Logger:        log,
+		WebhookToken:  cfg.WebhookToken,
+		AdminToken:    cfg.AdminToken,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		Ready:         ready,
+		Codec:         codecH,
+		DataConverter: dc,
 
 		WebhookTimeout:     cfg.WebhookTimeout,
 		SignalTimeout:      cfg.SignalTimeout,

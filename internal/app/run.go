@@ -15,7 +15,6 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/config"
-	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
@@ -157,24 +156,12 @@ func (rt *Runtime) StartWorker(ctx context.Context) (worker.Worker, error) {
 	}); err != nil {
 		return nil, err
 	}
-	reporter := &activities.HealthReporter{Store: rt.Health, Logger: rt.Log}
-	classifier, err := newClassifier(rt.Config)
+	deps, err := NewWorkerDeps(rt.Config, rt.Registry, rt.Metrics, rt.Health, rt.Log)
 	if err != nil {
 		return nil, err
 	}
-	hc := HTTPClient()
-	w := NewWorker(c, rt.Config.TaskQueue, WorkerDeps{
-		Registry:      rt.Registry,
-		Publishers:    Publishers(hc, rt.Metrics),
-		Guard:         newGuard(rt.Metrics, rt.Registry),
-		Health:        rt.Health,
-		HealthReports: reporter,
-		Prober:        &health.Prober{Client: hc},
-		Classifier:    classifier,
-		Strategy:      rt.Config.RoutingStrategy,
-		Metrics:       rt.Metrics,
-		Logger:        rt.Log,
-	}, worker.Options{WorkerStopTimeout: rt.Config.ShutdownTimeout})
+	reporter := deps.HealthReports
+	w := NewWorker(c, rt.Config.TaskQueue, deps, worker.Options{WorkerStopTimeout: rt.Config.ShutdownTimeout})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}

@@ -225,3 +225,33 @@ func TestParseFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestParseHeraldEnv(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    []string
+		wantErr bool
+	}{
+		{nil, nil, false},
+		{[]string{"-herald-env", "HERALD_ENGINE_SHARD_IO_CONCURRENCY=4"}, []string{"HERALD_ENGINE_SHARD_IO_CONCURRENCY=4"}, false},
+		{[]string{"-herald-env", "A=1,B=2", "-herald-env", "C="}, []string{"A=1", "B=2", "C="}, false},
+		{[]string{"-herald-env", "HERALD_CODEC_ORIGINS=http://a,http://b,X=y"}, []string{"HERALD_CODEC_ORIGINS=http://a,http://b", "X=y"}, false},
+		{[]string{"-herald-env", "A=1,,B=2,"}, []string{"A=1", "B=2"}, false},
+		{[]string{"-herald-env", "nokey"}, nil, true},
+		{[]string{"-herald-env", "=1"}, nil, true},
+		{[]string{"-herald-env", ",x"}, nil, true},
+	}
+	for _, tt := range tests {
+		o, err := parseFlags(tt.args, io.Discard)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%v: err = %v, want error %v", tt.args, err, tt.wantErr)
+			continue
+		}
+		if !tt.wantErr && !slices.Equal([]string(o.heraldEnv), tt.want) {
+			t.Errorf("%v: herald env = %q, want %q", tt.args, o.heraldEnv, tt.want)
+		}
+	}
+	if got := settings(envList{"A=1", "B=2"}); got != "defaults + env A=1 B=2" {
+		t.Errorf("settings = %q", got)
+	}
+}

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/herald-alerts/herald/workflows"
+	"github.com/herald-alerts/herald/internal/contract"
 )
 
 // historyStats is the history length of a sample of alert workflows: the
@@ -61,7 +61,7 @@ func sampleHistories(ctx context.Context, c client.Client, fingerprints []string
 	step := max(1, len(fingerprints)/n)
 	var events, tasks, acts, marks int
 	for i := 0; i < len(fingerprints) && st.sampled+st.failed < n; i += step {
-		cnt, err := countHistory(ctx, c, workflows.AlertWorkflowID(fingerprints[i]))
+		cnt, err := countHistory(ctx, c, contract.AlertWorkflowID(fingerprints[i]))
 		if err != nil {
 			st.failed++
 			if st.err == nil {

@@ -14,6 +14,10 @@
 // -burst posts webhooks of many alerts straight to Herald as fast as they
 // are accepted and reports the time to full delivery; -ack10 posts 10-alert
 // webhooks sequentially and reports the acknowledgement percentiles.
+//
+// -herald-env KEY=VAL[,KEY=VAL...] (repeatable) adds environment variables
+// to `worker dev`, so that a run measures one setting alone, e.g.
+// -herald-env HERALD_ENGINE_SHARD_IO_CONCURRENCY=4.
 package main
 
 import (
@@ -54,6 +58,34 @@ type options struct {
 	amGroupInt   time.Duration
 	histSample   int
 	keep         bool
+	heraldEnv    envList
+}
+
+// envList is the value of -herald-env: KEY=VAL entries, given comma-separated
+// or with the flag repeated. A comma-separated piece without "=" continues
+// the value before it (HERALD_CODEC_ORIGINS=http://a,http://b).
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, ",") }
+
+func (e *envList) Set(v string) error {
+	first := true
+	for _, piece := range strings.Split(v, ",") {
+		if strings.TrimSpace(piece) == "" {
+			continue
+		}
+		key, _, hasEq := strings.Cut(piece, "=")
+		switch {
+		case hasEq && strings.TrimSpace(key) != "" && !strings.ContainsAny(key, " \t"):
+			*e = append(*e, piece)
+		case !first && len(*e) > 0:
+			(*e)[len(*e)-1] += "," + piece
+		default:
+			return fmt.Errorf("%q is not KEY=VAL", piece)
+		}
+		first = false
+	}
+	return nil
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -77,6 +109,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.amGroupInt, "am-group-interval", 30*time.Second, "Alertmanager group_interval (also its notification timeout; it does not delay a new alert's first notification)")
 	fs.IntVar(&o.histSample, "history-sample", 10, "alert workflows per rate whose history length is read (0: none)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (configs, logs, Herald's data) after the run")
+	fs.Var(&o.heraldEnv, "herald-env", "KEY=VAL[,KEY=VAL...] environment of `worker dev` on top of the harness's own (repeatable), e.g. HERALD_ENGINE_SHARD_IO_CONCURRENCY=4")
 	fs.Usage = func() {
 		fmt.Fprintf(out, "Usage: benche2e [flags]\n\nRuns Alertmanager → receiver and Alertmanager → Herald → %s side by side.\n"+
 			"With -burst or -ack10 only those run, unless -rates is given too.\n\n", "targets")
@@ -186,7 +219,7 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 	printMachine(out, amBin, opts)
 	fmt.Fprintf(out, "starting herald (%s dev) ...\n", opts.worker)
 	started := time.Now()
-	b.herald, err = startHerald(ctx, opts.worker, dir, recvURL, opts.targets)
+	b.herald, err = startHerald(ctx, opts.worker, dir, recvURL, opts.targets, opts.heraldEnv)
 	if err != nil {
 		return err
 	}
@@ -247,10 +280,19 @@ func run(ctx context.Context, opts options, out io.Writer) error {
 func printMachine(out io.Writer, amBin string, opts options) {
 	fmt.Fprintf(out, "machine: %s, %d CPUs, load average %s\n", cpuModel(), runtime.NumCPU(), loadAvg())
 	fmt.Fprintf(out, "alertmanager: %s (%s), group_wait 0s, group_interval %s, group_by ['...']\n", alertmanagerVersion(amBin), amBin, opts.amGroupInt)
-	fmt.Fprintf(out, "herald: %s dev, file store, defaults, %d webhook targets\n", opts.worker, opts.targets)
+	fmt.Fprintf(out, "herald: %s dev, file store, %s, %d webhook targets\n", opts.worker, settings(opts.heraldEnv), opts.targets)
 	if len(opts.rates) > 0 {
 		fmt.Fprintf(out, "load: rates %v alerts/s, %s each, drain %s\n", opts.rates, opts.duration, opts.drain)
 	}
+}
+
+// settings describes Herald's settings in a run: defaults, and the extra
+// environment of -herald-env.
+func settings(env envList) string {
+	if len(env) == 0 {
+		return "defaults"
+	}
+	return "defaults + env " + strings.Join(env, " ")
 }
 
 func cpuModel() string {

@@ -224,7 +224,7 @@ func printSummary(out io.Writer, opts options, results []rateResult, extra []str
 			fmt.Fprintln(out, md(rows[0]+"\t—\t\t"))
 			fmt.Fprintln(out, md(rows[1]+"\t"+ev+"\t"+ratio(r.herald.e2e, r.direct.e2e, p50)+"\t"+ratio(r.herald.e2e, r.direct.e2e, p99)))
 		}
-		fmt.Fprintf(out, "\n(%s per rate, drain %s; e2e = arrival at the receiver − send time at the load generator; ack = Herald's answer to Alertmanager's webhook)\n", opts.duration, opts.drain)
+		fmt.Fprintf(out, "\n(%s per rate, drain %s; herald %s; e2e = arrival at the receiver − send time at the load generator; ack = Herald's answer to Alertmanager's webhook)\n", opts.duration, opts.drain, settings(opts.heraldEnv))
 	}
 	for _, e := range extra {
 		fmt.Fprintln(out, e)

@@ -265,8 +265,9 @@ type herald struct {
 }
 
 // startHerald writes a targets file with n webhook targets on the receiver
-// and runs `worker dev` with a fresh data directory, defaults otherwise.
-func startHerald(ctx context.Context, bin, dir, receiverURL string, n int) (*herald, error) {
+// and runs `worker dev` with a fresh data directory, defaults otherwise
+// (extra, KEY=VAL entries, comes last and so wins).
+func startHerald(ctx context.Context, bin, dir, receiverURL string, n int, extra []string) (*herald, error) {
 	httpAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -295,6 +296,7 @@ func startHerald(ctx context.Context, bin, dir, receiverURL string, n int) (*her
 		"HERALD_UI_PORT=-1",
 		"HERALD_TARGETS_FILE=" + tf,
 	}
+	env = append(env, extra...)
 	p, err := startProc("herald", filepath.Join(dir, "herald.log"), env, bin, "dev")
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -33,6 +34,21 @@ type Config struct {
 	UIPort       int
 	// SQLiteSynchronous is the file store's synchronous mode: full or normal.
 	SQLiteSynchronous string
+	// Engine settings of the embedded server (devserver.Engine), each
+	// measurable alone. SQLiteCacheSize and SQLiteMmapSize are SQLite's
+	// cache_size (pages, or KiB when negative) and mmap_size (bytes); 0
+	// keeps SQLite's default.
+	EngineVisibilityStore     string
+	EngineShardIOConcurrency  int
+	EngineRaiseRateLimits     bool
+	EngineSACacheForceRefresh bool
+	SQLiteCacheSize           int
+	SQLiteMmapSize            int64
+	// EngineGOGC and EngineGOMemLimit set the Go GC of `worker dev` unless
+	// GOGC / GOMEMLIMIT are in its environment ("" keeps Go's default).
+	// ParseGOGC and ParseMemoryLimit read them.
+	EngineGOGC       string
+	EngineGOMemLimit string
 
 	TargetsFile     string
 	TargetsPoll     time.Duration
@@ -51,6 +67,9 @@ type Config struct {
 	MaxBodyBytes    int64
 	AlertInactivity time.Duration
 	DeliveryTimeout time.Duration
+	// FirstAttemptTimeout bounds the first attempt of a delivery (a local
+	// activity inside the workflow task).
+	FirstAttemptTimeout time.Duration
 	MaxHealthWait   time.Duration
 	HealthRecheck   time.Duration
 	ResolvedLinger  time.Duration
@@ -171,6 +190,70 @@ func boolean(dst func(*Config) *bool) func(*Config, string) error {
 	}
 }
 
+func oneOf(dst func(*Config) *string, values ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		for _, ok := range values {
+			if v == ok {
+				*dst(c) = v
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s, not %q", strings.Join(values, ", "), v)
+	}
+}
+
+// ParseGOGC reads a GOGC value: a percentage or "off" (-1). ok is false for
+// "" (Go's default).
+func ParseGOGC(v string) (percent int, ok bool, err error) {
+	switch v {
+	case "":
+		return 0, false, nil
+	case "off":
+		return -1, true, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, false, fmt.Errorf("want a percentage (like 100, 200) or off, not %q", v)
+	}
+	return n, true, nil
+}
+
+// ParseMemoryLimit reads a GOMEMLIMIT value: bytes with an optional B, KiB,
+// MiB, GiB or TiB suffix, or "off" (math.MaxInt64). ok is false for "".
+func ParseMemoryLimit(v string) (bytes int64, ok bool, err error) {
+	switch v {
+	case "":
+		return 0, false, nil
+	case "off":
+		return math.MaxInt64, true, nil
+	}
+	n, err := parseSize(v)
+	if err != nil {
+		return 0, false, err
+	}
+	return n, true, nil
+}
+
+// parseSize reads bytes with an optional B, KiB, MiB, GiB or TiB suffix
+// (the units of GOMEMLIMIT).
+func parseSize(v string) (int64, error) {
+	num, mult := v, int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(v, u.suffix) {
+			num, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("want bytes with an optional B, KiB, MiB, GiB or TiB suffix (like 512MiB), not %q", v)
+	}
+	return n * mult, nil
+}
+
 var options = []option{
 	opt("http-addr", "HERALD_HTTP_ADDR", "127.0.0.1:8080", "address of the webhook, API, health and metrics server", str(func(c *Config) *string { return &c.HTTPAddr })),
 	opt("temporal-address", "HERALD_TEMPORAL_ADDRESS", "", "host:port of an existing Temporal frontend; empty embeds a local dev server (worker dev only)", str(func(c *Config) *string { return &c.TemporalAddress })),
@@ -185,6 +268,41 @@ var options = []option{
 	secretOpt("temporal-api-key", "HERALD_TEMPORAL_API_KEY", "API key sent to Temporal as a bearer token (implies TLS)", str(func(c *Config) *string { return &c.TemporalAPIKey })),
 	opt("data-dir", "HERALD_DATA_DIR", "./.herald", "state of the embedded Temporal server (kept across restarts)", str(func(c *Config) *string { return &c.DataDir })),
 	opt("sqlite-synchronous", "HERALD_SQLITE_SYNCHRONOUS", "full", "durability of the embedded file store (WAL): full syncs every commit; normal survives kill -9 but may lose the last commits on power loss", str(func(c *Config) *string { return &c.SQLiteSynchronous })),
+	opt("engine-visibility-store", "HERALD_ENGINE_VISIBILITY_STORE", "combined", "where the embedded server keeps the workflow list: combined (in temporal.db, on the one SQLite connection), separate (visibility.db beside it, with its own connection; an existing temporal.db's list is copied there once) or auto (separate for a new data dir, combined for one created before)",
+		oneOf(func(c *Config) *string { return &c.EngineVisibilityStore }, "combined", "separate", "auto")),
+	opt("engine-shard-io-concurrency", "HERALD_ENGINE_SHARD_IO_CONCURRENCY", "1", "history.shardIOConcurrency of the embedded server: persistence operations of its one history shard that may run at once", func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("not a positive integer: %q", v)
+		}
+		c.EngineShardIOConcurrency = n
+		return nil
+	}),
+	switchOpt("engine-raise-rate-limits", "HERALD_ENGINE_RAISE_RATE_LIMITS", "lift the embedded server's frontend, matching and history request and persistence rate limits and the history queue poll limits, so that SQLite sets the pace", boolean(func(c *Config) *bool { return &c.EngineRaiseRateLimits })),
+	opt("engine-sa-cache-force-refresh", "HERALD_ENGINE_SA_CACHE_FORCE_REFRESH", "true", "system.forceSearchAttributesCacheRefreshOnRead of the embedded server (a test setting: re-reads the cluster metadata on every search attribute lookup)", boolean(func(c *Config) *bool { return &c.EngineSACacheForceRefresh })),
+	opt("sqlite-cache-size", "HERALD_SQLITE_CACHE_SIZE", "0", "SQLite cache_size of the embedded file store, per connection: pages, or KiB when negative (-65536 = 64 MiB); 0 keeps SQLite's default (-2000)", integer(func(c *Config) *int { return &c.SQLiteCacheSize })),
+	opt("sqlite-mmap-size", "HERALD_SQLITE_MMAP_SIZE", "0", "SQLite mmap_size of the embedded file store: bytes read through memory-mapped I/O (like 268435456 or 256MiB); 0 keeps SQLite's default (off)", func(c *Config, v string) error {
+		n, err := parseSize(v)
+		if err != nil {
+			return err
+		}
+		c.SQLiteMmapSize = n
+		return nil
+	}),
+	opt("engine-gogc", "HERALD_ENGINE_GOGC", "", "GOGC of worker dev (a percentage or off) unless GOGC is in its environment; empty keeps Go's default (100)", func(c *Config, v string) error {
+		if _, _, err := ParseGOGC(v); err != nil {
+			return err
+		}
+		c.EngineGOGC = v
+		return nil
+	}),
+	opt("engine-gomemlimit", "HERALD_ENGINE_GOMEMLIMIT", "", "GOMEMLIMIT of worker dev (like 1GiB, or off) unless GOMEMLIMIT is in its environment; empty keeps Go's default (none)", func(c *Config, v string) error {
+		if _, _, err := ParseMemoryLimit(v); err != nil {
+			return err
+		}
+		c.EngineGOMemLimit = v
+		return nil
+	}),
 	switchOpt("in-memory", "HERALD_IN_MEMORY", "embedded Temporal server keeps its state in memory only", boolean(func(c *Config) *bool { return &c.InMemory })),
 	opt("temporal-port", "HERALD_TEMPORAL_PORT", "7233", "gRPC port of the embedded Temporal server", integer(func(c *Config) *int { return &c.TemporalPort })),
 	opt("ui-port", "HERALD_UI_PORT", "8233", "port of the embedded Temporal Web UI (-1 disables it)", integer(func(c *Config) *int { return &c.UIPort })),
@@ -226,6 +344,7 @@ var options = []option{
 	switchOpt("admin-reads", "HERALD_ADMIN_READS", "every /api/v1 call, reads too, requires the admin token (alert state and dead letters hold alert data)", boolean(func(c *Config) *bool { return &c.AdminReads })),
 	opt("alert-inactivity", "HERALD_ALERT_INACTIVITY", "24h", "an alert workflow that hears nothing of its firing alert for this long ends", dur(func(c *Config) *time.Duration { return &c.AlertInactivity })),
 	opt("delivery-timeout", "HERALD_DELIVERY_TIMEOUT", "30s", "timeout of one delivery attempt", dur(func(c *Config) *time.Duration { return &c.DeliveryTimeout })),
+	opt("first-attempt-timeout", "HERALD_FIRST_ATTEMPT_TIMEOUT", "5s", "timeout of the first attempt of every delivery, made inside the workflow task (local activity); a slower or failed first attempt goes on as a regular activity with the attempts left (at most --delivery-timeout)", dur(func(c *Config) *time.Duration { return &c.FirstAttemptTimeout })),
 	opt("max-health-wait", "HERALD_MAX_HEALTH_WAIT", "24h", "a delivery held back by an unhealthy target goes to the dead letters after this long", dur(func(c *Config) *time.Duration { return &c.MaxHealthWait })),
 	opt("resolved-linger", "HERALD_RESOLVED_LINGER", "10m", "a resolved alert's workflow stays open this long, so late stale notifications (Alertmanager HA peers, retries) are recognised and not paged again", dur(func(c *Config) *time.Duration { return &c.ResolvedLinger })),
 	opt("health-recheck", "HERALD_HEALTH_RECHECK", "30s", "first interval between health re-checks of a held-back delivery (doubles up to 10m)", dur(func(c *Config) *time.Duration { return &c.HealthRecheck })),

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -412,4 +413,110 @@ func TestTemporalConnection(t *testing.T) {
 	assert.Contains(t, out, "HERALD_TEMPORAL_API_KEY")
 	assert.Contains(t, out, "/visible/ca.pem")
 	assert.NotContains(t, out, "k-s3cr3t-api-key")
+}
+
+// TestEngineOptions: the engine settings of the embedded server default to
+// the engine as it ran before they existed and take flags and env.
+func TestEngineOptions(t *testing.T) {
+	defaults := config.Config{
+		EngineVisibilityStore: "combined", EngineShardIOConcurrency: 1, EngineRaiseRateLimits: false,
+		EngineSACacheForceRefresh: true, SQLiteCacheSize: 0, SQLiteMmapSize: 0, EngineGOGC: "", EngineGOMemLimit: "",
+	}
+	engine := func(c config.Config) config.Config {
+		return config.Config{
+			EngineVisibilityStore: c.EngineVisibilityStore, EngineShardIOConcurrency: c.EngineShardIOConcurrency,
+			EngineRaiseRateLimits: c.EngineRaiseRateLimits, EngineSACacheForceRefresh: c.EngineSACacheForceRefresh,
+			SQLiteCacheSize: c.SQLiteCacheSize, SQLiteMmapSize: c.SQLiteMmapSize, EngineGOGC: c.EngineGOGC, EngineGOMemLimit: c.EngineGOMemLimit,
+		}
+	}
+	with := func(f func(c *config.Config)) config.Config { c := defaults; f(&c); return c }
+	tests := []struct {
+		name string
+		args []string
+		env  env
+		want config.Config
+	}{
+		{"defaults", nil, env{}, defaults},
+		{"visibility store env", nil, env{"HERALD_ENGINE_VISIBILITY_STORE": "separate"},
+			with(func(c *config.Config) { c.EngineVisibilityStore = "separate" })},
+		{"visibility store flag over env", []string{"--engine-visibility-store=auto"}, env{"HERALD_ENGINE_VISIBILITY_STORE": "separate"},
+			with(func(c *config.Config) { c.EngineVisibilityStore = "auto" })},
+		{"shard io concurrency", nil, env{"HERALD_ENGINE_SHARD_IO_CONCURRENCY": "4"},
+			with(func(c *config.Config) { c.EngineShardIOConcurrency = 4 })},
+		{"raise rate limits switch", []string{"--engine-raise-rate-limits"}, env{},
+			with(func(c *config.Config) { c.EngineRaiseRateLimits = true })},
+		{"raise rate limits env", nil, env{"HERALD_ENGINE_RAISE_RATE_LIMITS": "true"},
+			with(func(c *config.Config) { c.EngineRaiseRateLimits = true })},
+		{"sa cache force refresh off", nil, env{"HERALD_ENGINE_SA_CACHE_FORCE_REFRESH": "false"},
+			with(func(c *config.Config) { c.EngineSACacheForceRefresh = false })},
+		{"sqlite cache size in KiB", nil, env{"HERALD_SQLITE_CACHE_SIZE": "-65536"},
+			with(func(c *config.Config) { c.SQLiteCacheSize = -65536 })},
+		{"sqlite mmap size bytes", nil, env{"HERALD_SQLITE_MMAP_SIZE": "268435456"},
+			with(func(c *config.Config) { c.SQLiteMmapSize = 256 << 20 })},
+		{"sqlite mmap size with unit", []string{"--sqlite-mmap-size=1GiB"}, env{},
+			with(func(c *config.Config) { c.SQLiteMmapSize = 1 << 30 })},
+		{"gogc and gomemlimit", nil, env{"HERALD_ENGINE_GOGC": "200", "HERALD_ENGINE_GOMEMLIMIT": "512MiB"},
+			with(func(c *config.Config) { c.EngineGOGC, c.EngineGOMemLimit = "200", "512MiB" })},
+		{"gogc off", []string{"--engine-gogc=off", "--engine-gomemlimit=off"}, env{},
+			with(func(c *config.Config) { c.EngineGOGC, c.EngineGOMemLimit = "off", "off" })},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err, _ := load(t, tc.args, tc.env)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, engine(c))
+		})
+	}
+
+	bad := []struct {
+		name string
+		env  env
+		want []string
+	}{
+		{"visibility store", env{"HERALD_ENGINE_VISIBILITY_STORE": "split"}, []string{"--engine-visibility-store", "HERALD_ENGINE_VISIBILITY_STORE", `"split"`}},
+		{"shard io concurrency zero", env{"HERALD_ENGINE_SHARD_IO_CONCURRENCY": "0"}, []string{"--engine-shard-io-concurrency", "positive"}},
+		{"sa cache force refresh", env{"HERALD_ENGINE_SA_CACHE_FORCE_REFRESH": "sometimes"}, []string{"--engine-sa-cache-force-refresh", "boolean"}},
+		{"cache size", env{"HERALD_SQLITE_CACHE_SIZE": "64MiB"}, []string{"--sqlite-cache-size", "not an integer"}},
+		{"mmap size negative", env{"HERALD_SQLITE_MMAP_SIZE": "-1"}, []string{"--sqlite-mmap-size", `"-1"`}},
+		{"mmap size unit", env{"HERALD_SQLITE_MMAP_SIZE": "1GB"}, []string{"--sqlite-mmap-size", "GiB"}},
+		{"gogc", env{"HERALD_ENGINE_GOGC": "-5"}, []string{"--engine-gogc", "HERALD_ENGINE_GOGC", `"-5"`}},
+		{"gomemlimit", env{"HERALD_ENGINE_GOMEMLIMIT": "lots"}, []string{"--engine-gomemlimit", `"lots"`}},
+	}
+	for _, tc := range bad {
+		t.Run("bad "+tc.name, func(t *testing.T) {
+			_, err, _ := load(t, nil, tc.env)
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestParseGCSettings(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{{"", 0, false}, {"off", -1, true}, {"0", 0, true}, {"150", 150, true}} {
+		got, ok, err := config.ParseGOGC(tc.in)
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+		assert.Equal(t, tc.ok, ok, tc.in)
+	}
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{{"", 0, false}, {"off", math.MaxInt64, true}, {"1000", 1000, true}, {"1000B", 1000, true},
+		{"64KiB", 64 << 10, true}, {"512MiB", 512 << 20, true}, {"2GiB", 2 << 30, true}, {"1TiB", 1 << 40, true}} {
+		got, ok, err := config.ParseMemoryLimit(tc.in)
+		require.NoError(t, err, tc.in)
+		assert.Equal(t, tc.want, got, tc.in)
+		assert.Equal(t, tc.ok, ok, tc.in)
+	}
+	for _, in := range []string{"x", "-1", "1.5GiB", "1GB", "99999999999TiB"} {
+		_, _, err := config.ParseMemoryLimit(in)
+		assert.Error(t, err, in)
+	}
 }

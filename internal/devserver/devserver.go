@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -19,7 +20,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
-	"go.temporal.io/server/common/dynamicconfig"
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -57,6 +57,8 @@ type Config struct {
 	// CodecEndpoint, when set, is the remote codec the Web UI decodes
 	// payloads with (Herald's /codec; it sends cookies along).
 	CodecEndpoint string
+	// Engine holds the engine settings (zero: the defaults of old).
+	Engine Engine
 }
 
 // Synchronous settings of the file store.
@@ -73,6 +75,7 @@ type Server struct {
 	ui       *uiserver.Server
 	frontend string
 	uiURL    string
+	visFile  string
 }
 
 // Start creates the database if needed and starts the server and the UI.
@@ -109,29 +112,9 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 
-	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName, ConnectAttributes: map[string]string{}}
-	if cfg.InMemory {
-		sqlCfg.DatabaseName = fmt.Sprintf("herald-%d", time.Now().UnixNano())
-		sqlCfg.ConnectAttributes["mode"] = "memory"
-		sqlCfg.ConnectAttributes["cache"] = "shared"
-	} else {
-		if cfg.DataDir == "" {
-			return nil, errors.New("devserver: DataDir is required unless InMemory")
-		}
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
-		}
-		sqlCfg.DatabaseName = filepath.Join(cfg.DataDir, DatabaseFile)
-		if err := fileStoreAttributes(sqlCfg.ConnectAttributes, cfg.Synchronous); err != nil {
-			return nil, err
-		}
-		if _, err := os.Stat(sqlCfg.DatabaseName); errors.Is(err, os.ErrNotExist) {
-			if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
-				return nil, fmt.Errorf("set up temporal schema: %w", err)
-			}
-		} else if err := forgetMembership(sqlCfg.DatabaseName); err != nil {
-			return nil, err
-		}
+	sqlCfg, visCfg, err := setupStores(cfg)
+	if err != nil {
+		return nil, err
 	}
 	// In memory, the SQLite plugin creates the schema itself.
 	nsCfg, err := sqliteschema.NewNamespaceConfig("active", cfg.Namespace, false, cfg.SearchAttributes)
@@ -146,16 +129,10 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	srvCfg := buildConfig(cfg, sqlCfg, ports)
+	srvCfg := buildConfig(cfg, sqlCfg, visCfg, ports)
 	muted := &atomic.Bool{}
 	logger := serverLogger{out: cfg.Logger.With("component", "temporal-server"), min: cfg.LogLevel, muted: muted}
-	dyn := dynamicconfig.StaticClient{
-		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): []dynamicconfig.ConstrainedValue{{Value: true}},
-		// One process, one worker: task queue partitions only add hops
-		// (a task lands in one partition while the poller waits on another).
-		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  []dynamicconfig.ConstrainedValue{{Value: 1}},
-		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): []dynamicconfig.ConstrainedValue{{Value: 1}},
-	}
+	dyn := dynamicConfig(cfg.Engine)
 	ts, err := temporal.NewServer(
 		temporal.WithConfig(srvCfg),
 		temporal.ForServices(temporal.DefaultServices),
@@ -169,6 +146,9 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start temporal server: %w", err)
 	}
 	s := &Server{cfg: cfg, temporal: ts, muted: muted, frontend: net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.FrontendPort))}
+	if !cfg.InMemory {
+		s.visFile = visCfg.DatabaseName
+	}
 	if cfg.UIPort > 0 {
 		s.ui = uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
 			Host:                cfg.IP,
@@ -197,6 +177,10 @@ func (s *Server) UIURL() string { return s.uiURL }
 // Namespace is the namespace created at start.
 func (s *Server) Namespace() string { return s.cfg.Namespace }
 
+// VisibilityFile is the SQLite file of the visibility store: temporal.db
+// when combined, visibility.db when separate ("" in memory).
+func (s *Server) VisibilityFile() string { return s.visFile }
+
 // Stop stops the UI and the server.
 func (s *Server) Stop() error {
 	s.muted.Store(true)
@@ -206,22 +190,28 @@ func (s *Server) Stop() error {
 	return s.temporal.Stop()
 }
 
-func buildConfig(cfg Config, sqlCfg *config.SQL, ports servicePortSet) *config.Config {
+func buildConfig(cfg Config, sqlCfg, visCfg *config.SQL, ports servicePortSet) *config.Config {
 	services := map[string]config.Service{}
 	for _, name := range serviceNames {
 		p := ports[name]
 		services[name] = config.Service{RPC: config.RPC{GRPCPort: p.GRPC, MembershipPort: p.Membership, BindOnIP: cfg.IP}}
 	}
 	frontend := net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.FrontendPort))
+	stores := map[string]config.DataStore{mainStore: {SQL: sqlCfg}}
+	visStore := mainStore
+	if visCfg != sqlCfg {
+		visStore = visibilityStore
+		stores[visStore] = config.DataStore{SQL: visCfg}
+	}
 	return &config.Config{
 		Global: config.Global{
 			Membership: config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: cfg.IP},
 		},
 		Persistence: config.Persistence{
-			DefaultStore:     sqliteplugin.PluginName,
-			VisibilityStore:  sqliteplugin.PluginName,
+			DefaultStore:     mainStore,
+			VisibilityStore:  visStore,
 			NumHistoryShards: 1,
-			DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlCfg}},
+			DataStores:       stores,
 		},
 		ClusterMetadata: &cluster.Config{
 			EnableGlobalNamespace:    false,
@@ -244,6 +234,100 @@ func buildConfig(cfg Config, sqlCfg *config.SQL, ports servicePortSet) *config.C
 		}},
 		PublicClient: config.PublicClient{HostPort: frontend},
 	}
+}
+
+// Names of the data stores in the server's persistence config.
+const (
+	mainStore       = sqliteplugin.PluginName
+	visibilityStore = sqliteplugin.PluginName + "-visibility"
+)
+
+// setupStores prepares the SQLite databases: the main store (created with
+// its schema when new; stale cluster membership removed otherwise) and the
+// visibility store, which is the main store's config itself when combined.
+func setupStores(cfg Config) (sqlCfg, visCfg *config.SQL, err error) {
+	sqlCfg = &config.SQL{PluginName: sqliteplugin.PluginName, ConnectAttributes: map[string]string{}}
+	if cfg.InMemory {
+		sqlCfg.DatabaseName = fmt.Sprintf("herald-%d", time.Now().UnixNano())
+		sqlCfg.ConnectAttributes["mode"] = "memory"
+		sqlCfg.ConnectAttributes["cache"] = "shared"
+		plan, err := planVisibility(cfg.Engine.VisibilityStore, false, false, cfg.Logger)
+		if err != nil || !plan.separate {
+			return sqlCfg, sqlCfg, err
+		}
+		// A second in-memory database (the plugin creates its schema).
+		visCfg = cloneSQL(sqlCfg)
+		visCfg.DatabaseName = sqlCfg.DatabaseName + "-visibility"
+		return sqlCfg, visCfg, nil
+	}
+	if cfg.DataDir == "" {
+		return nil, nil, errors.New("devserver: DataDir is required unless InMemory")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
+	}
+	sqlCfg.DatabaseName = filepath.Join(cfg.DataDir, DatabaseFile)
+	if err := fileStoreAttributes(sqlCfg.ConnectAttributes, cfg.Synchronous, cfg.Engine); err != nil {
+		return nil, nil, err
+	}
+	visPath := filepath.Join(cfg.DataDir, VisibilityDatabaseFile)
+	mainExists, err := fileExists(sqlCfg.DatabaseName)
+	if err != nil {
+		return nil, nil, err
+	}
+	visExists, err := fileExists(visPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !mainExists && visExists {
+		// The list of workflows of a database that is gone.
+		cfg.Logger.Warn("removing " + VisibilityDatabaseFile + ": it lists the workflows of a " + DatabaseFile + " that no longer exists")
+		if err := removeStore(visPath); err != nil {
+			return nil, nil, err
+		}
+		visExists = false
+	}
+	plan, err := planVisibility(cfg.Engine.VisibilityStore, mainExists, visExists, cfg.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !mainExists {
+		if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
+			return nil, nil, fmt.Errorf("set up temporal schema: %w", err)
+		}
+	} else if err := forgetMembership(sqlCfg.DatabaseName); err != nil {
+		return nil, nil, err
+	}
+	if !plan.separate {
+		return sqlCfg, sqlCfg, nil
+	}
+	if !visExists {
+		from := ""
+		if plan.migrate {
+			from = sqlCfg.DatabaseName
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), migrateTimeout)
+		defer cancel()
+		begin := time.Now()
+		n, err := createVisibilityStore(ctx, visPath, from)
+		if err != nil {
+			return nil, nil, err
+		}
+		if plan.migrate {
+			cfg.Logger.Info("moved the workflow list to "+VisibilityDatabaseFile,
+				"workflows", n, "took", time.Since(begin).Round(time.Millisecond),
+				"note", DatabaseFile+" keeps its copy, no longer updated")
+		}
+	}
+	visCfg = cloneSQL(sqlCfg)
+	visCfg.DatabaseName = visPath
+	return sqlCfg, visCfg, nil
+}
+
+func cloneSQL(c *config.SQL) *config.SQL {
+	out := *c
+	out.ConnectAttributes = maps.Clone(c.ConnectAttributes)
+	return &out
 }
 
 func freePort(ip string) (int, error) {

@@ -19,12 +19,9 @@ const DatabaseFile = "temporal.db"
 // restart (after a crash too) comes back on the same addresses.
 const portsFile = "ports.json"
 
-// fileStoreAttributes sets the SQLite connection attributes of the file
-// store. The SQLite plugin passes every key that is not a URI parameter as
-// `_pragma=<key>=<value>`, so the keys are SQLite's own pragma names: a
-// mattn-style `_journal_mode` would be a pragma that does not exist, and
-// SQLite ignores unknown pragmas silently.
-func fileStoreAttributes(attrs map[string]string, synchronous string) error {
+// syncAttributes sets the file store's mode, WAL journal, synchronous
+// setting and busy timeout (see fileStoreAttributes).
+func syncAttributes(attrs map[string]string, synchronous string) error {
 	switch strings.ToLower(synchronous) {
 	case "", SynchronousFull:
 		synchronous = "FULL"

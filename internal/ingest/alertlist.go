@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/herald-alerts/herald/workflows"
+	"github.com/herald-alerts/herald/internal/contract"
 )
 
 // AlertSummary is one entry of GET /api/v1/alerts.
@@ -34,11 +34,11 @@ var filterValueRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,200}$`)
 
 // alertFilters maps query parameters to Herald's search attributes.
 var alertFilters = []struct{ param, attr string }{
-	{"name", workflows.AttrAlertName.GetName()},
-	{"severity", workflows.AttrSeverity.GetName()},
-	{"status", workflows.AttrStatus.GetName()},
-	{"target", workflows.AttrTargets.GetName()},
-	{"fingerprint", workflows.AttrFingerprint.GetName()},
+	{"name", contract.AttrAlertName.GetName()},
+	{"severity", contract.AttrSeverity.GetName()},
+	{"status", contract.AttrStatus.GetName()},
+	{"target", contract.AttrTargets.GetName()},
+	{"fingerprint", contract.AttrFingerprint.GetName()},
 }
 
 // handleAlertList answers GET /api/v1/alerts?status=&severity=&name=&target=&fingerprint=&limit=
@@ -65,11 +65,11 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 	for _, ex := range resp.GetExecutions() {
 		fields := ex.GetSearchAttributes().GetIndexedFields()
 		a := AlertSummary{
-			Fingerprint:    keyword(fields, workflows.AttrFingerprint.GetName()),
-			Name:           keyword(fields, workflows.AttrAlertName.GetName()),
-			Severity:       keyword(fields, workflows.AttrSeverity.GetName()),
-			Status:         keyword(fields, workflows.AttrStatus.GetName()),
-			Targets:        keywords(fields, workflows.AttrTargets.GetName()),
+			Fingerprint:    keyword(fields, contract.AttrFingerprint.GetName()),
+			Name:           keyword(fields, contract.AttrAlertName.GetName()),
+			Severity:       keyword(fields, contract.AttrSeverity.GetName()),
+			Status:         keyword(fields, contract.AttrStatus.GetName()),
+			Targets:        keywords(fields, contract.AttrTargets.GetName()),
 			WorkflowID:     ex.GetExecution().GetWorkflowId(),
 			RunID:          ex.GetExecution().GetRunId(),
 			WorkflowStatus: statusName(ex.GetStatus()),
@@ -89,7 +89,11 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 // parameters: every filter value is checked against filterValueRE and
 // quoted, so no value can change the query's structure.
 func alertListQuery(q url.Values) (query string, limit int, err error) {
-	clauses := []string{"WorkflowType = " + quoteQueryValue(workflows.AlertWorkflowName)}
+	types := make([]string, len(contract.AlertWorkflowTypes))
+	for i, t := range contract.AlertWorkflowTypes {
+		types[i] = quoteQueryValue(t)
+	}
+	clauses := []string{"WorkflowType IN (" + strings.Join(types, ", ") + ")"}
 	for _, f := range alertFilters {
 		v := q.Get(f.param)
 		if v == "" {

@@ -10,11 +10,15 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/temporalio/sqlparser"
 
-	"github.com/herald-alerts/herald/workflows"
+	"github.com/herald-alerts/herald/internal/contract"
 )
 
-// clause is one "attribute = 'value'" of a parsed visibility query.
+// clause is one "attribute = 'value'" of a parsed visibility query, or
+// one "attribute IN ('a', 'b')" (value "a|b").
 type clause struct{ attr, value string }
+
+// alertTypes is the clause that selects alert workflows of every type.
+var alertTypes = clause{"WorkflowType", strings.Join(contract.AlertWorkflowTypes, "|")}
 
 // parseVisibilityQuery parses query the way Temporal's SQL visibility
 // converter does and returns its clauses; it fails unless the query is a
@@ -37,6 +41,19 @@ func parseVisibilityQuery(t *testing.T, query string) []clause {
 			walk(e.Left)
 			walk(e.Right)
 		case *sqlparser.ComparisonExpr:
+			if tuple, ok := e.Right.(sqlparser.ValTuple); ok && e.Operator == sqlparser.InStr {
+				col, _ := e.Left.(*sqlparser.ColName)
+				var vals []string
+				for _, v := range tuple {
+					sv, ok := v.(*sqlparser.SQLVal)
+					if !ok || sv.Type != sqlparser.StrVal || col == nil {
+						t.Fatalf("query %q: unexpected IN list %s", query, sqlparser.String(e))
+					}
+					vals = append(vals, string(sv.Val))
+				}
+				out = append(out, clause{col.Name.String(), strings.Join(vals, "|")})
+				return
+			}
 			col, cok := e.Left.(*sqlparser.ColName)
 			val, vok := e.Right.(*sqlparser.SQLVal)
 			if e.Operator != sqlparser.EqualStr || !cok || !vok || val.Type != sqlparser.StrVal || e.Escape != nil {
@@ -59,12 +76,12 @@ func TestAlertListQuery(t *testing.T) {
 		limit int
 		err   string
 	}{
-		{"no filter", "", []clause{{"WorkflowType", workflows.AlertWorkflowName}}, 100, ""},
+		{"no filter", "", []clause{alertTypes}, 100, ""},
 		{"every filter", "status=firing&severity=critical&name=HighLatency&target=team-a&fingerprint=abc123&limit=5",
-			[]clause{{"WorkflowType", workflows.AlertWorkflowName}, {"HeraldAlertName", "HighLatency"},
+			[]clause{alertTypes, {"HeraldAlertName", "HighLatency"},
 				{"HeraldSeverity", "critical"}, {"HeraldStatus", "firing"}, {"HeraldTargets", "team-a"},
 				{"HeraldFingerprint", "abc123"}}, 5, ""},
-		{"allowed punctuation", "name=job:rate5m/x_y.z-1", []clause{{"WorkflowType", workflows.AlertWorkflowName},
+		{"allowed punctuation", "name=job:rate5m/x_y.z-1", []clause{alertTypes,
 			{"HeraldAlertName", "job:rate5m/x_y.z-1"}}, 100, ""},
 		{"quote injection", "name=" + url.QueryEscape(`x' OR 'a'='a`), nil, 0, "name: 1-200 letters"},
 		{"double quote injection", "status=" + url.QueryEscape(`x" OR WorkflowType != "y`), nil, 0, "status: 1-200"},
@@ -134,7 +151,7 @@ func FuzzAlertListQuery(f *testing.F) {
 		if n < 1 || n > 1000 {
 			t.Fatalf("limit %d accepted", n)
 		}
-		want := []clause{{"WorkflowType", workflows.AlertWorkflowName}}
+		want := []clause{alertTypes}
 		for _, fl := range alertFilters {
 			if v := set[fl.param]; v != "" {
 				want = append(want, clause{fl.attr, v})

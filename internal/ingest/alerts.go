@@ -10,7 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/herald-alerts/herald/workflows"
+	"github.com/herald-alerts/herald/internal/contract"
 )
 
 var fingerprintRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
@@ -18,7 +18,7 @@ var fingerprintRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
 // AlertView is the answer of GET /api/v1/alerts/{fingerprint}: the alert
 // workflow's state plus what Temporal knows of deliveries in flight.
 type AlertView struct {
-	*workflows.AlertState
+	*contract.AlertState
 	WorkflowID     string          `json:"workflowId"`
 	RunID          string          `json:"runId"`
 	WorkflowStatus string          `json:"workflowStatus"`
@@ -43,7 +43,7 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	id := workflows.AlertWorkflowID(fp)
+	id := contract.AlertWorkflowID(fp)
 	desc, err := s.cfg.Client.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		s.temporalError(w, "alert "+fp, err)
@@ -55,12 +55,12 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 		RunID:          info.GetExecution().GetRunId(),
 		WorkflowStatus: statusName(info.GetStatus()),
 	}
-	val, err := s.cfg.Client.QueryWorkflow(ctx, id, view.RunID, workflows.StateQuery)
+	val, err := s.cfg.Client.QueryWorkflow(ctx, id, view.RunID, contract.StateQuery)
 	if err != nil {
 		s.temporalError(w, "alert "+fp, err)
 		return
 	}
-	var st workflows.AlertState
+	var st contract.AlertState
 	if err := val.Get(&st); err != nil {
 		WriteError(w, http.StatusInternalServerError, "decode alert state: "+err.Error())
 		return

@@ -19,9 +19,9 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // fakeClient answers the Temporal calls the server makes; calls it does not
@@ -29,14 +29,14 @@ import (
 type fakeClient struct {
 	client.Client
 	// signal decides the outcome of one SignalWithStart; nil accepts.
-	signal func(ctx context.Context, n workflows.Notify) error
+	signal func(ctx context.Context, n contract.Notify) error
 
 	mu    sync.Mutex
 	calls []signalCall
 }
 
 type signalCall struct {
-	notify   workflows.Notify
+	notify   contract.Notify
 	opts     client.StartWorkflowOptions
 	deadline time.Duration // of the call's context, from the call's start
 }
@@ -51,7 +51,7 @@ func (r fakeRun) GetRunID() string { return "run-" + r.id }
 
 func (f *fakeClient) SignalWithStartWorkflow(ctx context.Context, workflowID, _ string, arg any,
 	opts client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
-	n := arg.(workflows.Notify)
+	n := arg.(contract.Notify)
 	call := signalCall{notify: n, opts: opts, deadline: -1}
 	if d, ok := ctx.Deadline(); ok {
 		call.deadline = time.Until(d)

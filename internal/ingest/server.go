@@ -29,21 +29,16 @@ import (
 
 // Config of the HTTP server.
 type Config struct {
-	Client            client.Client
-	Health            *activities.HealthStore
-	Namespace         string
-	TaskQueue         string
-	Registry          *target.Registry
-	Metrics           *metrics.Metrics
-	Logger            *slog.Logger
-	WebhookToken      string
-	AdminToken        string
-	MaxBodyBytes      int64
-	InactivityTimeout time.Duration
-	DeliveryTimeout   time.Duration
-	MaxHealthWait     time.Duration
-	HealthRecheck     time.Duration
-	ResolvedLinger    time.Duration
+	Client       client.Client
+	Health       *activities.HealthStore
+	Namespace    string
+	TaskQueue    string
+	Registry     *target.Registry
+	Metrics      *metrics.Metrics
+	Logger       *slog.Logger
+	WebhookToken string
+	AdminToken   string
+	MaxBodyBytes int64
 	// Ready reports readiness; nil uses the Temporal readiness check.
 	Ready func(ctx context.Context) error
 	// DevSink mounts /dev/sink/{name}, a logging target for local runs.

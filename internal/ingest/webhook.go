@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/herald-alerts/herald/internal/alert"
-	"github.com/herald-alerts/herald/workflows"
+	"github.com/herald-alerts/herald/internal/contract"
 )
 
 // signalConcurrency bounds parallel SignalWithStart calls per request.
@@ -37,12 +37,10 @@ const (
 // for a slot before it is answered 503.
 const webhookQueueWait = time.Second
 
-// Bounds of the values the starter sets on a new alert workflow: a keyword
-// search attribute fits the SQL visibility column (VARCHAR(255)) and,
-// escaped as JSON, Temporal's 2 KiB value limit; the static summary stays
-// well under Temporal's 400-byte limit even when a codec wraps it.
+// Bound of the static summary the starter sets on a new alert workflow:
+// well under Temporal's 400-byte limit even when a codec wraps it (search
+// attribute values are bounded by contract.BoundKeyword).
 const (
-	maxKeywordRunes = 255
 	maxSummaryBytes = 200
 )
 
@@ -267,7 +265,7 @@ func rejectedMessage(rejected []RejectedAlert, total int) string {
 }
 
 func (s *Server) signal(ctx context.Context, a alert.Alert, now time.Time) (client.WorkflowRun, error) {
-	id := workflows.AlertWorkflowID(a.Fingerprint)
+	id := contract.AlertWorkflowID(a.Fingerprint)
 	opts := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                s.cfg.TaskQueue,
@@ -276,26 +274,21 @@ func (s *Server) signal(ctx context.Context, a alert.Alert, now time.Time) (clie
 		// Only values Herald bounds itself: the fingerprint is at most 64
 		// letters and digits, severity and status are from a fixed set.
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.AttrFingerprint.ValueSet(a.Fingerprint),
-			workflows.AttrAlertName.ValueSet(alert.Truncate(a.Name(), maxKeywordRunes)),
-			workflows.AttrSeverity.ValueSet(a.Severity()),
-			workflows.AttrStatus.ValueSet(a.Status),
+			contract.AttrFingerprint.ValueSet(a.Fingerprint),
+			contract.AttrAlertName.ValueSet(contract.BoundKeyword(a.Name())),
+			contract.AttrSeverity.ValueSet(a.Severity()),
+			contract.AttrStatus.ValueSet(a.Status),
 		),
 		StaticSummary: summaryOf(a),
 		// Critical alerts' workflow tasks run before info alerts' when
 		// workers are busy.
-		Priority: temporal.Priority{PriorityKey: workflows.PriorityFor(a.Severity())},
+		Priority: temporal.Priority{PriorityKey: contract.PriorityFor(a.Severity())},
 	}
-	in := workflows.AlertInput{
-		Fingerprint:       a.Fingerprint,
-		InactivityTimeout: s.cfg.InactivityTimeout,
-		DeliveryTimeout:   s.cfg.DeliveryTimeout,
-		MaxHealthWait:     s.cfg.MaxHealthWait,
-		HealthRecheck:     s.cfg.HealthRecheck,
-		ResolvedLinger:    s.cfg.ResolvedLinger,
-	}
-	return s.cfg.Client.SignalWithStartWorkflow(ctx, id, workflows.AlertSignal,
-		workflows.Notify{Alert: a, ReceivedAt: now}, opts, workflows.AlertWorkflowName, in)
+	// Delivery settings are the worker's: the workflow reads them when it
+	// applies them, so the input names the alert only.
+	in := contract.AlertInput{Fingerprint: a.Fingerprint}
+	return s.cfg.Client.SignalWithStartWorkflow(ctx, id, contract.AlertSignal,
+		contract.Notify{Alert: a, ReceivedAt: now}, opts, contract.AlertWorkflow, in)
 }
 
 // summaryOf is the workflow's static summary, "name (severity)": control

@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/herald-alerts/herald/internal/alert"
-	"github.com/herald-alerts/herald/workflows"
+	"github.com/herald-alerts/herald/internal/contract"
 )
 
 func TestWebhookContentType(t *testing.T) {
@@ -55,7 +55,7 @@ func TestWebhookContentType(t *testing.T) {
 // Each alert has its own budget: one slow alert uses up its own, not the
 // request's, and the others' calls get a deadline of SignalTimeout.
 func TestWebhookPerAlertBudget(t *testing.T) {
-	fc := &fakeClient{signal: func(ctx context.Context, n workflows.Notify) error {
+	fc := &fakeClient{signal: func(ctx context.Context, n contract.Notify) error {
 		if n.Alert.Fingerprint == "slow" {
 			<-ctx.Done()
 			return ctx.Err()
@@ -80,7 +80,7 @@ func TestWebhookPerAlertBudget(t *testing.T) {
 // The request as a whole stays bounded by WebhookTimeout, however many
 // alerts wait for their turn.
 func TestWebhookRequestBudget(t *testing.T) {
-	fc := &fakeClient{signal: func(ctx context.Context, _ workflows.Notify) error {
+	fc := &fakeClient{signal: func(ctx context.Context, _ contract.Notify) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}}
@@ -125,7 +125,7 @@ func TestWebhookTemporalRejections(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			fc := &fakeClient{signal: func(_ context.Context, n workflows.Notify) error { return tc.errs[n.Alert.Fingerprint] }}
+			fc := &fakeClient{signal: func(_ context.Context, n contract.Notify) error { return tc.errs[n.Alert.Fingerprint] }}
 			s := newTestServer(t, Config{Client: fc})
 			rec := s.post(t, webhookJSON(t, 0, firing("ok1", "Fine"), firing("bad", longName), firing("ok2", "Fine")))
 			require.Equal(t, tc.want, rec.Code, rec.Body.String())
@@ -229,7 +229,7 @@ func TestSignalBoundsSearchAttributeAndSummary(t *testing.T) {
 			calls := s.client.signalled()
 			require.Len(t, calls, 1)
 			opts := calls[0].opts
-			v, ok := opts.TypedSearchAttributes.GetKeyword(workflows.AttrAlertName)
+			v, ok := opts.TypedSearchAttributes.GetKeyword(contract.AttrAlertName)
 			require.True(t, ok)
 			assert.LessOrEqual(t, utf8.RuneCountInString(v), 255)
 			p, err := converter.GetDefaultDataConverter().ToPayload(v)
@@ -263,7 +263,7 @@ func (c *readCounter) Read(p []byte) (int, error) {
 func TestWebhookConcurrencyBound(t *testing.T) {
 	release := make(chan struct{})
 	var inFlight atomic.Int32
-	fc := &fakeClient{signal: func(ctx context.Context, _ workflows.Notify) error {
+	fc := &fakeClient{signal: func(ctx context.Context, _ contract.Notify) error {
 		inFlight.Add(1)
 		select {
 		case <-release:

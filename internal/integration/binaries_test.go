@@ -15,6 +15,7 @@ import (
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/app/dev"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -142,7 +143,7 @@ func TestDevModeRunsEverything(t *testing.T) {
 			return false
 		}
 		defer r.Body.Close()
-		return json.NewDecoder(r.Body).Decode(&v) == nil && len(v.Targets) == 1 && v.Targets[0].Status == workflows.DeliveryDelivered
+		return json.NewDecoder(r.Body).Decode(&v) == nil && len(v.Targets) == 1 && v.Targets[0].Status == contract.DeliveryDelivered
 	})
 	if v.Classification.Source == "" {
 		t.Errorf("alert was not classified: %+v", v.Classification)

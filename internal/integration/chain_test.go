@@ -15,8 +15,8 @@ import (
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/target"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // inNamespace runs a Herald in its own Temporal namespace (registered on
@@ -102,7 +102,7 @@ func TestHeraldChaining(t *testing.T) {
 				t.Errorf("B's herald.sourceReceiver = %v, want A's target name to-herald-b", r["sourceReceiver"])
 			}
 			code, view := b.alertState(fp)
-			if code != 200 || view.WorkflowID != workflows.AlertWorkflowID(fp) || view.WorkflowStatus != "running" {
+			if code != 200 || view.WorkflowID != contract.AlertWorkflowID(fp) || view.WorkflowStatus != "running" {
 				t.Fatalf("B's alert %s: HTTP %d, workflow %q %s", fp, code, view.WorkflowID, view.WorkflowStatus)
 			}
 			runID := view.RunID
@@ -120,7 +120,7 @@ func TestHeraldChaining(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			desc, err := b.client.DescribeWorkflowExecution(ctx, workflows.AlertWorkflowID(fp), "")
+			desc, err := b.client.DescribeWorkflowExecution(ctx, contract.AlertWorkflowID(fp), "")
 			if err != nil {
 				t.Fatalf("describe B's workflow: %v", err)
 			}
@@ -128,7 +128,7 @@ func TestHeraldChaining(t *testing.T) {
 				t.Errorf("B resolved run %s, the firing alert ran in %s: the resolve started a new workflow", got, runID)
 			}
 			stA := a.waitWorkflowDone(fp)
-			if ts := stA.Targets[0]; stA.Completed != "resolved" || ts.Event != "resolved" || ts.Status != workflows.DeliveryDelivered {
+			if ts := stA.Targets[0]; stA.Completed != "resolved" || ts.Event != "resolved" || ts.Status != contract.DeliveryDelivered {
 				t.Errorf("A: completed %q, target %s %s/%s; want resolved, resolved/delivered", stA.Completed, ts.Name, ts.Event, ts.Status)
 			}
 

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -60,7 +61,7 @@ func TestDeadLetterGrowth(t *testing.T) {
 	t0 := time.Now().Add(-2 * time.Hour)
 	entries := workflows.SampleDeadLetters(total, 42, []string{"sink", "elsewhere"}, t0)
 	sup := entries[0]
-	sup.ID, sup.Fingerprint, sup.AlertWorkflowID, sup.Target = "sup1.sink.x.1", "sup1", workflows.AlertWorkflowID("sup1"), "sink"
+	sup.ID, sup.Fingerprint, sup.AlertWorkflowID, sup.Target = "sup1.sink.x.1", "sup1", contract.AlertWorkflowID("sup1"), "sink"
 	sup.Alert.Fingerprint = "sup1"
 	entries[0] = sup
 	start := time.Now()

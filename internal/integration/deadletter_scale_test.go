@@ -13,6 +13,7 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/workflows"
 )
 
@@ -42,7 +43,7 @@ func TestTenThousandDeadLettersStayWithinTemporalLimits(t *testing.T) {
 					ID: fmt.Sprintf("fp%05d.hook.abcd1234.1", i), Fingerprint: fmt.Sprintf("fp%05d", i), AlertName: "Scale",
 					Target: fmt.Sprintf("hook-%d", i%5), TargetType: "webhook", Event: "firing", ErrorKind: "http_5xx",
 					Error: "http_5xx (HTTP 503): unavailable", StatusCode: 503, Attempts: 10, Failures: 1,
-					FirstFailure: time.Now(), LastFailure: time.Now(), AlertWorkflowID: workflows.AlertWorkflowID(fmt.Sprintf("fp%05d", i)),
+					FirstFailure: time.Now(), LastFailure: time.Now(), AlertWorkflowID: contract.AlertWorkflowID(fmt.Sprintf("fp%05d", i)),
 					Alert: alert.Alert{Fingerprint: fmt.Sprintf("fp%05d", i), Status: "firing",
 						Labels:      map[string]string{"alertname": "Scale", "instance": fmt.Sprintf("host-%05d:9100", i), "severity": "warning"},
 						Annotations: map[string]string{"summary": fmt.Sprintf("host-%05d is slow", i)}},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/history"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
@@ -68,7 +69,7 @@ func TestDeadLetterAndReplayThroughAPI(t *testing.T) {
 		t.Errorf("entry = %+v", e)
 	}
 	_, v := h.alertState("dl1")
-	if ts := v.Targets[0]; ts.Status != workflows.DeliveryDeadLettered || ts.DeadLetterID != e.ID {
+	if ts := v.Targets[0]; ts.Status != contract.DeliveryDeadLettered || ts.DeadLetterID != e.ID {
 		t.Errorf("alert state = %s (dead letter %q), want dead_lettered (%s)", ts.Status, ts.DeadLetterID, e.ID)
 	}
 
@@ -123,7 +124,7 @@ func TestDeadLetterAndReplayThroughAPI(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "alert state shows the replayed delivery", func() bool {
 		_, v := h.alertState("dl1")
-		return v.AlertState != nil && v.Targets[0].Status == workflows.DeliveryDelivered
+		return v.AlertState != nil && v.Targets[0].Status == contract.DeliveryDelivered
 	})
 	var stats workflows.Stats
 	if code := h.call("GET", "/api/v1/dlq/stats", "", &stats); code != 200 || stats.Replayed != 1 || stats.Written != 1 {

@@ -14,11 +14,11 @@ import (
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/history"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 func TestWebhookReachesEveryTargetExactlyOnce(t *testing.T) {
@@ -83,7 +83,7 @@ func TestWebhookReachesEveryTargetExactlyOnce(t *testing.T) {
 		t.Fatalf("GET alert = %d %+v", code, v)
 	}
 	for _, ts := range v.Targets {
-		if ts.Status != workflows.DeliveryDelivered || ts.Attempts != 1 || ts.DeliveredAt.IsZero() {
+		if ts.Status != contract.DeliveryDelivered || ts.Attempts != 1 || ts.DeliveredAt.IsZero() {
 			t.Errorf("target %s state = %+v", ts.Name, ts)
 		}
 	}
@@ -98,7 +98,7 @@ func TestFlakyTargetIsDeliveredAfterRetries(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "delivered after retries", func() bool {
 		_, v := h.alertState("f1")
-		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == workflows.DeliveryDelivered
+		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == contract.DeliveryDelivered
 	})
 	_, v := h.alertState("f1")
 	if got := v.Targets[0].Attempts; got != 3 {
@@ -135,7 +135,7 @@ func TestClientErrorIsNotRetried(t *testing.T) {
 	}
 	eventually(t, 30*time.Second, "delivery failed and dead-lettered", func() bool {
 		_, v := h.alertState("b1")
-		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == workflows.DeliveryDeadLettered
+		return v.AlertState != nil && len(v.Targets) == 1 && v.Targets[0].Status == contract.DeliveryDeadLettered
 	})
 	time.Sleep(time.Second) // a retry would come after 100ms
 	if got := len(s.all()); got != 1 {
@@ -295,7 +295,7 @@ func TestNoSecretInHistoryLogsOrAPI(t *testing.T) {
 	if got := s.all()[0].Header.Get("Authorization"); got != "Bearer HEADER-SECRET-987" {
 		t.Fatalf("target did not get its header: %q", got)
 	}
-	hist, err := history.Fetch(context.Background(), h.client, workflows.AlertWorkflowID("s1"), "")
+	hist, err := history.Fetch(context.Background(), h.client, contract.AlertWorkflowID("s1"), "")
 	if err != nil {
 		t.Fatal(err)
 	}

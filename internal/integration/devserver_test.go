@@ -12,8 +12,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/devserver"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // TestEmbeddedServerKeepsStateAcrossRestart: the embedded server of
@@ -21,7 +21,7 @@ import (
 func TestEmbeddedServerKeepsStateAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	start := func() (*devserver.Server, client.Client) {
-		srv, err := devserver.Start(devserver.Config{DataDir: dir, UIPort: -1, SearchAttributes: workflows.SearchAttributes,
+		srv, err := devserver.Start(devserver.Config{DataDir: dir, UIPort: -1, SearchAttributes: contract.SearchAttributes,
 			Logger: discardLogger()})
 		if err != nil {
 			t.Fatalf("start embedded server: %v", err)
@@ -36,9 +36,9 @@ func TestEmbeddedServerKeepsStateAcrossRestart(t *testing.T) {
 	defer cancel()
 
 	srv, c := start()
-	id := workflows.AlertWorkflowID("persisted1")
-	if _, err := c.SignalWithStartWorkflow(ctx, id, workflows.AlertSignal, workflows.Notify{}, client.StartWorkflowOptions{
-		ID: id, TaskQueue: "no-worker-here"}, workflows.AlertWorkflowName, workflows.AlertInput{Fingerprint: "persisted1"}); err != nil {
+	id := contract.AlertWorkflowID("persisted1")
+	if _, err := c.SignalWithStartWorkflow(ctx, id, contract.AlertSignal, contract.Notify{}, client.StartWorkflowOptions{
+		ID: id, TaskQueue: "no-worker-here"}, contract.AlertWorkflow, contract.AlertInput{Fingerprint: "persisted1"}); err != nil {
 		t.Fatalf("start workflow: %v", err)
 	}
 	c.Close()
@@ -62,7 +62,7 @@ func TestEmbeddedServerKeepsStateAcrossRestart(t *testing.T) {
 // misspelt key is silently ignored and leaves a rollback journal).
 func TestEmbeddedFileStoreRunsInWALMode(t *testing.T) {
 	dir := t.TempDir()
-	srv, err := devserver.Start(devserver.Config{DataDir: dir, UIPort: -1, SearchAttributes: workflows.SearchAttributes,
+	srv, err := devserver.Start(devserver.Config{DataDir: dir, UIPort: -1, SearchAttributes: contract.SearchAttributes,
 		Logger: discardLogger()})
 	if err != nil {
 		t.Fatalf("start embedded server: %v", err)
@@ -75,9 +75,9 @@ func TestEmbeddedFileStoreRunsInWALMode(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	defer c.Close()
-	id := workflows.AlertWorkflowID("walcheck")
-	if _, err := c.SignalWithStartWorkflow(ctx, id, workflows.AlertSignal, workflows.Notify{}, client.StartWorkflowOptions{
-		ID: id, TaskQueue: "no-worker-here"}, workflows.AlertWorkflowName, workflows.AlertInput{Fingerprint: "walcheck"}); err != nil {
+	id := contract.AlertWorkflowID("walcheck")
+	if _, err := c.SignalWithStartWorkflow(ctx, id, contract.AlertSignal, contract.Notify{}, client.StartWorkflowOptions{
+		ID: id, TaskQueue: "no-worker-here"}, contract.AlertWorkflow, contract.AlertInput{Fingerprint: "walcheck"}); err != nil {
 		t.Fatalf("start workflow: %v", err)
 	}
 	db := filepath.Join(dir, devserver.DatabaseFile)
@@ -102,7 +102,7 @@ func TestEmbeddedFileStoreRunsInWALMode(t *testing.T) {
 func TestEmbeddedServerRestartsOverStaleMembership(t *testing.T) {
 	dir := t.TempDir()
 	start := func() *devserver.Server {
-		srv, err := devserver.Start(devserver.Config{DataDir: dir, UIPort: -1, SearchAttributes: workflows.SearchAttributes,
+		srv, err := devserver.Start(devserver.Config{DataDir: dir, UIPort: -1, SearchAttributes: contract.SearchAttributes,
 			Logger: discardLogger()})
 		if err != nil {
 			t.Fatalf("start embedded server: %v", err)
@@ -142,9 +142,9 @@ func TestEmbeddedServerRestartsOverStaleMembership(t *testing.T) {
 		t.Fatalf("dial: %v", err)
 	}
 	defer c.Close()
-	id := workflows.AlertWorkflowID("afterstale")
-	if _, err := c.SignalWithStartWorkflow(ctx, id, workflows.AlertSignal, workflows.Notify{}, client.StartWorkflowOptions{
-		ID: id, TaskQueue: "no-worker-here"}, workflows.AlertWorkflowName, workflows.AlertInput{Fingerprint: "afterstale"}); err != nil {
+	id := contract.AlertWorkflowID("afterstale")
+	if _, err := c.SignalWithStartWorkflow(ctx, id, contract.AlertSignal, contract.Notify{}, client.StartWorkflowOptions{
+		ID: id, TaskQueue: "no-worker-here"}, contract.AlertWorkflow, contract.AlertInput{Fingerprint: "afterstale"}); err != nil {
 		t.Fatalf("server not serving after restart over stale membership: %v", err)
 	}
 	t.Logf("restart over stale membership served in %s", time.Since(begin).Round(time.Millisecond))

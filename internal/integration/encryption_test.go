@@ -22,8 +22,8 @@ import (
 
 	"github.com/herald-alerts/herald/internal/app/dev"
 	"github.com/herald-alerts/herald/internal/cli"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/ingest"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // TestEncryptionAtRest runs `worker dev` with its SQLite store in a data
@@ -113,7 +113,7 @@ func testEncryptionAtRest(t *testing.T, encrypted bool) {
 			return false
 		}
 		for _, ts := range view.Targets {
-			if ts.Status != workflows.DeliveryDelivered {
+			if ts.Status != contract.DeliveryDelivered {
 				return false
 			}
 		}
@@ -129,7 +129,7 @@ func testEncryptionAtRest(t *testing.T, encrypted bool) {
 	// Export the history as `worker export` does.
 	export := filepath.Join(t.TempDir(), "history.json")
 	var out, errOut bytes.Buffer
-	if code := cli.Worker(context.Background(), []string{"export", "-workflow-id", workflows.AlertWorkflowID(fp),
+	if code := cli.Worker(context.Background(), []string{"export", "-workflow-id", contract.AlertWorkflowID(fp),
 		"-out", export, "-temporal-address", temporalAddr}, &out, &errOut, nil); code != 0 {
 		t.Fatalf("worker export = %d: %s", code, errOut.String())
 	}

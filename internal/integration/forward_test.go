@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/target"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // forwardTTL is the alertmanager.forward_ttl of the forwarding tests:
@@ -191,7 +191,7 @@ func TestAlertmanagerForwardStaysActivePastTTL(t *testing.T) {
 		t.Errorf("alert still active downstream after its resolve was notified")
 	}
 	st := h.waitWorkflowDone(fp)
-	if st.Completed != "resolved" || st.Targets[0].Event != "resolved" || st.Targets[0].Status != workflows.DeliveryDelivered {
+	if st.Completed != "resolved" || st.Targets[0].Event != "resolved" || st.Targets[0].Status != contract.DeliveryDelivered {
 		t.Errorf("workflow completed %q, target %s/%s; want resolved, resolved/delivered",
 			st.Completed, st.Targets[0].Event, st.Targets[0].Status)
 	}
@@ -218,7 +218,7 @@ func TestAlertmanagerForwardExpiresWithoutResends(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = h.client.TerminateWorkflow(ctx, workflows.AlertWorkflowID(fp), "", "test done")
+		_ = h.client.TerminateWorkflow(ctx, contract.AlertWorkflowID(fp), "", "test done")
 	})
 
 	eventually(t, forwardTTL+5*time.Second, "downstream alert expires without re-sends", func() bool {
@@ -252,7 +252,7 @@ func TestAlertmanagerForwardMinTTL(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = h.client.TerminateWorkflow(ctx, workflows.AlertWorkflowID(fp), "", "test done")
+		_ = h.client.TerminateWorkflow(ctx, contract.AlertWorkflowID(fp), "", "test done")
 	})
 
 	// Long enough to pass a whole TTL beyond the first endsAt.

@@ -27,12 +27,12 @@ import (
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/publish/publishtest"
 	"github.com/herald-alerts/herald/internal/target"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 var server *temporaltest.TestServer
@@ -155,12 +155,12 @@ func (h *herald) alertState(fp string) (int, ingest.AlertView) {
 }
 
 // waitWorkflowDone waits for the alert workflow to complete.
-func (h *herald) waitWorkflowDone(fp string) *workflows.AlertState {
+func (h *herald) waitWorkflowDone(fp string) *contract.AlertState {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var st workflows.AlertState
-	if err := h.client.GetWorkflow(ctx, workflows.AlertWorkflowID(fp), "").Get(ctx, &st); err != nil {
+	var st contract.AlertState
+	if err := h.client.GetWorkflow(ctx, contract.AlertWorkflowID(fp), "").Get(ctx, &st); err != nil {
 		h.t.Fatalf("alert workflow %s: %v", fp, err)
 	}
 	return &st

@@ -11,6 +11,7 @@ import (
 
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/target"
@@ -61,7 +62,7 @@ func TestTargetDownAlertsFlowAndItCatchesUp(t *testing.T) {
 		_, v := h.alertState("hd1")
 		for _, ts := range v.Targets {
 			if ts.Name == "down" {
-				return ts.Status == workflows.DeliveryWaiting
+				return ts.Status == contract.DeliveryWaiting
 			}
 		}
 		return false
@@ -80,7 +81,7 @@ func TestTargetDownAlertsFlowAndItCatchesUp(t *testing.T) {
 	h.post(webhookBody(resolvedAlert(a)))
 	final := h.waitWorkflowDone("hd1")
 	for _, ts := range final.Targets {
-		if ts.Status != workflows.DeliveryDelivered || ts.Event != "resolved" {
+		if ts.Status != contract.DeliveryDelivered || ts.Event != "resolved" {
 			t.Errorf("%s: %s/%s at the end, want delivered/resolved", ts.Name, ts.Status, ts.Event)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/history"
 	"github.com/herald-alerts/herald/internal/publish/publishtest"
 	"github.com/herald-alerts/herald/internal/target"
@@ -111,7 +112,7 @@ func TestRecordedScenarios(t *testing.T) {
 		}},
 	}
 	for i := range scenarios {
-		scenarios[i].workflowID = workflows.AlertWorkflowID(scenarios[i].fp)
+		scenarios[i].workflowID = contract.AlertWorkflowID(scenarios[i].fp)
 	}
 	// The dead-letter workflow as the scenarios left it (running).
 	scenarios = append(scenarios, struct {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/app"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/workflows"
@@ -215,7 +216,7 @@ func testPostgresFanOut(t *testing.T, tc *pgTemporal) {
 		t.Fatalf("GET /api/v1/alerts/fan0007 = %d %+v", code, v)
 	}
 	for _, ts := range v.Targets {
-		if ts.Status != workflows.DeliveryDelivered || ts.Attempts != 1 {
+		if ts.Status != contract.DeliveryDelivered || ts.Attempts != 1 {
 			t.Errorf("fan0007 at %s: %s after %d attempts, want delivered after 1", ts.Name, ts.Status, ts.Attempts)
 		}
 	}
@@ -265,7 +266,7 @@ func testPostgresDeadLetter(t *testing.T, tc *pgTemporal) {
 	eventually(t, 15*time.Second, "the alert state shows the replayed delivery", func() bool {
 		var v ingest.AlertView
 		return h.call(http.MethodGet, "/api/v1/alerts/dlq0001", &v) == 200 && len(v.Targets) == 1 &&
-			v.Targets[0].Status == workflows.DeliveryDelivered
+			v.Targets[0].Status == contract.DeliveryDelivered
 	})
 	t.Logf("dead letter: 400 → entry %s (1 attempt) → fixed → replay delivered once, entry gone; %s",
 		e.ID, time.Since(begin).Round(time.Millisecond))
@@ -306,7 +307,7 @@ func testPostgresHealth(t *testing.T, tc *pgTemporal) {
 		}
 		for _, ts := range v.Targets {
 			if ts.Name == "down" {
-				return ts.Status == workflows.DeliveryWaiting
+				return ts.Status == contract.DeliveryWaiting
 			}
 		}
 		return false

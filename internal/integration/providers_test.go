@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/history"
 	"github.com/herald-alerts/herald/internal/target"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // fakeProvider answers like the provider's API and records requests.
@@ -67,7 +67,7 @@ func TestProviderLifecyclesAcrossWorkerRestart(t *testing.T) {
 			return false
 		}
 		for _, ts := range v.Targets {
-			if ts.Status != workflows.DeliveryDelivered {
+			if ts.Status != contract.DeliveryDelivered {
 				return false
 			}
 		}
@@ -81,7 +81,7 @@ func TestProviderLifecyclesAcrossWorkerRestart(t *testing.T) {
 	h.startWorker()
 	st := h.waitWorkflowDone("prov1")
 	for _, ts := range st.Targets {
-		if ts.Status != workflows.DeliveryDelivered || ts.Event != "resolved" {
+		if ts.Status != contract.DeliveryDelivered || ts.Event != "resolved" {
 			t.Errorf("%s: %s/%s (%s), want delivered/resolved", ts.Name, ts.Status, ts.Event, ts.LastError)
 		}
 	}
@@ -117,7 +117,7 @@ func TestProviderLifecyclesAcrossWorkerRestart(t *testing.T) {
 	}
 
 	// No credential anywhere Herald writes.
-	hist, err := history.Fetch(context.Background(), h.client, workflows.AlertWorkflowID("prov1"), "")
+	hist, err := history.Fetch(context.Background(), h.client, contract.AlertWorkflowID("prov1"), "")
 	if err != nil {
 		t.Fatal(err)
 	}

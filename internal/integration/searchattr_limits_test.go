@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/target"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // TestManyTargetsAndLongNamesKeepTheWorkflowAlive: the server terminates a
@@ -39,7 +39,7 @@ func TestManyTargetsAndLongNamesKeepTheWorkflowAlive(t *testing.T) {
 	}
 	delivered := 0
 	for _, ts := range st.Targets {
-		if ts.Status == workflows.DeliveryDelivered {
+		if ts.Status == contract.DeliveryDelivered {
 			delivered++
 		}
 	}

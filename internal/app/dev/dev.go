@@ -9,18 +9,21 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"github.com/herald-alerts/herald/internal/app"
 	"github.com/herald-alerts/herald/internal/codec"
 	"github.com/herald-alerts/herald/internal/config"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/devserver"
-	"github.com/herald-alerts/herald/workflows"
 )
 
 // Run starts everything and blocks until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer) error {
+	applyGC(cfg, os.Getenv, log)
 	app.ServePprof(ctx, cfg.PprofAddr, log)
 	// Listen first: the embedded Web UI is told the address of /codec.
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -28,9 +31,13 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer ln.Close()
-	address, uiURL := cfg.TemporalAddress, ""
+	address, uiURL, visFile := cfg.TemporalAddress, "", ""
 	if cfg.Embedded() {
-		log.Info("starting embedded Temporal server", "data_dir", cfg.DataDir, "in_memory", cfg.InMemory)
+		engine := engineSettings(cfg)
+		log.Info("starting embedded Temporal server", "data_dir", cfg.DataDir, "in_memory", cfg.InMemory,
+			"visibility_store", engine.VisibilityStore, "shard_io_concurrency", engine.ShardIOConcurrency,
+			"raise_rate_limits", engine.RaiseRateLimits, "sa_cache_force_refresh", !engine.NoForceSearchAttributesRefresh,
+			"sqlite_synchronous", cfg.SQLiteSynchronous, "sqlite_cache_size", engine.SQLiteCacheSize, "sqlite_mmap_size", engine.SQLiteMmapSize)
 		srv, err := devserver.Start(devserver.Config{
 			FrontendPort:     cfg.TemporalPort,
 			UIPort:           cfg.UIPort,
@@ -38,9 +45,10 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 			InMemory:         cfg.InMemory,
 			Synchronous:      cfg.SQLiteSynchronous,
 			Namespace:        cfg.TemporalNamespace,
-			SearchAttributes: workflows.SearchAttributes,
+			SearchAttributes: contract.SearchAttributes,
 			Logger:           log,
 			CodecEndpoint:    codecEndpoint(cfg, ln.Addr()),
+			Engine:           engine,
 		})
 		if err != nil {
 			return fmt.Errorf("embedded temporal: %w", err)
@@ -51,6 +59,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 			}
 		}()
 		address, uiURL = srv.FrontendAddress(), srv.UIURL()
+		visFile = srv.VisibilityFile()
 		cfg.CodecOrigins = append(cfg.CodecOrigins, uiOrigins(uiURL)...)
 	}
 
@@ -70,12 +79,46 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		rt.Close()
 		return err
 	}
-	printBanner(out, cfg, address, uiURL, ln.Addr().String())
+	printBanner(out, cfg, address, uiURL, visFile, ln.Addr().String())
 	err = app.ServeListener(rctx, ln, rt.Handler(true), cfg.ShutdownTimeout, log)
 	cancel()
 	rt.Close()
 	log.Info("herald stopped")
 	return err
+}
+
+// engineSettings are the engine settings of the embedded server.
+func engineSettings(cfg config.Config) devserver.Engine {
+	return devserver.Engine{
+		VisibilityStore:                cfg.EngineVisibilityStore,
+		ShardIOConcurrency:             cfg.EngineShardIOConcurrency,
+		RaiseRateLimits:                cfg.EngineRaiseRateLimits,
+		SQLiteCacheSize:                cfg.SQLiteCacheSize,
+		SQLiteMmapSize:                 cfg.SQLiteMmapSize,
+		NoForceSearchAttributesRefresh: !cfg.EngineSACacheForceRefresh,
+	}
+}
+
+// applyGC sets the garbage collector of this process from --engine-gogc and
+// --engine-gomemlimit, unless GOGC / GOMEMLIMIT are in the environment (the
+// Go runtime has applied those already, and they win).
+func applyGC(cfg config.Config, getenv func(string) string, log *slog.Logger) {
+	if pct, ok, _ := config.ParseGOGC(cfg.EngineGOGC); ok {
+		if env := getenv("GOGC"); env != "" {
+			log.Info("GOGC is set in the environment: --engine-gogc ignored", "GOGC", env, "engine_gogc", cfg.EngineGOGC)
+		} else {
+			debug.SetGCPercent(pct)
+			log.Info("GC percent set", "gogc", cfg.EngineGOGC)
+		}
+	}
+	if limit, ok, _ := config.ParseMemoryLimit(cfg.EngineGOMemLimit); ok {
+		if env := getenv("GOMEMLIMIT"); env != "" {
+			log.Info("GOMEMLIMIT is set in the environment: --engine-gomemlimit ignored", "GOMEMLIMIT", env, "engine_gomemlimit", cfg.EngineGOMemLimit)
+		} else {
+			debug.SetMemoryLimit(limit)
+			log.Info("Go memory limit set", "gomemlimit", cfg.EngineGOMemLimit)
+		}
+	}
 }
 
 // codecEndpoint is the /codec URL a browser on this machine reaches, ""
@@ -102,7 +145,7 @@ func uiOrigins(uiURL string) []string {
 	return []string{uiURL, strings.Replace(uiURL, "127.0.0.1", "localhost", 1)}
 }
 
-func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, httpAddr string) {
+func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, visFile, httpAddr string) {
 	base := "http://" + httpAddr
 	fmt.Fprintf(out, "\nHerald is running (Ctrl-C stops it)\n")
 	fmt.Fprintf(out, "  webhook      POST %s/webhook\n", base)
@@ -118,7 +161,7 @@ func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, httpAddr
 			fmt.Fprintf(out, "  state        in memory (lost on exit)\n")
 		} else {
 			abs, _ := filepath.Abs(cfg.DataDir)
-			fmt.Fprintf(out, "  state        %s\n", abs)
+			fmt.Fprintf(out, "  state        %s (workflow list in %s)\n", abs, filepath.Base(visFile))
 		}
 	}
 	if cfg.EncryptionKeyFile != "" {

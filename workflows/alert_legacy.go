@@ -1,5 +1,15 @@
-// Package workflows holds Herald's Temporal workflows: one alert workflow per
-// alert lifecycle, the dead-letter workflow and the health-check workflow.
+// Package workflows holds Herald's Temporal workflows: the dead-letter
+// workflow, the health-check workflows and the first-generation alert
+// workflow (this file). New alerts start on the alert workflow of package
+// workflows/alertflow.
+//
+// Deprecated: this file is the first-generation alert workflow type
+// ("AlertWorkflow"), kept registered and unchanged so that runs opened on it
+// finish on it and its recorded histories keep replaying. Remove it (and its
+// tests and testdata/alert_v*.json) once no run of type AlertWorkflow is
+// open: after HERALD_ALERT_INACTIVITY (24h) plus HERALD_RESOLVED_LINGER past
+// the release that introduced AlertLifecycle, check with
+// `WorkflowType = "AlertWorkflow" AND ExecutionStatus = "Running"`.
 package workflows
 
 import (
@@ -12,43 +22,18 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
+	"github.com/herald-alerts/herald/internal/contract"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
-// Names used by the starter, the API and the Web UI.
+// Limits of the first-generation alert workflow.
 const (
-	AlertWorkflowName = "AlertWorkflow"
-	// AlertSignal carries a Notify: every webhook occurrence of the alert.
-	AlertSignal = "alert"
-	// StateQuery returns the AlertState.
-	StateQuery = "state"
-	// AlertWorkflowIDPrefix + fingerprint is the alert workflow's ID.
-	AlertWorkflowIDPrefix = "alert-"
-)
-
-// Defaults of the alert workflow (documented in docs/workflows.md).
-const (
-	// DefaultInactivityTimeout ends an alert workflow that heard nothing of
-	// its alert for this long while firing (a resolve that never came).
-	// Alertmanager re-sends a firing alert every repeat_interval (4h by
-	// default), which keeps a live alert's workflow open.
-	DefaultInactivityTimeout = 24 * time.Hour
-	// DefaultDeliveryTimeout bounds one delivery attempt.
-	DefaultDeliveryTimeout = 30 * time.Second
-	// DefaultResolvedLinger keeps a resolved alert's workflow open this
-	// long for late notifications (Alertmanager HA peers, retries).
-	DefaultResolvedLinger = 10 * time.Minute
 	// maxSignalsPerRun bounds history: after this many notifications the
 	// workflow continues as new with its state.
 	maxSignalsPerRun = 500
-	// maxRecords is how many delivery records each target keeps.
-	maxRecords = 20
 )
-
-// AlertWorkflowID returns the workflow ID of the alert with this fingerprint.
-func AlertWorkflowID(fingerprint string) string { return AlertWorkflowIDPrefix + fingerprint }
 
 // AlertInput starts (or continues) an alert workflow.
 type AlertInput struct {
@@ -67,22 +52,6 @@ type AlertInput struct {
 	// State is carried over by continue-as-new.
 	State *AlertState `json:"state,omitempty"`
 }
-
-// Notify is one occurrence of the alert in a webhook.
-type Notify struct {
-	Alert      alert.Alert `json:"alert"`
-	ReceivedAt time.Time   `json:"receivedAt"`
-}
-
-// Delivery statuses of a target.
-const (
-	DeliveryPending    = "pending"
-	DeliveryDelivering = "delivering"
-	DeliveryDelivered  = "delivered"
-	DeliveryFailed     = "failed"
-	// DeliveryDeadLettered: failed for good and recorded in the dead letters.
-	DeliveryDeadLettered = "dead_lettered"
-)
 
 // Version markers of changes to the alert workflow's command sequence.
 const (
@@ -113,21 +82,11 @@ const (
 const (
 	// healthRecheckFirst and healthRecheckMax bound the backoff between
 	// health checks of a held-back delivery.
-	healthRecheckFirst = 30 * time.Second
-	healthRecheckMax   = 10 * time.Minute
-	// DefaultMaxHealthWait: a delivery held back longer goes to the dead
-	// letters (kind target_unhealthy).
-	DefaultMaxHealthWait = 24 * time.Hour
+	healthRecheckFirst = contract.DefaultHealthRecheck
+	healthRecheckMax   = contract.HealthRecheckMax
 )
 
-// DeliveryWaiting: held back because the target is unhealthy.
-const DeliveryWaiting = "waiting_for_target"
-
-// DeliveryDeferred: waiting for a slot of Herald's own rate limit or for an
-// open breaker to half-open; no attempt is used.
-const DeliveryDeferred = "deferred"
-
-// AlertState is what the alert workflow knows; StateQuery returns it.
+// AlertState is what the alert workflow knows; contract.StateQuery returns it.
 type AlertState struct {
 	Fingerprint string      `json:"fingerprint"`
 	Alert       alert.Alert `json:"alert"`
@@ -243,7 +202,7 @@ type alertRun struct {
 }
 
 // AlertWorkflow follows one alert from its first notification to its
-// resolve. Each notification arrives as an AlertSignal. A new firing episode
+// resolve. Each notification arrives as an contract.AlertSignal. A new firing episode
 // resolves the current targets (through an activity, so replay is
 // deterministic) and queues one delivery per target; every target has its
 // own lane, so a slow or failing target never delays the others, and a
@@ -253,19 +212,19 @@ type alertRun struct {
 func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	r := &alertRun{in: in, s: in.State}
 	if r.in.InactivityTimeout <= 0 {
-		r.in.InactivityTimeout = DefaultInactivityTimeout
+		r.in.InactivityTimeout = contract.DefaultInactivityTimeout
 	}
 	if r.in.DeliveryTimeout <= 0 {
-		r.in.DeliveryTimeout = DefaultDeliveryTimeout
+		r.in.DeliveryTimeout = contract.DefaultDeliveryTimeout
 	}
 	if r.in.MaxHealthWait <= 0 {
-		r.in.MaxHealthWait = DefaultMaxHealthWait
+		r.in.MaxHealthWait = contract.DefaultMaxHealthWait
 	}
 	if r.in.HealthRecheck <= 0 {
 		r.in.HealthRecheck = healthRecheckFirst
 	}
 	if r.in.ResolvedLinger <= 0 {
-		r.in.ResolvedLinger = DefaultResolvedLinger
+		r.in.ResolvedLinger = contract.DefaultResolvedLinger
 	}
 	r.routing = workflow.GetVersion(ctx, versionRouting, workflow.DefaultVersion, 1) >= 1
 	r.deferrals = workflow.GetVersion(ctx, versionDeferrals, workflow.DefaultVersion, 1) >= 1
@@ -277,11 +236,11 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 	for _, ts := range r.s.Targets {
 		workflow.Go(ctx, func(ctx workflow.Context) { r.runLane(ctx, ts) })
 	}
-	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (*AlertState, error) { return r.s, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, contract.StateQuery, func() (*AlertState, error) { return r.s, nil }); err != nil {
 		return nil, fmt.Errorf("register query: %w", err)
 	}
-	ch := workflow.GetSignalChannel(ctx, AlertSignal)
-	replayed := workflow.GetSignalChannel(ctx, DeliveryReplayedSignal)
+	ch := workflow.GetSignalChannel(ctx, contract.AlertSignal)
+	replayed := workflow.GetSignalChannel(ctx, contract.DeliveryReplayedSignal)
 	log := workflow.GetLogger(ctx)
 
 	// From versionDeferrals on, a resolved alert's workflow stays open for
@@ -313,14 +272,14 @@ func AlertWorkflow(ctx workflow.Context, in AlertInput) (*AlertState, error) {
 			}
 		}
 		for {
-			var dr DeliveryReplayed
+			var dr contract.DeliveryReplayed
 			if !replayed.ReceiveAsync(&dr) {
 				break
 			}
 			r.recordReplay(ctx, dr)
 		}
 		for {
-			var n Notify
+			var n contract.Notify
 			if !ch.ReceiveAsync(&n) {
 				break
 			}
@@ -371,7 +330,7 @@ func (r *alertRun) idle() bool {
 }
 
 // handle applies one notification.
-func (r *alertRun) handle(ctx workflow.Context, n Notify) error {
+func (r *alertRun) handle(ctx workflow.Context, n contract.Notify) error {
 	s := r.s
 	now := workflow.Now(ctx)
 	if s.FirstSeen.IsZero() {
@@ -515,7 +474,7 @@ func (r *alertRun) resolveTargets(ctx workflow.Context, a alert.Alert) error {
 			ts.Ref, ts.Type = ref, ref.Type
 			continue
 		}
-		ts := &TargetState{Name: ref.Name, Type: ref.Type, Status: DeliveryPending, Ref: ref}
+		ts := &TargetState{Name: ref.Name, Type: ref.Type, Status: contract.DeliveryPending, Ref: ref}
 		r.s.Targets = append(r.s.Targets, ts)
 		workflow.Go(ctx, func(ctx workflow.Context) { r.runLane(ctx, ts) })
 	}
@@ -599,7 +558,7 @@ func (r *alertRun) awaitHealthy(ctx workflow.Context, ts *TargetState) bool {
 		return true
 	}
 	start := workflow.Now(ctx)
-	ts.Status, ts.WaitingSince = DeliveryWaiting, start
+	ts.Status, ts.WaitingSince = contract.DeliveryWaiting, start
 	// Held-back deliveries are counted (herald_deliveries_skipped_total) by
 	// the worker when it resolves the targets, never from workflow code.
 	workflow.GetLogger(ctx).Info("delivery held back: target not usable", "target", ts.Name,
@@ -651,7 +610,7 @@ func (r *alertRun) enqueueAll(ctx workflow.Context, event string, update bool, a
 		}
 		ts.queue = append(ts.queue, j)
 		if !ts.busy {
-			ts.Status = DeliveryPending
+			ts.Status = contract.DeliveryPending
 			ts.QueuedAt = now
 		}
 	}
@@ -687,7 +646,7 @@ func (r *alertRun) runLane(ctx workflow.Context, ts *TargetState) {
 // enqueueResend queues a re-send of the firing alert to ts when the alert
 // still fires and ts has it.
 func (r *alertRun) enqueueResend(ctx workflow.Context, ts *TargetState) {
-	if r.s.Status != alert.StatusFiring || !ts.Active || ts.Event != publish.EventFiring || ts.Status != DeliveryDelivered {
+	if r.s.Status != alert.StatusFiring || !ts.Active || ts.Event != publish.EventFiring || ts.Status != contract.DeliveryDelivered {
 		return
 	}
 	r.s.Seq++
@@ -702,16 +661,16 @@ func (r *alertRun) deliver(ctx workflow.Context, ts *TargetState, j job) {
 		return
 	}
 	if r.routing && !r.awaitHealthy(ctx, ts) {
-		r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: KindTargetUnhealthy},
+		r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: contract.KindTargetUnhealthy},
 			fmt.Sprintf("target %s stayed %s for %s", ts.Name, ts.Health, r.in.MaxHealthWait), 0)
 		return
 	}
-	ts.Status, ts.Event, ts.QueuedAt = DeliveryDelivering, j.event, j.queued
+	ts.Status, ts.Event, ts.QueuedAt = contract.DeliveryDelivering, j.event, j.queued
 	ts.Attempts = 0
 	actx := r.publishOptions(ctx, ts, fmt.Sprintf("publish/%s/%d", ts.Name, j.seq), ts.Ref.Retry.MaxAttempts)
 	in := r.publishInput(ts, j)
 	if r.routing && r.s.Classification.Severity != "" {
-		actx = workflow.WithPriority(actx, temporal.Priority{PriorityKey: PriorityFor(r.s.Classification.Severity)})
+		actx = workflow.WithPriority(actx, temporal.Priority{PriorityKey: contract.PriorityFor(r.s.Classification.Severity)})
 	}
 	var acts *activities.Activities
 	var out activities.PublishOutput
@@ -735,7 +694,7 @@ func (r *alertRun) deliverV3(ctx workflow.Context, ts *TargetState, j job) {
 	if !health.Usable(ts.Health, r.s.Strategy) && r.holdBack(ctx, ts, j) {
 		return
 	}
-	ts.Status, ts.Event, ts.QueuedAt = DeliveryDelivering, j.event, j.queued
+	ts.Status, ts.Event, ts.QueuedAt = contract.DeliveryDelivering, j.event, j.queued
 	ts.Attempts = 0
 	maxAttempts := ts.Ref.Retry.MaxAttempts
 	var used int32 // attempts that reached the receiver or failed for real
@@ -766,7 +725,7 @@ func (r *alertRun) deliverV3(ctx workflow.Context, ts *TargetState, j job) {
 		used += out.Attempt - 1
 		ts.Attempts = used
 		ts.Deferrals++
-		ts.Status, ts.LastErrorKind, ts.LastError = DeliveryDeferred, out.DeferKind, out.DeferReason
+		ts.Status, ts.LastErrorKind, ts.LastError = contract.DeliveryDeferred, out.DeferKind, out.DeferReason
 		ticket = out.Ticket
 		if out.DeferKind == publish.KindCircuitOpen {
 			// A breaker that never closes is a target that stays down: the
@@ -781,7 +740,7 @@ func (r *alertRun) deliverV3(ctx workflow.Context, ts *TargetState, j job) {
 		if err := workflow.Sleep(ctx, out.Deferred); err != nil {
 			return
 		}
-		ts.Status = DeliveryDelivering
+		ts.Status = contract.DeliveryDelivering
 	}
 }
 
@@ -794,14 +753,14 @@ func (r *alertRun) deliverV3(ctx workflow.Context, ts *TargetState, j job) {
 // target became usable and the delivery should go out normally.
 func (r *alertRun) holdBack(ctx workflow.Context, ts *TargetState, j job) bool {
 	start := workflow.Now(ctx)
-	ts.Status, ts.Event, ts.WaitingSince = DeliveryWaiting, j.event, start
+	ts.Status, ts.Event, ts.WaitingSince = contract.DeliveryWaiting, j.event, start
 	workflow.GetLogger(ctx).Info("delivery held back: target not usable", "target", ts.Name,
 		"health", ts.Health, "strategy", r.s.Strategy)
 	wait := r.in.HealthRecheck
 	var tried int32
 	for {
 		if workflow.Now(ctx).Sub(start) >= r.in.MaxHealthWait {
-			r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: KindTargetUnhealthy},
+			r.failDelivery(ctx, ts, j, activities.FailureDetails{Kind: contract.KindTargetUnhealthy},
 				fmt.Sprintf("target %s stayed %s for %s", ts.Name, ts.Health, r.in.MaxHealthWait), tried)
 			return true
 		}
@@ -836,7 +795,7 @@ func (r *alertRun) holdBack(ctx workflow.Context, ts *TargetState, j job) bool {
 				r.failDelivery(ctx, ts, j, d, msg, tried)
 				return true
 			}
-			ts.Status = DeliveryWaiting
+			ts.Status = contract.DeliveryWaiting
 		}
 	}
 }
@@ -878,7 +837,7 @@ func (r *alertRun) publishInput(ts *TargetState, j job) activities.PublishInput 
 func (r *alertRun) publish(ctx workflow.Context, ts *TargetState, id string, maxAttempts int32, in activities.PublishInput) (activities.PublishOutput, error) {
 	actx := r.publishOptions(ctx, ts, id, maxAttempts)
 	if r.s.Classification.Severity != "" {
-		actx = workflow.WithPriority(actx, temporal.Priority{PriorityKey: PriorityFor(r.s.Classification.Severity)})
+		actx = workflow.WithPriority(actx, temporal.Priority{PriorityKey: contract.PriorityFor(r.s.Classification.Severity)})
 	}
 	var acts *activities.Activities
 	var out activities.PublishOutput
@@ -889,44 +848,40 @@ func (r *alertRun) publish(ctx workflow.Context, ts *TargetState, id string, max
 // delivered records a successful delivery that took attempts in all.
 func (r *alertRun) delivered(ctx workflow.Context, ts *TargetState, j job, out activities.PublishOutput, attempts int32) {
 	now := workflow.Now(ctx)
-	ts.Status, ts.DeliveredAt = DeliveryDelivered, now
+	ts.Status, ts.DeliveredAt = contract.DeliveryDelivered, now
 	ts.Attempts = attempts
 	ts.TotalAttempts += attempts
 	ts.StatusCode = out.StatusCode
 	ts.LastError, ts.LastErrorKind = "", ""
 	ts.Provider = ts.Provider.Merge(out.State)
 	ts.addRecord(DeliveryRecord{Seq: j.seq, Event: j.event, Update: j.update, At: now,
-		Outcome: DeliveryDelivered, Attempts: attempts})
+		Outcome: contract.DeliveryDelivered, Attempts: attempts})
 }
-
-// KindTargetUnhealthy is the dead-letter kind of a delivery that waited
-// too long for its target to recover.
-const KindTargetUnhealthy = "target_unhealthy"
 
 // failDelivery records a delivery that failed for good and writes it to
 // the dead letters.
 func (r *alertRun) failDelivery(ctx workflow.Context, ts *TargetState, j job, d activities.FailureDetails, msg string, attempts int32) {
 	now := workflow.Now(ctx)
-	ts.Status, ts.Event, ts.FailedAt = DeliveryFailed, j.event, now
+	ts.Status, ts.Event, ts.FailedAt = contract.DeliveryFailed, j.event, now
 	ts.Attempts = attempts
 	ts.TotalAttempts += attempts
 	ts.StatusCode = d.StatusCode
 	ts.LastError, ts.LastErrorKind = msg, d.Kind
 	rec := DeliveryRecord{Seq: j.seq, Event: j.event, Update: j.update, At: now,
-		Outcome: DeliveryFailed, Attempts: attempts, Error: msg}
+		Outcome: contract.DeliveryFailed, Attempts: attempts, Error: msg}
 	workflow.GetLogger(ctx).Warn("delivery failed for good", "target", ts.Name, "event", j.event,
 		"kind", d.Kind, "attempts", attempts)
 	if workflow.GetVersion(ctx, versionDeadLetters, workflow.DefaultVersion, 1) >= 1 {
 		r.deadLetter(ctx, ts, j, d, msg, attempts)
-		rec.Outcome = DeliveryDeadLettered
+		rec.Outcome = contract.DeliveryDeadLettered
 	}
 	ts.addRecord(rec)
 }
 
 func (ts *TargetState) addRecord(rec DeliveryRecord) {
 	ts.Records = append(ts.Records, rec)
-	if len(ts.Records) > maxRecords {
-		ts.Records = ts.Records[len(ts.Records)-maxRecords:]
+	if len(ts.Records) > contract.MaxRecords {
+		ts.Records = ts.Records[len(ts.Records)-contract.MaxRecords:]
 	}
 }
 
@@ -942,17 +897,17 @@ func (r *alertRun) upsertSearchAttributes(ctx workflow.Context) error {
 	if r.deferrals {
 		// The server terminates a workflow whose attribute value passes
 		// its limit (2 KB per value): bound every value.
-		fp, status, severity, name = boundKeyword(fp), boundKeyword(status), boundKeyword(severity), boundKeyword(name)
-		names = boundKeywordList(names)
+		fp, status, severity, name = contract.BoundKeyword(fp), contract.BoundKeyword(status), contract.BoundKeyword(severity), contract.BoundKeyword(name)
+		names = contract.BoundKeywordList(names)
 	}
 	updates := []temporal.SearchAttributeUpdate{
-		AttrFingerprint.ValueSet(fp),
-		AttrStatus.ValueSet(status),
-		AttrSeverity.ValueSet(severity),
-		AttrTargets.ValueSet(names),
+		contract.AttrFingerprint.ValueSet(fp),
+		contract.AttrStatus.ValueSet(status),
+		contract.AttrSeverity.ValueSet(severity),
+		contract.AttrTargets.ValueSet(names),
 	}
 	if name != "" {
-		updates = append(updates, AttrAlertName.ValueSet(name))
+		updates = append(updates, contract.AttrAlertName.ValueSet(name))
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		return fmt.Errorf("upsert search attributes: %w", err)
@@ -967,7 +922,7 @@ func (r *alertRun) deadLetter(ctx workflow.Context, ts *TargetState, j job, d ac
 	info := workflow.GetInfo(ctx)
 	now := workflow.Now(ctx)
 	e := activities.DeadLetter{
-		ID:          DeadLetterID(r.s.Fingerprint, info.WorkflowExecution.RunID, ts.Name, j.seq),
+		ID:          contract.DeadLetterID(r.s.Fingerprint, info.WorkflowExecution.RunID, ts.Name, j.seq),
 		Fingerprint: r.s.Fingerprint, AlertName: j.alert.Name(), Target: ts.Name, TargetType: ts.Type,
 		Event: j.event, Update: j.update, ErrorKind: d.Kind, Error: msg, StatusCode: d.StatusCode,
 		Attempts: attempts, Failures: 1, FirstFailure: now, LastFailure: now,
@@ -985,11 +940,11 @@ func (r *alertRun) deadLetter(ctx workflow.Context, ts *TargetState, j job, d ac
 		workflow.GetLogger(ctx).Error("dead letter not recorded", "target", ts.Name, "error", err)
 		return
 	}
-	ts.Status, ts.DeadLetterID = DeliveryDeadLettered, e.ID
+	ts.Status, ts.DeadLetterID = contract.DeliveryDeadLettered, e.ID
 }
 
 // recordReplay applies a dead-letter replay that delivered.
-func (r *alertRun) recordReplay(ctx workflow.Context, dr DeliveryReplayed) {
+func (r *alertRun) recordReplay(ctx workflow.Context, dr contract.DeliveryReplayed) {
 	ts := r.lane(dr.Target)
 	if ts == nil {
 		return
@@ -999,20 +954,7 @@ func (r *alertRun) recordReplay(ctx workflow.Context, dr DeliveryReplayed) {
 	ts.Provider = ts.Provider.Merge(dr.Provider)
 	ts.TotalAttempts += dr.Attempts
 	// Only the latest delivery's status changes; an older replay is history.
-	if !ts.busy && len(ts.queue) == 0 && ts.Event == dr.Event && ts.Status == DeliveryDeadLettered {
-		ts.Status, ts.DeliveredAt, ts.LastError, ts.LastErrorKind, ts.DeadLetterID = DeliveryDelivered, dr.DeliveredAt, "", "", ""
-	}
-}
-
-// PriorityFor maps a severity to a Temporal priority key (1 runs first):
-// critical 1, warning 3, info 5.
-func PriorityFor(severity string) int {
-	switch severity {
-	case alert.SeverityCritical:
-		return 1
-	case alert.SeverityInfo:
-		return 5
-	default:
-		return 3
+	if !ts.busy && len(ts.queue) == 0 && ts.Event == dr.Event && ts.Status == contract.DeliveryDeadLettered {
+		ts.Status, ts.DeliveredAt, ts.LastError, ts.LastErrorKind, ts.DeadLetterID = contract.DeliveryDelivered, dr.DeliveredAt, "", "", ""
 	}
 }

@@ -1,4 +1,4 @@
-package workflows
+package contract
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/herald-alerts/herald/internal/alert"
 )
 
 // Custom search attributes of alert workflows, for filtering in the Temporal
@@ -28,16 +30,19 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 	AttrTargets.GetName():     enumspb.INDEXED_VALUE_TYPE_KEYWORD_LIST,
 }
 
-// Bounds of search attribute values, well inside the server's default limit
-// of 2 KB per value (a KeywordList counts as one value).
+// Bounds of search attribute values: a keyword fits the SQL visibility
+// column (VARCHAR(255)), and every value stays well inside the server's
+// default limit of 2 KB (a KeywordList counts as one value). The starter
+// and the alert workflow bound values the same way, so the workflow never
+// rewrites a value the starter set.
 const (
-	maxKeywordBytes     = 256
+	maxKeywordBytes     = 255
 	maxKeywordListBytes = 1536
 )
 
-// boundKeyword cuts s to maxKeywordBytes on a UTF-8 boundary, marking the
+// BoundKeyword cuts s to maxKeywordBytes on a UTF-8 boundary, marking the
 // cut with "…".
-func boundKeyword(s string) string {
+func BoundKeyword(s string) string {
 	if len(s) <= maxKeywordBytes {
 		return s
 	}
@@ -49,14 +54,14 @@ func boundKeyword(s string) string {
 	return s[:cut] + mark
 }
 
-// boundKeywordList keeps the leading values of list (each bounded) while
+// BoundKeywordList keeps the leading values of list (each bounded) while
 // their JSON encoding fits maxKeywordListBytes; the rest are summarised as
 // one "+N more" value, so a filter on any of the kept names still works.
-func boundKeywordList(list []string) []string {
+func BoundKeywordList(list []string) []string {
 	out := make([]string, 0, len(list))
 	size := 2 // []
 	for i, v := range list {
-		v = boundKeyword(v)
+		v = BoundKeyword(v)
 		cost := len(v) + 3 // quotes and comma
 		if size+cost > maxKeywordListBytes-16 {
 			return append(out, fmt.Sprintf("+%d more", len(list)-i))
@@ -65,4 +70,18 @@ func boundKeywordList(list []string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// PriorityFor maps a severity to a Temporal priority key (1 runs first):
+// critical 1, warning 3, info 5. The starter gives it to an alert
+// workflow, the workflow to its delivery activities.
+func PriorityFor(severity string) int {
+	switch severity {
+	case alert.SeverityCritical:
+		return 1
+	case alert.SeverityInfo:
+		return 5
+	default:
+		return 3
+	}
 }
