@@ -150,6 +150,11 @@ type PublishInput struct {
 	// SkipDisabled: a target that is disabled gets nothing; the output
 	// says so (Skipped) instead.
 	SkipDisabled bool `json:"skipDisabled,omitempty"`
+	// FailureAsOutput: a failed attempt is answered as PublishOutput.Failed
+	// instead of an error. Local activities use it: the SDK records a local
+	// activity's error in its marker with the message in clear, while an
+	// output is a payload (encrypted with Herald's codec).
+	FailureAsOutput bool `json:"failureAsOutput,omitempty"`
 }
 
 // PublishOutput is a successful delivery.
@@ -167,6 +172,22 @@ type PublishOutput struct {
 	// Skipped says why nothing was sent, and nothing will be (a disabled
 	// target, with PublishInput.SkipDisabled).
 	Skipped string `json:"skipped,omitempty"`
+	// Failed is a failed attempt (with PublishInput.FailureAsOutput).
+	Failed *Failed `json:"failed,omitempty"`
+}
+
+// Failed is a failed delivery attempt as an output.
+type Failed struct {
+	FailureDetails
+	Message    string        `json:"message"`
+	RetryAfter time.Duration `json:"retryAfter,omitempty"`
+}
+
+// Error is the failure as the error a delivery activity returns.
+func (f *Failed) Error() error {
+	return temporal.NewApplicationErrorWithOptions(f.Message, f.Kind, temporal.ApplicationErrorOptions{
+		NonRetryable: !f.Retryable, NextRetryDelay: f.RetryAfter, Details: []any{f.FailureDetails},
+	})
 }
 
 // FailureDetails travel with a failed delivery's ApplicationError so the
@@ -184,6 +205,20 @@ type FailureDetails struct {
 // non-retryable for permanent failures, with NextRetryDelay when the
 // receiver asked for one (Retry-After) or a breaker is open.
 func (a *Activities) Publish(ctx context.Context, in PublishInput) (PublishOutput, error) {
+	out, err := a.publish(ctx, in)
+	if err == nil || !in.FailureAsOutput {
+		return out, err
+	}
+	d, msg := FailureFrom(err)
+	f := &Failed{FailureDetails: d, Message: msg}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		f.RetryAfter = appErr.NextRetryDelay()
+	}
+	return PublishOutput{Attempt: activity.GetInfo(ctx).Attempt, Failed: f}, nil
+}
+
+func (a *Activities) publish(ctx context.Context, in PublishInput) (PublishOutput, error) {
 	info := activity.GetInfo(ctx)
 	log := a.logger().With("target", in.Target, "fingerprint", in.Notification.Alert.Fingerprint,
 		"event", in.Notification.Event, "attempt", info.Attempt)

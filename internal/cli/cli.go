@@ -127,6 +127,9 @@ func export(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "wrote %d events of %s to %s\n", n, *id, *out)
+	if h, err := history.ReadFile(*out); err == nil {
+		fmt.Fprintf(stdout, "cost: %s\n", history.CostOf(h))
+	}
 	return 0
 }
 

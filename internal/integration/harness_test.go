@@ -96,8 +96,14 @@ func startHerald(t testing.TB, targets []target.Target, opts ...heraldOption) *h
 		h.client = namespaceClient(t, cfg.TemporalNamespace)
 	}
 	h.registry.Update("test", targets, nil)
-	h.deps = app.WorkerDeps{Registry: h.registry, Publishers: app.Publishers(app.HTTPClient(), h.metrics), Metrics: h.metrics, Logger: log,
-		Prober: &health.Prober{Timeout: 2 * time.Second}}
+	// The worker's own composition: publishers, guard, classifier and the
+	// delivery settings of cfg.
+	deps, err := app.NewWorkerDeps(cfg, h.registry, h.metrics, app.NewHealthStore(h.client, cfg.TaskQueue), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Prober = &health.Prober{Timeout: 2 * time.Second}
+	h.deps = deps
 	h.startWorker()
 	h.http = httptest.NewServer(app.NewHTTP(cfg, h.client, h.registry, h.metrics, log, nil))
 	t.Cleanup(h.http.Close)

@@ -19,8 +19,11 @@ import (
 // replays on every test run.
 const historyDir = "../../workflows/testdata"
 
-// TestRecordedScenarios runs workflow scenarios on the real server and
-// replays their fresh histories against the current code. With
+// TestRecordedScenarios runs workflow scenarios on the real server (new
+// alerts start on the current alert workflow type, AlertLifecycle) and
+// replays their fresh histories against the current code. The
+// first-generation fixtures (alert_v*.json) stay committed: they replay
+// in workflows/replay_test.go while that type is registered. With
 // HERALD_UPDATE_HISTORIES=1 it also writes the committed fixtures that do
 // not exist yet; existing fixtures are never overwritten, because they are
 // the record of what older code did.
@@ -46,7 +49,7 @@ func TestRecordedScenarios(t *testing.T) {
 		workflowID string
 		steps      func(fp string)
 	}{
-		{"alert_v1_fanout_resolve.json", "hist1", "", func(fp string) {
+		{"lifecycle_fanout_resolve.json", "hist1", "", func(fp string) {
 			a := firingAlert(fp, "HistoryFanOut")
 			h.post(webhookBody(a))
 			eventually(t, 30*time.Second, "firing done", func() bool { return flaky.count("firing") >= 1 && good.count("firing") >= 1 })
@@ -57,7 +60,7 @@ func TestRecordedScenarios(t *testing.T) {
 			time.Sleep(time.Second)
 			h.post(webhookBody(resolvedAlert(b)))
 		}},
-		{"alert_v1_refire.json", "hist2", "", func(fp string) {
+		{"lifecycle_refire.json", "hist2", "", func(fp string) {
 			a := firingAlert(fp, "HistoryReFire")
 			h.post(webhookBody(a))
 			time.Sleep(time.Second)
@@ -66,9 +69,9 @@ func TestRecordedScenarios(t *testing.T) {
 			time.Sleep(time.Second)
 			h.post(webhookBody(resolvedAlert(a)))
 		}},
-		{"alert_v3_order_refire.json", "hist4", "", func(fp string) {
-			// From versionDeferrals on: a stale firing after its resolve is
-			// ignored, a genuine re-fire (later StartsAt) is a new episode.
+		{"lifecycle_order_refire.json", "hist4", "", func(fp string) {
+			// A stale firing after its resolve is ignored, a genuine
+			// re-fire (later StartsAt) is a new episode.
 			a := firingAlert(fp, "HistoryOrder")
 			h.post(webhookBody(a))
 			eventually(t, 30*time.Second, "firing done", func() bool { return good.countFP(fp, "firing") >= 1 })
@@ -81,10 +84,9 @@ func TestRecordedScenarios(t *testing.T) {
 			eventually(t, 30*time.Second, "re-fire done", func() bool { return good.countFP(fp, "firing") >= 2 })
 			h.post(webhookBody(resolvedAlert(b)))
 		}},
-		{"alert_v4_local_prepare_resend.json", "hist5", "", func(fp string) {
-			// From versionLocalPrepare and versionForwardResend on: classify
-			// and resolve are local activities; the alert is re-sent to the
-			// alertmanager target while it fires; an update and the resolve.
+		{"lifecycle_resend_update.json", "hist5", "", func(fp string) {
+			// The alert is re-sent to the alertmanager target while it
+			// fires; an update and the resolve.
 			a := firingAlert(fp, "HistoryLocalPrepare")
 			start := len(fwd.all())
 			h.post(webhookBody(a))
@@ -96,7 +98,7 @@ func TestRecordedScenarios(t *testing.T) {
 			eventually(t, 30*time.Second, "update done", func() bool { return good.countFP(fp, "firing") >= 2 })
 			h.post(webhookBody(resolvedAlert(b)))
 		}},
-		{"alert_v2_deadletter_replay.json", "hist3", "", func(fp string) {
+		{"lifecycle_deadletter_replay.json", "hist3", "", func(fp string) {
 			a := firingAlert(fp, "HistoryDeadLetter")
 			h.post(webhookBody(a))
 			var list workflows.ListResponse

@@ -277,8 +277,11 @@ func (r *alertRun) publishInput(ts *contract.TargetState, j job) activities.Publ
 }
 
 // publishLocal makes the first attempt of a delivery: a local activity,
-// one attempt, bounded by the worker's first-attempt timeout.
+// one attempt, bounded by the worker's first-attempt timeout. Its failure
+// comes back as an output (encrypted like every payload), and is turned
+// into the error a regular activity would have returned.
 func (r *alertRun) publishLocal(ctx workflow.Context, ts *contract.TargetState, in activities.PublishInput) (activities.PublishOutput, error) {
+	in.FailureAsOutput = true
 	lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: r.set.FirstAttemptTimeout,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 1},
@@ -286,6 +289,9 @@ func (r *alertRun) publishLocal(ctx workflow.Context, ts *contract.TargetState, 
 	var acts *activities.Activities
 	var out activities.PublishOutput
 	err := workflow.ExecuteLocalActivity(lctx, acts.Publish, in).Get(ctx, &out)
+	if err == nil && out.Failed != nil {
+		return out, out.Failed.Error()
+	}
 	return out, err
 }
 
