@@ -70,10 +70,10 @@ type Config struct {
 	// FirstAttemptTimeout bounds the first attempt of a delivery (a local
 	// activity inside the workflow task).
 	FirstAttemptTimeout time.Duration
-	MaxHealthWait   time.Duration
-	HealthRecheck   time.Duration
-	ResolvedLinger  time.Duration
-	ShutdownTimeout time.Duration
+	MaxHealthWait       time.Duration
+	HealthRecheck       time.Duration
+	ResolvedLinger      time.Duration
+	ShutdownTimeout     time.Duration
 
 	// EncryptionKeyFile enables payload encryption (internal/codec);
 	// CodecOrigins may call its /codec endpoint from a browser.

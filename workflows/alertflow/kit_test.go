@@ -237,7 +237,6 @@ func resolvedAt(a alert.Alert, startsAt, endsAt time.Time) alert.Alert {
 	return a
 }
 
-
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

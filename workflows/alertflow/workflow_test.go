@@ -245,3 +245,56 @@ type alertAt struct {
 func asContinueAsNew(err error, can **workflow.ContinueAsNewError) bool {
 	return errors.As(err, can)
 }
+
+// A firing alert that hears nothing for the worker's inactivity timeout
+// ends; with no enabled target at all it records metrics-only mode and
+// publishes nothing.
+func TestInactivityAndMetricsOnly(t *testing.T) {
+	t.Run("inactive", func(t *testing.T) {
+		rcs := map[string]*receiver{"a": newReceiver(t)}
+		h := newHarness(t, func(c *config.Config) { c.AlertInactivity = 3 * time.Hour }, rcs)
+		h.signalAt(0, firing(t0, nil))
+		h.signalAt(2*time.Hour, firing(t0, nil)) // a repeat keeps it alive
+		start := h.env.Now()
+		st := h.run()
+		if st.Completed != contract.CompletedInactive || st.Suppressed != 1 {
+			t.Errorf("completed %q suppressed %d", st.Completed, st.Suppressed)
+		}
+		if took := h.env.Now().Sub(start); took < 5*time.Hour || took > 5*time.Hour+time.Minute {
+			t.Errorf("ended after %s of workflow time, want 2h + the 3h inactivity", took)
+		}
+	})
+	t.Run("metrics only", func(t *testing.T) {
+		rcs := map[string]*receiver{"a": newReceiver(t)}
+		h := newHarness(t, nil, rcs)
+		h.disable("a")
+		f := firing(t0, nil)
+		h.signalAt(0, f)
+		h.signalAt(time.Minute, resolvedAt(f, t0, t0.Add(time.Hour)))
+		st := h.run()
+		if st.Mode != contract.ModeMetricsOnly || rcs["a"].count("firing")+rcs["a"].count("resolved") != 0 {
+			t.Errorf("mode %q, receiver got %d requests", st.Mode, len(rcs["a"].got))
+		}
+	})
+}
+
+// A delivery to an unhealthy target is held back, tried as a canary at
+// each re-check, and delivered by the canary when the target answers.
+func TestHeldBackDeliveryCanary(t *testing.T) {
+	rcs := map[string]*receiver{"down": newReceiver(t, 503), "up": newReceiver(t)}
+	h := newHarness(t, func(c *config.Config) { c.HealthRecheck = time.Minute }, rcs)
+	h.health.states["down"] = "unhealthy"
+	f := firing(t0, nil)
+	h.signalAt(0, f)
+	h.signalAt(time.Hour, resolvedAt(f, t0, t0.Add(time.Hour)))
+	st := h.run()
+	ts := target_(t, st, "down")
+	// The firing: a canary answered 503, the next one delivered; the
+	// resolve (the target still reads unhealthy): one canary delivered.
+	if ts.Canaries != 3 || ts.Records[0].Outcome != contract.DeliveryDelivered || ts.Records[0].Attempts != 2 || ts.Records[1].Outcome != contract.DeliveryDelivered {
+		t.Errorf("held-back target: %d canaries, records %+v; want 3 canaries (firing: a 503, then delivered; resolve: delivered)", ts.Canaries, ts.Records)
+	}
+	if rcs["up"].count("firing") != 1 || target_(t, st, "up").Records[0].Attempts != 1 {
+		t.Errorf("the healthy target waited for the unhealthy one: %+v", target_(t, st, "up").Records)
+	}
+}
