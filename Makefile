@@ -70,7 +70,7 @@ test-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 # The scenario suite builds ./worker and runs `worker dev` processes against
 # loopback receivers; -parallel 4 overlaps the scenarios that mostly wait
 # (the rate-limited storm alone takes over 5 minutes).
-test-scenarios: ## the shipped binary under faults: target down, HEAD 501, kill -9, 429 storm, redirects, out of order, discovery
+test-scenarios: ## the shipped binary under faults: target down, HEAD 501, kill -9, 429 storm, redirects, out of order, discovery; the engine cost of an alert
 	$(GO) test -count=1 -timeout 25m -parallel 4 -v ./internal/scenario/
 
 test-rules: ## promtool checks and unit tests of the Prometheus alert rules
