@@ -161,7 +161,11 @@ func (rt *Runtime) StartWorker(ctx context.Context) (worker.Worker, error) {
 		return nil, err
 	}
 	reporter := deps.HealthReports
-	w := NewWorker(c, rt.Config.TaskQueue, deps, worker.Options{WorkerStopTimeout: rt.Config.ShutdownTimeout})
+	w := NewWorker(c, rt.Config.TaskQueue, deps, worker.Options{
+		WorkerStopTimeout:                rt.Config.ShutdownTimeout,
+		MaxConcurrentWorkflowTaskPollers: rt.Config.WorkflowTaskPollers,
+		MaxConcurrentActivityTaskPollers: rt.Config.ActivityTaskPollers,
+	})
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}

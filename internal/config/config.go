@@ -74,6 +74,10 @@ type Config struct {
 	HealthRecheck       time.Duration
 	ResolvedLinger      time.Duration
 	ShutdownTimeout     time.Duration
+	// WorkflowTaskPollers and ActivityTaskPollers are the worker's
+	// concurrent pollers (0: the SDK's default, 2).
+	WorkflowTaskPollers int
+	ActivityTaskPollers int
 
 	// EncryptionKeyFile enables payload encryption (internal/codec);
 	// CodecOrigins may call its /codec endpoint from a browser.
@@ -173,6 +177,19 @@ func integer(dst func(*Config) *int) func(*Config, string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("not an integer: %q", v)
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+// pollers parses a poller count: 0 (the SDK's default) or at least 2 (the
+// SDK refuses 1: its pollers alternate between sticky and normal queues).
+func pollers(dst func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n == 1 {
+			return fmt.Errorf("not 0 or a number of at least 2: %q", v)
 		}
 		*dst(c) = n
 		return nil
@@ -349,6 +366,8 @@ var options = []option{
 	opt("resolved-linger", "HERALD_RESOLVED_LINGER", "10m", "a resolved alert's workflow stays open this long, so late stale notifications (Alertmanager HA peers, retries) are recognised and not paged again", dur(func(c *Config) *time.Duration { return &c.ResolvedLinger })),
 	opt("health-recheck", "HERALD_HEALTH_RECHECK", "30s", "first interval between health re-checks of a held-back delivery (doubles up to 10m)", dur(func(c *Config) *time.Duration { return &c.HealthRecheck })),
 	opt("shutdown-timeout", "HERALD_SHUTDOWN_TIMEOUT", "15s", "grace period for in-flight requests and activities on shutdown", dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })),
+	opt("workflow-task-pollers", "HERALD_WORKFLOW_TASK_POLLERS", "0", "concurrent workflow task pollers of the worker (0: the SDK's default, 2; otherwise at least 2)", pollers(func(c *Config) *int { return &c.WorkflowTaskPollers })),
+	opt("activity-task-pollers", "HERALD_ACTIVITY_TASK_POLLERS", "0", "concurrent activity task pollers of the worker (0: the SDK's default, 2)", pollers(func(c *Config) *int { return &c.ActivityTaskPollers })),
 	opt("log-level", "HERALD_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })),
 	opt("pprof-addr", "HERALD_PPROF_ADDR", "", "serve Go profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060; empty: off", str(func(c *Config) *string { return &c.PprofAddr })),
 	opt("log-format", "HERALD_LOG_FORMAT", "text", "text or json", str(func(c *Config) *string { return &c.LogFormat })),
