@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := bin
 # Packages that link the Temporal server (slow to link, run without -race).
-SERVER_PKGS := ./internal/integration/...
+SERVER_PKGS := ./internal/integration/... ./internal/devserver/...
 # Everything else runs with the race detector.
 RACE_PKGS   = $(shell $(GO) list ./... | grep -v -e /internal/integration -e /internal/devserver -e /internal/app/dev -e /internal/scenario -e '/worker$$')
 PROMTOOL  ?= promtool
