@@ -62,6 +62,9 @@ type Alert struct {
 	Receiver    string `json:"receiver,omitempty"`
 	GroupKey    string `json:"groupKey,omitempty"`
 	ExternalURL string `json:"externalURL,omitempty"`
+	// Trimmed lists the values Herald shortened so that the alert fits
+	// HERALD_MAX_ALERT_BYTES (Limits.Fit); each also ends with TrimMark.
+	Trimmed []Trim `json:"trimmed,omitempty"`
 }
 
 // Name is the alertname label.

@@ -50,6 +50,9 @@ type AcceptedAlert struct {
 	Status      string `json:"status"`
 	WorkflowID  string `json:"workflowId"`
 	RunID       string `json:"runId"`
+	// Trimmed lists the values shortened so that the alert fits the
+	// per-alert byte limit; the alert was accepted all the same.
+	Trimmed []alert.Trim `json:"trimmed,omitempty"`
 }
 
 // RejectedAlert is one alert of a webhook that was refused for good.
@@ -196,7 +199,8 @@ func (s *Server) signalAll(ctx context.Context, alerts []alert.Alert) signalResu
 	var wg sync.WaitGroup
 	now := time.Now().UTC()
 	for i, a := range alerts {
-		if err := s.limits.Check(a); err != nil {
+		fitted, err := s.limits.Fit(a)
+		if err != nil {
 			var le *alert.LimitError
 			reason := alert.ReasonTooLarge
 			if errors.As(err, &le) {
@@ -204,6 +208,11 @@ func (s *Server) signalAll(ctx context.Context, alerts []alert.Alert) signalResu
 			}
 			outs[i] = outcome{reason: reason, err: err}
 			continue
+		}
+		if len(fitted.Trimmed) > 0 {
+			a = fitted
+			alerts[i] = fitted
+			s.trimmed(a)
 		}
 		select {
 		case sem <- struct{}{}:
@@ -238,7 +247,7 @@ func (s *Server) signalAll(ctx context.Context, alerts []alert.Alert) signalResu
 		switch {
 		case o.err == nil:
 			res.accepted = append(res.accepted, AcceptedAlert{Fingerprint: a.Fingerprint, Status: a.Status,
-				WorkflowID: o.run.GetID(), RunID: o.run.GetRunID()})
+				WorkflowID: o.run.GetID(), RunID: o.run.GetRunID(), Trimmed: a.Trimmed})
 			res.acceptedAlerts = append(res.acceptedAlerts, a)
 		case o.reason != "":
 			res.rejected = append(res.rejected, RejectedAlert{Index: i, Fingerprint: a.Fingerprint,
@@ -249,6 +258,21 @@ func (s *Server) signalAll(ctx context.Context, alerts []alert.Alert) signalResu
 	}
 	res.transient = errors.Join(transient...)
 	return res
+}
+
+// trimmed counts and logs an alert that was cut to fit the byte limit:
+// accepted and delivered, but with text missing that operators may want
+// to read at the source.
+func (s *Server) trimmed(a alert.Alert) {
+	s.cfg.Metrics.AlertsTrimmed.Inc()
+	s.cfg.Metrics.ValuesTrimmed.Add(float64(len(a.Trimmed)))
+	fields := make([]string, 0, len(a.Trimmed))
+	for _, t := range a.Trimmed {
+		fields = append(fields, fmt.Sprintf("%s (%d of %d bytes kept)", t.Field, t.Kept, t.Bytes))
+	}
+	s.log.Warn("alert trimmed to fit the per-alert byte limit (HERALD_MAX_ALERT_BYTES); accepted",
+		"fingerprint", a.Fingerprint, "alertname", alert.Truncate(a.Name(), 128),
+		"limit", s.limits.WithDefaults().MaxBytes, "trimmed", strings.Join(fields, ", "))
 }
 
 func rejectedMessage(rejected []RejectedAlert, total int) string {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,29 +160,63 @@ func TestWebhookAlertLimits(t *testing.T) {
 	}
 	big := firing("big", "Big")
 	big.Annotations = map[string]string{"description": strings.Repeat("x", 2000)}
+	labels := firing("labels", "HugeLabels")
+	labels.Labels["pod"] = strings.Repeat("p", 2000)
 	s := newTestServer(t, Config{AlertLimits: alert.Limits{MaxBytes: 1500, MaxLabels: 8}})
-	rec := s.post(t, webhookJSON(t, 0, firing("ok1", "Fine"), many, big, firing("ok2", "Fine")))
+	rec := s.post(t, webhookJSON(t, 0, firing("ok1", "Fine"), many, big, labels, firing("ok2", "Fine")))
 	require.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
 	resp := decode[WebhookResponse](t, rec)
-	assert.Equal(t, 2, resp.Accepted)
-	require.Len(t, resp.Alerts, 2)
-	assert.Equal(t, "ok1", resp.Alerts[0].Fingerprint)
-	assert.Equal(t, "ok2", resp.Alerts[1].Fingerprint)
+	assert.Equal(t, 3, resp.Accepted)
+	require.Len(t, resp.Alerts, 3)
+	assert.Equal(t, []string{"ok1", "big", "ok2"}, []string{resp.Alerts[0].Fingerprint, resp.Alerts[1].Fingerprint, resp.Alerts[2].Fingerprint})
+	assert.Empty(t, resp.Alerts[0].Trimmed)
+	require.Len(t, resp.Alerts[1].Trimmed, 1, "a long annotation is trimmed, not refused")
+	assert.Equal(t, "annotations.description", resp.Alerts[1].Trimmed[0].Field)
+	assert.Equal(t, 2000, resp.Alerts[1].Trimmed[0].Bytes)
 	require.Len(t, resp.Rejected, 2)
 	assert.Equal(t, RejectedAlert{Index: 1, Fingerprint: "many", AlertName: "ManyLabels", Reason: "too_many_labels",
-		Error: "alert has 12 labels, more than the limit of 8"}, resp.Rejected[0])
-	assert.Equal(t, "big", resp.Rejected[1].Fingerprint)
+		Error: "alert has 12 labels, more than the limit of 8; labels identify the alert and are never trimmed"}, resp.Rejected[0])
+	assert.Equal(t, "labels", resp.Rejected[1].Fingerprint)
 	assert.Equal(t, "too_large", resp.Rejected[1].Reason)
-	contains(t, resp.Rejected[1].Error, "more than the limit of 1500")
+	contains(t, resp.Rejected[1].Error, "more than the limit of 1500, and its labels alone take")
 	contains(t, resp.Error, "many (ManyLabels)")
-	var sent []string
+	sent := map[string]alert.Alert{}
 	for _, c := range s.client.signalled() {
-		sent = append(sent, c.notify.Alert.Fingerprint)
+		sent[c.notify.Alert.Fingerprint] = c.notify.Alert
 	}
-	assert.ElementsMatch(t, []string{"ok1", "ok2"}, sent, "alerts over a limit never reach Temporal")
+	assert.ElementsMatch(t, []string{"ok1", "big", "ok2"}, slices.Collect(maps.Keys(sent)), "only alerts whose labels break a limit never reach Temporal")
+	enc, err := json.Marshal(sent["big"])
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(enc), 1500, "the workflow receives the trimmed alert")
+	assert.Regexp(t, `…\[trimmed by Herald: \d+ of 2000 bytes kept\]$`, sent["big"].Annotations["description"])
+	assert.Equal(t, resp.Alerts[1].Trimmed, sent["big"].Trimmed, "the alert state shows what was trimmed")
 	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_rejected_alerts_total", "reason", "too_many_labels"))
 	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_rejected_alerts_total", "reason", "too_large"))
+	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_alerts_trimmed_total"))
+	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_alert_values_trimmed_total"))
 	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_webhook_requests_total", "code", "400"))
+	contains(t, s.logs.String(), "alert trimmed to fit")
+}
+
+// TestWebhookLargeAlertIsTrimmedNotLost is the page that must not be lost: a
+// 700,000-character description under the default limits gets a 200, and
+// the workflow receives it within the limit, marked.
+func TestWebhookLargeAlertIsTrimmedNotLost(t *testing.T) {
+	big := firing("page", "DiskFull")
+	big.Annotations = map[string]string{"summary": "Disk full", "description": strings.Repeat("d", 700_000)}
+	s := newTestServer(t, Config{})
+	assert.Equal(t, 0.0, counterValue(t, s.metrics, "herald_alerts_trimmed_total"), "pre-initialised")
+	rec := s.post(t, webhookJSON(t, 0, big))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	calls := s.client.signalled()
+	require.Len(t, calls, 1)
+	got := calls[0].notify.Alert
+	enc, err := json.Marshal(got)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(enc), alert.DefaultMaxBytes)
+	assert.Equal(t, "Disk full", got.Annotations["summary"])
+	assert.Greater(t, len(got.Annotations["description"]), 200_000, "as much of the text as fits is kept")
+	assert.Equal(t, 1.0, counterValue(t, s.metrics, "herald_alerts_trimmed_total"))
 }
 
 func TestWebhookDefaultAlertLimits(t *testing.T) {

@@ -66,6 +66,10 @@ type Metrics struct {
 
 	WebhookTruncated prometheus.Counter     // alerts Alertmanager left out of webhooks
 	WebhookRejected  *prometheus.CounterVec // reason
+	// AlertsTrimmed counts alerts accepted with values trimmed to fit
+	// HERALD_MAX_ALERT_BYTES; ValuesTrimmed the values trimmed in them.
+	AlertsTrimmed prometheus.Counter
+	ValuesTrimmed prometheus.Counter
 	WebhookBusy      prometheus.Counter     // requests refused: too many in flight
 }
 
@@ -112,7 +116,9 @@ func New() *Metrics {
 	m.RegistrationErrors = f.counter("metric_registration_errors_total",
 		"Temporal SDK metrics dropped because their name or labels clash with a registered metric (never a panic).")
 	m.WebhookTruncated = f.counter("webhook_truncated_alerts_total", "Alerts Alertmanager left out of webhooks (truncatedAlerts, max_alerts of the receiver).")
-	m.WebhookRejected = f.counterVec("webhook_rejected_alerts_total", "Alerts of a webhook answered 400 and not delivered, by reason (too_large, too_many_labels, temporal_rejected).", "reason")
+	m.AlertsTrimmed = f.counter("alerts_trimmed_total", "Alerts accepted with annotations or URLs trimmed to fit HERALD_MAX_ALERT_BYTES (each trimmed value is marked and listed in the alert's trimmed field).")
+	m.ValuesTrimmed = f.counter("alert_values_trimmed_total", "Values (annotations, URLs) trimmed or removed so that their alerts fit HERALD_MAX_ALERT_BYTES.")
+	m.WebhookRejected = f.counterVec("webhook_rejected_alerts_total", "Alerts of a webhook answered 400 and not delivered, by reason (too_large: labels alone over HERALD_MAX_ALERT_BYTES; too_many_labels; temporal_rejected).", "reason")
 	for _, r := range WebhookRejectReasons {
 		m.WebhookRejected.WithLabelValues(r)
 	}

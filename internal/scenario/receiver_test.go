@@ -40,6 +40,7 @@ type Receiver struct {
 
 	mu         sync.Mutex
 	got        map[string]map[string]int // event → fingerprint → accepted deliveries
+	bodies     map[string][]byte         // fingerprint → body of its last accepted delivery
 	methods    map[string]int            // every request by method
 	answers    map[int]int               // status of every POST answer
 	undecoded  int
@@ -51,7 +52,7 @@ type Receiver struct {
 // NewReceiver starts a receiver; it stops when the test ends.
 func NewReceiver(t *testing.T, name string, cfg ReceiverConfig) *Receiver {
 	t.Helper()
-	r := &Receiver{Name: name, cfg: cfg, got: map[string]map[string]int{}, methods: map[string]int{}, answers: map[int]int{}}
+	r := &Receiver{Name: name, cfg: cfg, got: map[string]map[string]int{}, bodies: map[string][]byte{}, methods: map[string]int{}, answers: map[int]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(srv.Close)
 	r.URL = srv.URL + "/hook/" + name
@@ -124,6 +125,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 			r.got[d.event] = map[string]int{}
 		}
 		r.got[d.event][d.fp]++
+		r.bodies[d.fp] = body
 	}
 	if r.first.IsZero() {
 		r.first = now
@@ -206,6 +208,13 @@ func (r *Receiver) Count(fp, event string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.got[event][fp]
+}
+
+// Body is the body of the last accepted delivery of fp (nil when none).
+func (r *Receiver) Body(fp string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.bodies[fp]
 }
 
 // Delivered is the number of distinct fingerprints accepted for event.
