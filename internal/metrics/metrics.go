@@ -70,7 +70,7 @@ type Metrics struct {
 	// HERALD_MAX_ALERT_BYTES; ValuesTrimmed the values trimmed in them.
 	AlertsTrimmed prometheus.Counter
 	ValuesTrimmed prometheus.Counter
-	WebhookBusy      prometheus.Counter     // requests refused: too many in flight
+	WebhookBusy   prometheus.Counter // requests refused: too many in flight
 }
 
 // Reasons of herald_webhook_rejected_alerts_total.
