@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -330,13 +332,43 @@ func cloneSQL(c *config.SQL) *config.SQL {
 	return &out
 }
 
+// freePort picks a free port for a server to listen on. It prefers ports
+// below the kernel's ephemeral range: a port the kernel hands out for ":0"
+// can be taken by an outgoing connection's source port before the server
+// binds it, while the low range is only used by listeners that ask for it.
 func freePort(ip string) (int, error) {
+	lo, hi := 20000, ephemeralStart()-1
+	if hi-lo >= 1000 {
+		for range 64 {
+			p := lo + rand.IntN(hi-lo+1)
+			if portFree(ip, p) == nil {
+				return p, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range (32768,
+// Linux's default, when it cannot be read).
+func ephemeralStart() int {
+	data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) == 0 {
+		return 32768
+	}
+	if p, err := strconv.Atoi(fields[0]); err == nil && p > 1024 {
+		return p
+	}
+	return 32768
 }
 
 func portFree(ip string, port int) error {

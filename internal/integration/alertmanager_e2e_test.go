@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"strconv"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,14 +35,11 @@ func alertmanagerBinary(t *testing.T) string {
 	return ""
 }
 
+// freeAddr returns a free loopback address below the ephemeral port range,
+// so that no outgoing connection takes it before its server binds it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(lowFreePort(t)))
 }
 
 // startAlertmanager runs a real Alertmanager with the given config and

@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -485,13 +487,18 @@ func (h *Herald) DLQ() (int, []DeadLetter) {
 	return max(out.Total, len(out.Entries)), out.Entries
 }
 
+// freeAddr returns a free loopback address below the ephemeral port range
+// (32768 and up), so that no outgoing connection's source port takes it
+// before Herald binds it.
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("free port: %w", err)
+	for range 200 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(20000+rand.IntN(12768)))
+		if l, err := net.Listen("tcp", addr); err == nil {
+			l.Close()
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("free port: none found below 32768")
 }
 
 func writeJSONFile(t *testing.T, path string, v any) {
