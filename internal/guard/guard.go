@@ -228,7 +228,7 @@ func (g *Guard) observe(t target.Target, err error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.limiterLocked(t).throttled(time.Now(), pe.RetryAfter)
+	g.limiterLocked(t).throttled(g.opts.Now(), pe.RetryAfter)
 }
 
 // State returns the breaker state of the named target (closed if unknown).
@@ -279,7 +279,7 @@ const slack = 20 * time.Millisecond
 // deferral (req.Defer) or a retryable error (otherwise) when the slot is
 // further away.
 func (g *Guard) wait(ctx context.Context, t target.Target, req Request) (Admission, error) {
-	now := time.Now()
+	now := g.opts.Now()
 	g.mu.Lock()
 	l := g.limiterLocked(t)
 	var at time.Time

@@ -278,7 +278,7 @@ func TestBreakerScenarios(t *testing.T) {
 			[]step{{outcome: nil, want: guard.Closed}},
 			repeat(4, step{outcome: err503, want: guard.Closed}))},
 		{"permanent 4xx never trip it", repeat(12, step{outcome: err404, want: guard.Closed})},
-		{"429s never trip it", repeat(12, step{outcome: err429, want: guard.Closed})},
+		{"429s never trip it", repeat(12, step{advance: 10 * time.Second, outcome: err429, want: guard.Closed})},
 		{"permanent provider errors never trip it", repeat(12, step{outcome: errSlackAuth, want: guard.Closed})},
 		{"a 4xx between failures resets the count", concat(
 			repeat(4, step{outcome: errNetwork, want: guard.Closed}),
@@ -470,14 +470,20 @@ func TestConcurrentUse(t *testing.T) {
 				if i%50 == 0 {
 					clk.Advance(time.Second)
 				}
-				done, err := g.Acquire(context.Background(), tg)
+				// Deferrals, not inline waits: the 429s teach a rate that
+				// binds on the real clock.
+				ad, err := g.Admit(context.Background(), tg, guard.Request{Defer: true})
 				if err != nil {
-					if pe := publish.AsError(err); pe.Kind != publish.KindCircuitOpen || !pe.Retryable {
-						t.Errorf("unexpected error %v", err)
+					t.Errorf("unexpected error %v", err)
+					continue
+				}
+				if ad.Deferred() {
+					if ad.Kind != publish.KindCircuitOpen && ad.Kind != publish.KindRateLimited {
+						t.Errorf("unexpected deferral %+v", ad)
 					}
 					continue
 				}
-				done(outcomes[(w*7+i)%len(outcomes)])
+				ad.Done(outcomes[(w*7+i)%len(outcomes)])
 				_ = g.State(tg.Name)
 			}
 		}(w)
@@ -598,6 +604,73 @@ func TestAdmitDefers(t *testing.T) {
 			// next 40 cannot all go at once.
 			if deferred < 20 {
 				t.Errorf("%d of 40 deferred after pushback, want most", deferred)
+			}
+		}},
+		{"a configured burst goes at once, then the rate applies", func(t *testing.T, _ *guard.Guard) {
+			clk := newClock()
+			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
+			bursty := target.Target{Name: "b", Type: target.TypeWebhook, URL: "https://example.com/b",
+				RateLimit: &target.RateLimitSpec{PerSecond: 4, Burst: 8}}
+			admitted, deferred := 0, []time.Duration{}
+			for i := 0; i < 10; i++ {
+				if ad := admit(t, g, bursty, ""); ad.Deferred() {
+					deferred = append(deferred, ad.Delay)
+				} else {
+					admitted++
+					ad.Done(nil)
+				}
+			}
+			if admitted != 8 || len(deferred) != 2 || deferred[0] != 250*time.Millisecond || deferred[1] != 500*time.Millisecond {
+				t.Errorf("admitted %d at once, deferred by %v; want the burst of 8, then 250ms and 500ms at 4/s", admitted, deferred)
+			}
+			// A second after the last reserved slot (at 500ms) earns back
+			// 4 slots of the burst, not the whole burst.
+			clk.Advance(time.Second + 500*time.Millisecond)
+			admitted = 0
+			for i := 0; i < 8; i++ {
+				if ad := admit(t, g, bursty, ""); !ad.Deferred() {
+					admitted++
+					ad.Done(nil)
+				}
+			}
+			if admitted != 4 {
+				t.Errorf("admitted %d a second after the last reserved slot at 4/s, want 4", admitted)
+			}
+		}},
+		{"a receiver that pushes back under its configured limit gets a learned rate below it", func(t *testing.T, _ *guard.Guard) {
+			clk := newClock()
+			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
+			limited := target.Target{Name: "l", Type: target.TypeWebhook, URL: "https://example.com/l",
+				RateLimit: &target.RateLimitSpec{PerSecond: 10, Burst: 10}}
+			for i := 0; i < 10; i++ {
+				admit(t, g, limited, "").Done(nil)
+			}
+			// A second of requests: the receiver wanted fewer than 10/s.
+			// Three 429s answer requests already in flight: they pause
+			// but do not halve the rate again.
+			clk.Advance(time.Second)
+			inFlight := []guard.Admission{admit(t, g, limited, ""), admit(t, g, limited, ""), admit(t, g, limited, "")}
+			for i, ad := range inFlight {
+				if ad.Deferred() {
+					t.Fatalf("in-flight delivery %d deferred before any pushback: %+v", i, ad)
+				}
+				ad.Done(publish.ClassifyStatus(http.StatusTooManyRequests, nil, nil, time.Time{}))
+				clk.Advance(100 * time.Millisecond)
+			}
+			// 5/s learned (half of the 10/s configured and taken): ten
+			// deliveries at once are spread over about 1.8s (at 10/s it
+			// would be 0.9s; halved per 429, at 1.25/s, 7.2s).
+			clk.Advance(time.Second)
+			var last time.Duration
+			for i := 0; i < 10; i++ {
+				if ad := admit(t, g, limited, ""); ad.Deferred() {
+					last = ad.Delay
+				} else {
+					ad.Done(nil)
+				}
+			}
+			if last < 1500*time.Millisecond || last > 2200*time.Millisecond {
+				t.Errorf("tenth delivery after pushback under a 10/s limit deferred by %v, want about 1.8s (a learned 5/s)", last)
 			}
 		}},
 		{"Acquire (no deferral) still fails retryably", func(t *testing.T, g *guard.Guard) {

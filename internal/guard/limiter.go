@@ -12,13 +12,15 @@ import (
 // another instead of all at once.
 //
 // A receiver's own throttling (429, 503 with Retry-After) pauses the
-// schedule for the time it asked, and for a receiver without a configured
-// limit it also sets a learned rate: half the rate it was just taking,
-// raised again by half every quiet period until it no longer binds.
+// schedule for the time it asked, and it also sets a learned rate: half
+// the rate it was just taking (at most the configured limit), raised again
+// by half every quiet period until it no longer binds.
 type limiter struct {
 	limit Limit
 
-	next        time.Time // the earliest unreserved slot
+	next        time.Time // the schedule's theoretical arrival time
+	reserved    time.Time // next as the last reservation left it
+	undo        time.Time // next before the last reservation
 	pausedUntil time.Time
 
 	learned      float64 // deliveries per second; 0 = none
@@ -64,7 +66,9 @@ func (l *limiter) burst() int {
 	return max(1, l.limit.Burst)
 }
 
-// reserve returns the time of the next slot and takes it.
+// reserve returns the time of the next slot and takes it. next is the
+// schedule's theoretical arrival time: a slot is free once next is at most
+// burst-1 intervals ahead of it.
 func (l *limiter) reserve(now time.Time) time.Time {
 	l.count(now)
 	l.maybeRaise(now)
@@ -77,43 +81,52 @@ func (l *limiter) reserve(now time.Time) time.Time {
 		return at
 	}
 	interval := time.Duration(float64(time.Second) / r)
-	earliest := now.Add(-time.Duration(l.burst()-1) * interval)
-	if l.next.After(earliest) {
-		earliest = l.next
+	tat := l.next
+	if tat.Before(now) {
+		tat = now
 	}
-	if earliest.After(at) {
-		at = earliest
+	if allowed := tat.Add(-time.Duration(l.burst()-1) * interval); allowed.After(at) {
+		at = allowed
 	}
-	l.next = at.Add(interval)
+	if at.After(tat) {
+		tat = at
+	}
+	l.undo = l.next
+	l.next = tat.Add(interval)
+	l.reserved = l.next
 	return at
 }
 
 // cancel gives back the slot at, when it is the last one reserved.
-func (l *limiter) cancel(at time.Time) {
-	r := l.perSecond()
-	if r <= 0 {
-		return
-	}
-	interval := time.Duration(float64(time.Second) / r)
-	if l.next.Equal(at.Add(interval)) {
-		l.next = at
+func (l *limiter) cancel(time.Time) {
+	if !l.reserved.IsZero() && l.next.Equal(l.reserved) {
+		l.next, l.reserved = l.undo, time.Time{}
 	}
 }
 
 // throttled applies a receiver's pushback: pause for the Retry-After it
-// gave, if any, and for an unlimited receiver learn a rate.
+// gave, if any, and learn a rate below the one it was taking. A configured
+// limit is a ceiling, not a promise of the receiver: one that pushes back
+// under it gets a learned rate too. Pushbacks within a second of the last
+// one answer requests sent before it took effect, so they pause but do not
+// lower the rate again.
 func (l *limiter) throttled(now time.Time, retryAfter time.Duration) {
 	if until := now.Add(retryAfter); retryAfter > 0 && until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
-	l.lastThrottle = now
+	recent := !l.lastThrottle.IsZero() && now.Sub(l.lastThrottle) < time.Second
 	l.lastRaise = now
+	if recent {
+		return
+	}
+	l.lastThrottle = now
 	taking := float64(max(l.windowCount, l.previousCount))
+	if l.limit.PerSecond > 0 {
+		taking = math.Min(taking, l.limit.PerSecond)
+	}
 	switch {
 	case l.learned > 0:
 		l.learned = math.Max(minLearnedRate, l.learned/2)
-	case l.limit.PerSecond > 0:
-		// A configured limit stays; the pause alone applies.
 	default:
 		l.learned = math.Max(minLearnedRate, taking/2)
 	}
