@@ -80,10 +80,16 @@ func Retryable(kind string, after time.Duration, format string, args ...any) *Er
 // 429 and 503 honour Retry-After; 408, 425, 429 and 5xx are retryable; every
 // other status is permanent. body is a short excerpt for the message.
 func ClassifyStatus(status int, header http.Header, body []byte, now time.Time) error {
+	return classifyStatus(status, header, body, now, nil)
+}
+
+// classifyStatus is ClassifyStatus with the excerpt of body redacted of
+// secrets before it is cut (Send passes the request's credentials).
+func classifyStatus(status int, header http.Header, body []byte, now time.Time, secrets []string) error {
 	if status >= 200 && status < 300 {
 		return nil
 	}
-	msg := Excerpt(body)
+	msg := RedactedExcerpt(body, secrets)
 	switch {
 	case status >= 300 && status < 400:
 		return &Error{Kind: KindConfig, StatusCode: status, Msg: RedirectMessage(header.Get("Location"))}
@@ -199,13 +205,9 @@ func ClassifyTransport(err error) *Error {
 	return &Error{Kind: kind, Retryable: true, Msg: msg}
 }
 
-// Excerpt shortens a response body for an error message.
-func Excerpt(body []byte) string {
-	const max = 256
-	s := strings.TrimSpace(string(body))
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	return s
-}
+// Excerpt shortens a response body for an error message: at most
+// MaxExcerpt bytes, whitespace squeezed, credentials recognisable by their
+// shape redacted before the cut (RedactedExcerpt without known secrets;
+// the publisher's Redact/RedactError with the target's secrets then masks
+// the rest, including a secret the cut went through).
+func Excerpt(body []byte) string { return RedactedExcerpt(body, nil) }

@@ -5,7 +5,6 @@ package publish
 
 import (
 	"context"
-	"strings"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/target"
@@ -104,13 +103,3 @@ type Publisher interface {
 
 // Publishers maps a target type to its publisher.
 type Publishers map[string]Publisher
-
-// Redact replaces every secret in s with "<redacted>".
-func Redact(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if sec != "" && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, target.Redacted)
-		}
-	}
-	return s
-}

@@ -17,7 +17,7 @@ func Truncate(s string, max int) string {
 			if utf8.RuneCountInString(s[i:]) <= 1 {
 				return s
 			}
-			return s[:i] + "…"
+			return s[:i] + CutMark
 		}
 		n++
 	}

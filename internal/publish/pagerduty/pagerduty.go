@@ -386,7 +386,7 @@ func classify(t target.Target, resp publish.Response, err error) error {
 			if len(pr.Errors) > 0 {
 				msg += ": " + strings.Join(pr.Errors, "; ")
 			}
-			out.Msg = publish.Excerpt([]byte(msg))
+			out.Msg = publish.RedactedExcerpt([]byte(msg), t.Secrets())
 		}
 	}
 	out.Msg = publish.Redact(out.Msg, t.Secrets())

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,14 +214,71 @@ func Get(v any, path string) any {
 	return v
 }
 
-// AssertNoSecret fails the test when haystack contains any of the secrets.
+// AssertNoSecret fails the test when haystack contains any of the secrets,
+// as written or in a form a receiver may echo it in: percent-encoded (query
+// or path escaping) or JSON-escaped (with or without "\/").
 func AssertNoSecret(t testing.TB, haystack string, secrets ...string) {
 	t.Helper()
 	for _, s := range secrets {
-		if s != "" && strings.Contains(haystack, s) {
-			t.Errorf("secret %q leaked into %q", mask(s), haystack)
+		if s == "" {
+			continue
+		}
+		for _, form := range EscapedForms(s) {
+			if strings.Contains(haystack, form) {
+				t.Errorf("secret %q leaked into %q (as %q)", mask(s), haystack, mask(form))
+				break
+			}
 		}
 	}
+}
+
+// EscapedForms returns s and the ways a receiver may write it: query and
+// path escaping, JSON string escaping (Go's, with \u escapes of <, > and
+// &), and each JSON form with "/" written as "\/".
+func EscapedForms(s string) []string {
+	forms := []string{s, url.QueryEscape(s), url.PathEscape(s)}
+	if b, err := json.Marshal(s); err == nil {
+		j := strings.TrimSuffix(strings.TrimPrefix(string(b), `"`), `"`)
+		forms = append(forms, j, strings.ReplaceAll(j, "/", `\/`))
+	}
+	out := forms[:0]
+	seen := map[string]bool{}
+	for _, f := range forms {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// MinFragment is the shortest piece of a secret AssertLeaksNoSecret looks
+// for where a receiver's echo of the secret was cut.
+const MinFragment = 6
+
+// AssertNoSecretFragment fails the test when haystack contains any piece of
+// at least minLen bytes of any of the secrets: what is left of a secret
+// that a cut went through.
+func AssertNoSecretFragment(t testing.TB, haystack string, minLen int, secrets ...string) {
+	t.Helper()
+	for _, s := range secrets {
+		if frag := secretFragment(haystack, s, minLen); frag != "" {
+			t.Errorf("%d bytes of secret %q leaked into %q (%q)", len(frag), mask(s), haystack, frag)
+		}
+	}
+}
+
+// secretFragment returns the longest piece of s of at least minLen bytes
+// found in haystack, or "".
+func secretFragment(haystack, s string, minLen int) string {
+	for n := len(s); n >= minLen; n-- {
+		for i := 0; i+n <= len(s); i++ {
+			if strings.Contains(haystack, s[i:i+n]) {
+				return s[i : i+n]
+			}
+		}
+	}
+	return ""
 }
 
 // LeakCase is one failure AssertLeaksNoSecret drives a publisher into.
@@ -235,7 +293,15 @@ type LeakCase struct {
 // case it publishes a firing alert to a target built by newTarget from the
 // fake provider's base URL (or a closed port), with a 200 ms deadline so a
 // slow answer times out, and fails unless the result is an error that names
-// none of the target's credentials.
+// none of the target's credentials (in any of their EscapedForms).
+//
+// Then, whatever the cases, it checks echoes cut at the excerpt boundary:
+// the fake provider answers 400 with filler text followed by the request's
+// Authorization header (when it has one) or by one of the target's
+// secrets, with the filler's length chosen so that the error excerpt's cut
+// (publish.MaxExcerpt bytes) falls at every position inside the echoed
+// value. No piece of MinFragment bytes or more of the echoed value may
+// reach the error.
 func AssertLeaksNoSecret(t *testing.T, pub publish.Publisher, newTarget func(baseURL string) target.Target, cases []LeakCase) {
 	t.Helper()
 	for _, tc := range cases {
@@ -258,6 +324,63 @@ func AssertLeaksNoSecret(t *testing.T, pub publish.Publisher, newTarget func(bas
 			}
 			AssertNoSecret(t, err.Error(), tg.Secrets()...)
 		})
+	}
+	t.Run("echo cut at the excerpt boundary", func(t *testing.T) {
+		assertCutEchoesLeakNothing(t, pub, newTarget)
+	})
+}
+
+// assertCutEchoesLeakNothing is the boundary part of AssertLeaksNoSecret.
+func assertCutEchoesLeakNothing(t *testing.T, pub publish.Publisher, newTarget func(baseURL string) target.Target) {
+	srv := NewServer(t)
+	tg := newTarget(srv.URL)
+	// What to echo: "" stands for the request's Authorization header.
+	echoes := append([]string{""}, tg.Secrets()...)
+	var (
+		mu     sync.Mutex
+		echo   string
+		filler int
+		sent   string
+	)
+	srv.Handle(func(r Request) (Response, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = echo
+		if sent == "" {
+			sent = r.Header.Get("Authorization")
+		}
+		return Status(http.StatusBadRequest, strings.Repeat("~", filler)+" "+sent), true
+	})
+	for i, e := range echoes {
+		if e == "" && tg.Headers["Authorization"] == "" {
+			continue
+		}
+		length := len(e)
+		if e == "" {
+			length = len(tg.Headers["Authorization"])
+		}
+		// The excerpt keeps MaxExcerpt bytes of "<filler> <echo>": keep
+		// 1, 2, ... length bytes of the echo.
+		for keep := 1; keep <= length && keep < publish.MaxExcerpt; keep++ {
+			mu.Lock()
+			echo, filler = e, publish.MaxExcerpt-1-keep
+			mu.Unlock()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := pub.Publish(ctx, tg, Firing())
+			cancel()
+			if err == nil {
+				t.Fatalf("echo #%d keeping %d bytes: want an error", i, keep)
+			}
+			mu.Lock()
+			echoed := sent
+			mu.Unlock()
+			before := t.Failed()
+			AssertNoSecret(t, err.Error(), tg.Secrets()...)
+			AssertNoSecretFragment(t, err.Error(), MinFragment, echoed)
+			if !before && t.Failed() {
+				t.Fatalf("echo #%d keeping %d of %d bytes leaked (see above)", i, keep, length)
+			}
+		}
 	}
 }
 
