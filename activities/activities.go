@@ -19,6 +19,7 @@ import (
 	"github.com/herald-alerts/herald/internal/guard"
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/netguard"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -80,8 +81,9 @@ type ResolveTargetsResult struct {
 	Reason   string   `json:"reason,omitempty"`
 }
 
-// ResolveTargets returns the enabled targets whose filter matches the alert,
-// sorted by name. With no enabled target at all, Mode is metrics_only.
+// ResolveTargets returns the enabled targets that accept the alert (their
+// filter matches and, for a namespace-scoped target from a Secret, the
+// alert's namespace label is its namespace), sorted by name. With no enabled target at all, Mode is metrics_only.
 func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput) (ResolveTargetsResult, error) {
 	snap := a.Registry.Snapshot()
 	if pending := snap.Unsynced(); len(pending) > 0 {
@@ -103,7 +105,9 @@ func (a *Activities) ResolveTargets(ctx context.Context, in ResolveTargetsInput)
 	}
 	names := make([]string, 0, len(enabled))
 	for _, t := range enabled {
-		if !t.Filter.Matches(in.Labels) {
+		// Accepts: the filter, and for a target from a tenant's Secret
+		// its namespace (target.Scope), decided here in the worker.
+		if !t.Accepts(in.Labels) {
 			res.Filtered = append(res.Filtered, t.Name)
 			if a.Metrics != nil {
 				a.Metrics.Skipped.WithLabelValues(t.Name, metrics.SkipFiltered).Inc()
@@ -268,7 +272,8 @@ func (a *Activities) publish(ctx context.Context, in PublishInput) (PublishOutpu
 		done = ad.Done
 	}
 	start := time.Now()
-	res, err := pub.Publish(ctx, t, in.Notification)
+	// A tenant's target connects only where its dial policy lets it.
+	res, err := pub.Publish(netguard.WithPolicy(ctx, t.Scope.Dial), t, in.Notification)
 	elapsed := time.Since(start)
 	done(err)
 	if a.HealthReports != nil && health.Informative(err) {

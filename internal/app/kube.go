@@ -17,6 +17,7 @@ func (rt *Runtime) startKubernetes(ctx context.Context) error {
 	src, err := discovery.NewSecretSource(discovery.Config{
 		Client: client, Namespaces: rt.Config.K8sNamespaces, Selector: rt.Config.K8sSelector,
 		Resync: 10 * time.Minute, Logger: rt.Log, Metrics: rt.Metrics,
+		ClusterWide: rt.Config.K8sClusterWide, AllowedCIDRs: rt.Config.K8sAllowedTargetCIDRs,
 	})
 	if err != nil {
 		return fmt.Errorf("kubernetes discovery: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -30,16 +31,25 @@ type parsedSecret struct {
 	problem *target.Problem
 }
 
-// build turns Secrets into targets. Secrets are taken oldest first (then by
-// namespace and name), so when two Secrets define the same target name the
-// older one wins, whatever order the API returned them in.
+// build turns Secrets into targets and scopes each to its Secret's
+// namespace (see scope). A target name that more than one Secret defines is
+// refused in every one of them: no Secret takes over a name another one
+// holds, whichever is older, and the conflict stays visible until one of
+// them is renamed or deleted. Secrets are taken in a fixed order (creation
+// time, namespace, name), so the result does not depend on the order the
+// API returned them in.
 func (s *SecretSource) build(secrets []*corev1.Secret) result {
 	sortSecrets(secrets)
 	prev := s.parsed
 	s.parsed = make(map[string]parsedSecret, len(secrets))
+	type candidate struct {
+		origin string
+		t      target.Target
+	}
 	var (
-		res    result
-		winner = map[string]string{} // target name -> origin
+		res        result
+		candidates []candidate
+		definedBy  = map[string][]string{} // target name -> origins
 	)
 	for _, sec := range secrets {
 		origin := Origin(sec.Namespace, sec.Name)
@@ -49,18 +59,45 @@ func (s *SecretSource) build(secrets []*corev1.Secret) result {
 			res.problems = append(res.problems, *p.problem)
 			continue
 		}
-		t := p.target
-		if first, dup := winner[t.Name]; dup {
+		t := s.scope(p.target, sec.Namespace)
+		if err := t.Scope.Dial.CheckURL(t.URL); err != nil {
 			res.problems = append(res.problems, target.Problem{
-				Origin: origin, Target: t.Name, Reason: ReasonDuplicateName,
-				Message: fmt.Sprintf("target name %q is already defined by the older %s; this definition is ignored", t.Name, first),
+				Origin: origin, Target: t.Name, Reason: ReasonBlockedAddress,
+				Message: fmt.Sprintf("field url: %v (targets from Secrets may not reach loopback, link-local or cloud metadata addresses unless the operator allows the network)", err),
 			})
 			continue
 		}
-		winner[t.Name] = origin
-		res.targets = append(res.targets, t)
+		candidates = append(candidates, candidate{origin, t})
+		definedBy[t.Name] = append(definedBy[t.Name], origin)
+	}
+	for _, c := range candidates {
+		if all := definedBy[c.t.Name]; len(all) > 1 {
+			others := make([]string, 0, len(all)-1)
+			for _, o := range all {
+				if o != c.origin {
+					others = append(others, o)
+				}
+			}
+			res.problems = append(res.problems, target.Problem{
+				Origin: c.origin, Target: c.t.Name, Reason: ReasonDuplicateName,
+				Message: fmt.Sprintf("target name %q is also defined by %s; every definition of it is refused until only one Secret defines it",
+					c.t.Name, strings.Join(others, ", ")),
+			})
+			continue
+		}
+		res.targets = append(res.targets, c.t)
 	}
 	return res
+}
+
+// scope marks t as a tenant's target: checked dials, and unless namespace
+// routes cluster-wide, only the alerts of namespace.
+func (s *SecretSource) scope(t target.Target, namespace string) target.Target {
+	t.Scope = target.Scope{Tenant: true, Dial: s.dial}
+	if !s.clusterWide[AllNamespaces] && !s.clusterWide[namespace] {
+		t.Scope.Namespace = namespace
+	}
+	return t
 }
 
 // parseSecret reads the config key of sec, reusing cached when the config is

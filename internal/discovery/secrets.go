@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"sort"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/netguard"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
@@ -49,7 +51,20 @@ const (
 	ReasonDuplicateName = "duplicate_name"
 	ReasonForbidden     = "forbidden"
 	ReasonWatchError    = "watch_error"
+	// ReasonBlockedAddress: the target's url names an address targets
+	// from Secrets may not reach (netguard.Blocked).
+	ReasonBlockedAddress = "blocked_address"
 )
+
+// problemReasons are the reasons of the definitions a SecretSource skips.
+var problemReasons = []string{
+	ReasonMissingConfig, ReasonBlockedAddress,
+	target.ReasonInvalidJSON, target.ReasonInvalidTarget, ReasonDuplicateName,
+}
+
+// errorReasons are the reasons a SecretSource counts in
+// herald_discovery_errors_total: its own failures and skipped definitions.
+var errorReasons = append([]string{ReasonForbidden, ReasonWatchError}, problemReasons...)
 
 // syncPoll is how often Run checks whether the initial list has arrived.
 const syncPoll = 5 * time.Millisecond
@@ -74,6 +89,16 @@ type Config struct {
 	// Metrics, when set, receives herald_discovery_errors_total and
 	// herald_discovery_last_sync_timestamp_seconds (optional).
 	Metrics *metrics.Metrics
+
+	// ClusterWide lists the namespaces whose Secrets define targets that
+	// receive the alerts of every namespace ("*": every namespace). A
+	// target from a Secret in any other namespace receives only the alerts
+	// whose namespace label is its Secret's namespace.
+	ClusterWide []string
+	// AllowedCIDRs are networks that targets from Secrets may reach
+	// although they are loopback, link-local or cloud metadata addresses
+	// (netguard.Blocked); by default they may reach none of them.
+	AllowedCIDRs []netip.Prefix
 }
 
 // SecretSource is a target.Source backed by Kubernetes Secrets.
@@ -84,6 +109,10 @@ type SecretSource struct {
 	resync     time.Duration
 	log        *slog.Logger
 	metrics    *metrics.Metrics
+	// clusterWide holds the namespaces in Config.ClusterWide; "*" for all.
+	clusterWide map[string]bool
+	// dial is the dial policy of every target this source defines.
+	dial *netguard.Policy
 
 	running atomic.Bool
 	synced  atomic.Bool
@@ -120,19 +149,66 @@ func NewSecretSource(cfg Config) (*SecretSource, error) {
 	if cfg.Resync < 0 {
 		return nil, fmt.Errorf("kubernetes discovery: resync interval %s is negative", cfg.Resync)
 	}
+	clusterWide, err := clusterWideNamespaces(cfg.ClusterWide)
+	if err != nil {
+		return nil, err
+	}
+	allowed := make([]netip.Prefix, 0, len(cfg.AllowedCIDRs))
+	for _, p := range cfg.AllowedCIDRs {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("kubernetes discovery: invalid allowed network %v", p)
+		}
+		allowed = append(allowed, p.Masked())
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.InitDiscoveryErrors(SourceName, errorReasons...)
+		cfg.Metrics.InitInvalidTargets(SourceName, problemReasons...)
+	}
 	return &SecretSource{
-		client:     cfg.Client,
-		namespaces: namespaces,
-		selector:   sel,
-		resync:     cfg.Resync,
-		log:        log.With("source", SourceName),
-		metrics:    cfg.Metrics,
-		dirty:      make(chan struct{}, 1),
+		client:      cfg.Client,
+		namespaces:  namespaces,
+		selector:    sel,
+		resync:      cfg.Resync,
+		log:         log.With("source", SourceName),
+		metrics:     cfg.Metrics,
+		clusterWide: clusterWide,
+		dial:        &netguard.Policy{Allowed: allowed},
+		dirty:       make(chan struct{}, 1),
 	}, nil
+}
+
+// clusterWideNamespaces validates Config.ClusterWide.
+func clusterWideNamespaces(in []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, ns := range in {
+		ns = strings.TrimSpace(ns)
+		switch {
+		case ns == "":
+			continue
+		case ns == AllNamespaces:
+			return map[string]bool{AllNamespaces: true}, nil
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("kubernetes discovery: invalid cluster-wide namespace %q: %s", ns, strings.Join(errs, "; "))
+		}
+		out[ns] = true
+	}
+	return out, nil
+}
+
+// ClusterWide returns the namespaces whose targets receive every
+// namespace's alerts, sorted; "*" stands for all of them.
+func (s *SecretSource) ClusterWide() []string {
+	out := make([]string, 0, len(s.clusterWide))
+	for ns := range s.clusterWide {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func normalizeNamespaces(in []string) ([]string, error) {
@@ -207,7 +283,8 @@ func (s *SecretSource) Run(ctx context.Context, sink target.Sink) error {
 			inf.RunWithContext(ctx)
 		}()
 	}
-	s.log.Info("watching target secrets", "namespaces", strings.Join(s.Namespaces(), ","), "selector", s.Selector())
+	s.log.Info("watching target secrets", "namespaces", strings.Join(s.Namespaces(), ","), "selector", s.Selector(),
+		"cluster_wide", strings.Join(s.ClusterWide(), ","), "allowed_target_cidrs", prefixList(s.dial.Allowed))
 
 	started := time.Now()
 	if !waitSynced(ctx, s.dirty, informers) {
@@ -313,6 +390,14 @@ func (s *SecretSource) watchError(namespace string, err error) {
 	if s.metrics != nil {
 		s.metrics.DiscoveryErrors.WithLabelValues(SourceName, reason).Inc()
 	}
+}
+
+func prefixList(ps []netip.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
 }
 
 // trimSecret keeps only what discovery reads, so the informer cache holds

@@ -398,6 +398,10 @@ func TestNamespaces(t *testing.T) {
 	})
 }
 
+// A target name that two Secrets define is refused in both, whichever is
+// older: no Secret takes over a name another one holds. The refusal is in
+// the problems (and so in /readyz, herald_discovery_invalid_targets and
+// the API), in herald_discovery_errors_total and in the log.
 func TestDuplicateNames(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	pd := func(key string) string {
@@ -407,34 +411,56 @@ func TestDuplicateNames(t *testing.T) {
 		createdAt(newSecret("a", "newest", selected, pd("from-a-newest")), t0.Add(2*time.Hour)),
 		createdAt(newSecret("b", "middle", selected, pd("from-b-middle")), t0.Add(time.Hour)),
 		createdAt(newSecret("z", "oldest", selected, pd("from-z-oldest")), t0),
+		newSecret("c", "other", selected, slackConfig("unrelated")),
 	}
 	h := start(t, discovery.Config{Namespaces: []string{"*"}}, objs...)
-	got, ok := h.reg.Get("oncall")
-	if !ok || got.Origin != "secret:z/oldest" {
-		t.Fatalf("winner = %q, want the oldest secret", got.Origin)
+	target.ObserveRegistry(h.reg, h.metrics)
+	if got, ok := h.reg.Get("oncall"); ok {
+		t.Fatalf("oncall is in use (from %s); want every definition refused", got.Origin)
 	}
-	for _, origin := range []string{"secret:a/newest", "secret:b/middle"} {
+	if !h.has("unrelated") {
+		t.Errorf("an unrelated target was refused too")
+	}
+	all := []string{"secret:a/newest", "secret:b/middle", "secret:z/oldest"}
+	for _, origin := range all {
 		p, ok := h.problem(origin)
-		if !ok || p.Reason != "duplicate_name" || p.Target != "oncall" || !strings.Contains(p.Message, "secret:z/oldest") {
+		if !ok || p.Reason != "duplicate_name" || p.Target != "oncall" {
 			t.Errorf("problem for %s = %+v", origin, p)
+			continue
+		}
+		for _, other := range all {
+			if other != origin && !strings.Contains(p.Message, other) {
+				t.Errorf("problem for %s does not name %s: %s", origin, other, p.Message)
+			}
+		}
+		if got := gaugeValue(t, h.metrics.DiscoveryProblem, origin, "duplicate_name"); got != 1 {
+			t.Errorf("discovery_invalid_targets{origin=%q} = %v, want 1", origin, got)
+		}
+		if l := h.logs.String(); !strings.Contains(l, "secret="+strings.TrimPrefix(origin, "secret:")) || !strings.Contains(l, "reason=duplicate_name") {
+			t.Errorf("the refusal of %s is not logged:\n%s", origin, l)
 		}
 	}
-	if got := counterValue(t, h.metrics.DiscoveryErrors, "kubernetes", "duplicate_name"); got != 2 {
-		t.Errorf("duplicate_name counted %v times, want 2", got)
+	if got := counterValue(t, h.metrics.DiscoveryErrors, "kubernetes", "duplicate_name"); got != 3 {
+		t.Errorf("duplicate_name counted %v times, want 3", got)
 	}
 
-	// The next oldest takes over when the winner goes.
+	// Down to two: still refused, both.
 	h.delete(t, "z", "oldest")
-	waitFor(t, "new winner", func() bool { got, _ := h.reg.Get("oncall"); return got.Origin == "secret:b/middle" })
-
-	// Same creation time: namespace, then name order decides.
-	h.create(t, createdAt(newSecret("b", "aaa", selected, pd("b-aaa")), t0.Add(3*time.Hour)))
-	h.create(t, createdAt(newSecret("a", "zzz", selected, pd("a-zzz")), t0.Add(3*time.Hour)))
-	h.delete(t, "b", "middle")
+	waitFor(t, "the oldest's problem to go", func() bool { _, ok := h.problem("secret:z/oldest"); return !ok })
+	if h.has("oncall") {
+		t.Fatalf("oncall in use with two definitions left")
+	}
+	// One left: it is used.
 	h.delete(t, "a", "newest")
-	waitFor(t, "tie broken by namespace/name", func() bool { got, _ := h.reg.Get("oncall"); return got.Origin == "secret:a/zzz" })
-	if p, ok := h.problem("secret:b/aaa"); !ok || p.Reason != "duplicate_name" {
-		t.Errorf("problem for the loser = %+v", p)
+	waitFor(t, "the last definition in use", func() bool { got, _ := h.reg.Get("oncall"); return got.Origin == "secret:b/middle" })
+	if len(h.reg.Snapshot().Problems) != 0 {
+		t.Errorf("problems left: %+v", h.reg.Snapshot().Problems)
+	}
+	// A newer Secret cannot take the name over either: both refused again.
+	h.create(t, createdAt(newSecret("a", "late", selected, pd("late")), t0.Add(5*time.Hour)))
+	waitFor(t, "the late duplicate refused", func() bool { _, ok := h.problem("secret:a/late"); return ok && !h.has("oncall") })
+	if p, ok := h.problem("secret:b/middle"); !ok || p.Reason != "duplicate_name" {
+		t.Errorf("problem for the earlier holder = %+v", p)
 	}
 }
 

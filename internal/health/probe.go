@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herald-alerts/herald/internal/netguard"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -71,7 +72,8 @@ func (p *Prober) Probe(ctx context.Context, t target.Target) Observation {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	o := p.probe(ctx, t)
+	// A tenant's target is probed only where its dial policy lets it.
+	o := p.probe(netguard.WithPolicy(ctx, t.Scope.Dial), t)
 	o.Target, o.At, o.Source = t.Name, start, SourceProbe
 	o.Latency = time.Since(began)
 	if o.OK {
@@ -291,7 +293,7 @@ func connect(ctx context.Context, client *http.Client, u *url.URL) error {
 	}
 	addr := net.JoinHostPort(host, port)
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := netguard.DialContext(ctx, &d, "tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -300,7 +302,11 @@ func connect(ctx context.Context, client *http.Client, u *url.URL) error {
 		return nil
 	}
 	cfg := &tls.Config{}
-	if tr, ok := client.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+	tr, _ := client.Transport.(*http.Transport)
+	if nt, ok := client.Transport.(*netguard.Transport); ok {
+		tr = nt.Base()
+	}
+	if tr != nil && tr.TLSClientConfig != nil {
 		cfg = tr.TLSClientConfig.Clone()
 	}
 	if cfg.ServerName == "" {
@@ -318,6 +324,9 @@ func connect(ctx context.Context, client *http.Client, u *url.URL) error {
 func ErrorClass(err error) string {
 	if err == nil {
 		return ""
+	}
+	if netguard.IsBlocked(err) {
+		return ClassConfig
 	}
 	var dnsErr *net.DNSError
 	isDNS := errors.As(err, &dnsErr)

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -30,6 +31,10 @@ func TestSecretChangesApplyWithoutRestart(t *testing.T) {
 	h := startHerald(t, nil)
 	src, err := discovery.NewSecretSource(discovery.Config{
 		Client: cs, Namespaces: []string{"monitoring"}, Selector: "publishing-target=true", Logger: discardLogger(),
+		// The operator lets these targets route every namespace's alerts
+		// and reach the loopback sinks (targets from Secrets may do
+		// neither by default).
+		ClusterWide: []string{"monitoring"}, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 	})
 	if err != nil {
 		t.Fatal(err)

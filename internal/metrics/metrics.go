@@ -111,6 +111,9 @@ func New() *Metrics {
 	m.DLQSize = f.gauge("dlq_entries", "Entries in the dead-letter workflow (read from it every 15s by every replica).")
 	m.DLQWrites = f.counterVec("dlq_writes_total", "Deliveries written to the dead letters, by target and error kind.", "target", "kind")
 	m.DLQReplays = f.counterVec("dlq_replays_total", "Dead-letter replays by outcome (success, failure).", "outcome")
+	for _, o := range DLQReplayOutcomes {
+		m.DLQReplays.WithLabelValues(o)
+	}
 	m.Skipped = f.counterVec("deliveries_skipped_total", "Deliveries held back by routing (unhealthy target, filter), by target and reason.", "target", "reason")
 	m.Deferrals = f.counterVec("delivery_deferrals_total", "Deliveries deferred by Herald's own rate limit or open breaker (no attempt used), by target and kind.", "target", "kind")
 	m.RegistrationErrors = f.counter("metric_registration_errors_total",
@@ -131,6 +134,28 @@ const (
 	SkipFiltered = "filtered"
 )
 
+// Outcomes of herald_dlq_replays_total.
+var DLQReplayOutcomes = []string{"success", "failure"}
+
+// InitDiscoveryErrors creates herald_discovery_errors_total{source, reason}
+// at zero for each reason a configured source can count, so that the
+// series exist from the start and increase() sees the first error.
+func (m *Metrics) InitDiscoveryErrors(source string, reasons ...string) {
+	for _, r := range reasons {
+		m.DiscoveryErrors.WithLabelValues(source, r)
+	}
+}
+
+// InitInvalidTargets creates herald_discovery_invalid_targets{origin, reason}
+// at zero for a configured source, with the source's name as origin (the
+// origin of a skipped definition always names the definition, never the
+// bare source), so that the metric exists before anything is skipped.
+func (m *Metrics) InitInvalidTargets(source string, reasons ...string) {
+	for _, r := range reasons {
+		m.DiscoveryProblem.WithLabelValues(source, r).Set(0)
+	}
+}
+
 // InitTarget creates the per-target series so that they exist at zero.
 func (m *Metrics) InitTarget(name string) {
 	for _, reason := range []string{"unhealthy", "degraded", SkipFiltered} {
@@ -139,12 +164,16 @@ func (m *Metrics) InitTarget(name string) {
 	for _, kind := range []string{"rate_limited", "circuit_open"} {
 		m.Deferrals.WithLabelValues(name, kind)
 	}
+	// Closed (0) until the breaker reports a change; an existing value
+	// is left as it is.
+	m.BreakerState.WithLabelValues(name)
 }
 
 // ForgetTarget drops the per-target series of a removed target.
 func (m *Metrics) ForgetTarget(name string) {
 	m.Skipped.DeletePartialMatch(prometheus.Labels{"target": name})
 	m.Deferrals.DeletePartialMatch(prometheus.Labels{"target": name})
+	m.BreakerState.DeleteLabelValues(name)
 }
 
 // SetMode records the current publishing mode.

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/herald-alerts/herald/internal/netguard"
+	"github.com/herald-alerts/herald/internal/target"
 )
 
 // UserAgent is sent with every delivery.
@@ -57,6 +61,10 @@ func Send(ctx context.Context, client *http.Client, method, url string, headers 
 	noFollow.CheckRedirect = NoRedirect
 	resp, err := noFollow.Do(req)
 	if err != nil {
+		if netguard.IsBlocked(err) {
+			// A tenant's target pointing where it may not: no retry helps.
+			return Response{}, Permanent(KindConfig, "%s", blockedText(err))
+		}
 		return Response{}, ClassifyTransport(err)
 	}
 	defer resp.Body.Close()
@@ -65,5 +73,17 @@ func Send(ctx context.Context, client *http.Client, method, url string, headers 
 	if err != nil && resp.StatusCode/100 != 2 {
 		return out, ClassifyTransport(fmt.Errorf("read response: %w", err))
 	}
-	return out, ClassifyStatus(resp.StatusCode, resp.Header, data, time.Now())
+	// The answer may echo the request's credentials: redact them from the
+	// whole answer before its excerpt is cut.
+	return out, classifyStatus(resp.StatusCode, resp.Header, data, time.Now(), target.RequestSecrets(url, headers))
+}
+
+// blockedText is the dial guard's refusal without the request URL (which
+// may hold a token).
+func blockedText(err error) string {
+	var be *netguard.BlockedError
+	if errors.As(err, &be) {
+		return be.Error()
+	}
+	return "blocked address"
 }

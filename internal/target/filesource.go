@@ -7,6 +7,16 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/herald-alerts/herald/internal/metrics"
+)
+
+// The targets file in herald_discovery_errors_total: its source label and
+// the reasons OnError is called with.
+const (
+	FileErrorSource   = "file"
+	ReasonReadError   = "read_error"
+	ReasonInvalidFile = "invalid_file"
 )
 
 // FileSource reads targets from a JSON or YAML file and reloads it when its
@@ -21,6 +31,15 @@ type FileSource struct {
 
 // Name identifies the source in the registry.
 func (f *FileSource) Name() string { return "file:" + f.Path }
+
+// InitMetrics creates the file's series of herald_discovery_errors_total
+// (source "file") at zero, so that they exist from the start. OnError is
+// what counts them.
+func (f *FileSource) InitMetrics(m *metrics.Metrics) {
+	if m != nil {
+		m.InitDiscoveryErrors(FileErrorSource, ReasonReadError, ReasonInvalidFile)
+	}
+}
 
 // Load reads and parses the file once.
 func (f *FileSource) Load() ([]Target, []Problem, error) {
@@ -52,14 +71,14 @@ func (f *FileSource) Run(ctx context.Context, sink Sink) error {
 	reload := func() (reason string, err error) {
 		data, err := os.ReadFile(f.Path)
 		if err != nil {
-			return "read_error", fmt.Errorf("read targets file: %w", err)
+			return ReasonReadError, fmt.Errorf("read targets file: %w", err)
 		}
 		if loaded && bytes.Equal(data, last) {
 			return "", nil
 		}
 		targets, problems, err := ParseList(data, f.Name())
 		if err != nil {
-			return "invalid_file", err
+			return ReasonInvalidFile, err
 		}
 		for _, p := range problems {
 			log.Warn("target skipped", "origin", p.Origin, "target", p.Target, "reason", p.Reason, "error", p.Message)

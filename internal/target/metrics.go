@@ -15,7 +15,9 @@ const (
 // MetricsObserver publishes registry snapshots into Herald's metrics:
 // herald_targets{type,state} (every known type and both states, zeros
 // included) and herald_discovery_invalid_targets{origin,reason} (one series
-// per definition that is currently skipped, removed once it is fixed).
+// per definition that is currently skipped, removed once it is fixed; and
+// one zero series per source and reason of ProblemReasons, origin the
+// source's name, so that the metric exists from the start).
 type MetricsObserver struct {
 	m *metrics.Metrics
 
@@ -24,13 +26,14 @@ type MetricsObserver struct {
 	observed bool
 	types    map[string]bool
 	problems map[problemKey]bool
+	sources  map[string]bool
 }
 
 type problemKey struct{ origin, reason string }
 
 // NewMetricsObserver returns an observer that writes into m.
 func NewMetricsObserver(m *metrics.Metrics) *MetricsObserver {
-	o := &MetricsObserver{m: m, types: map[string]bool{}, problems: map[problemKey]bool{}}
+	o := &MetricsObserver{m: m, types: map[string]bool{}, problems: map[problemKey]bool{}, sources: map[string]bool{}}
 	for _, t := range Types {
 		o.types[t] = true
 	}
@@ -59,6 +62,12 @@ func (o *MetricsObserver) Observe(s Snapshot) {
 	}
 	o.observed, o.gen = true, s.Generation
 
+	for src := range s.Synced {
+		if !o.sources[src] {
+			o.sources[src] = true
+			o.m.InitInvalidTargets(src, ProblemReasons...)
+		}
+	}
 	counts := map[string]map[string]int{}
 	for _, t := range s.sorted {
 		o.types[t.Type] = true

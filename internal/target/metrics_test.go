@@ -26,6 +26,25 @@ func obsSeries(g *prometheus.GaugeVec) int {
 	return len(ch)
 }
 
+// obsNonZero counts the series of g whose value is not zero.
+func obsNonZero(t *testing.T, g *prometheus.GaugeVec) int {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 100)
+	g.Collect(ch)
+	close(ch)
+	n := 0
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if d.GetGauge().GetValue() != 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func TestMetricsObserver(t *testing.T) {
 	m := metrics.New()
 	reg := target.NewRegistry()
@@ -65,8 +84,18 @@ func TestMetricsObserver(t *testing.T) {
 	// The bad secret is fixed, the duplicate stays.
 	reg.Update("kubernetes", []target.Target{regTarget("hook-1", target.TypeWebhook, "secret:ns/h1")},
 		[]target.Problem{{Origin: "secret:ns/dup", Target: "hook-1", Reason: "duplicate_name"}})
-	if n := obsSeries(m.DiscoveryProblem); n != 1 {
+	if n := obsNonZero(t, m.DiscoveryProblem); n != 1 {
 		t.Errorf("%d problem series, want only the duplicate", n)
+	}
+	// The source's own series: one per reason, at zero, so that the metric
+	// exists before anything is skipped.
+	if n := obsSeries(m.DiscoveryProblem); n != 1+len(target.ProblemReasons) {
+		t.Errorf("%d series, want the duplicate and %d zero series of the source", n, len(target.ProblemReasons))
+	}
+	for _, r := range target.ProblemReasons {
+		if got := obsGauge(t, m.DiscoveryProblem, "kubernetes", r); got != 0 {
+			t.Errorf("herald_discovery_invalid_targets{origin=kubernetes,reason=%s} = %v, want 0", r, got)
+		}
 	}
 	if got := obsGauge(t, m.Targets, "webhook", "enabled"); got != 1 {
 		t.Errorf("webhook enabled = %v", got)

@@ -16,11 +16,22 @@ type Problem struct {
 	// Target is the target name when it could be read.
 	Target string `json:"target,omitempty"`
 	// Reason is a short, stable category for metrics: invalid_json,
-	// missing_config, invalid_target, duplicate_name.
+	// missing_config, invalid_target, duplicate_name, blocked_address.
 	Reason string `json:"reason"`
 	// Message explains the problem; it never contains credentials.
 	Message string `json:"message"`
 }
+
+// Reasons of the problems every source may report (sources add their own,
+// such as Kubernetes discovery's missing_config).
+const (
+	ReasonInvalidJSON   = "invalid_json"
+	ReasonInvalidTarget = "invalid_target"
+	ReasonDuplicateName = "duplicate_name"
+)
+
+// ProblemReasons are the reasons of ParseList and of the registry.
+var ProblemReasons = []string{ReasonInvalidJSON, ReasonInvalidTarget, ReasonDuplicateName}
 
 // Source is a provider of target definitions (a file, Kubernetes Secrets).
 // Run keeps sink current until ctx ends, calling Update with the source's
@@ -107,13 +118,24 @@ func (r *Registry) Update(source string, targets []Target, problems []Problem) {
 // (Kubernetes discovery before its first list). Until its first Update the
 // snapshot lists it in Unsynced, and no delivery should be decided: the
 // targets it will bring are unknown.
+//
+// Watchers see the new snapshot, so that whatever they publish per source
+// (metrics) covers the expected source from the start.
 func (r *Registry) Expect(source string) {
 	r.mu.Lock()
-	if _, ok := r.sources[source]; !ok {
-		r.sources[source] = sourceState{}
-		r.rebuildLocked()
+	if _, ok := r.sources[source]; ok {
+		r.mu.Unlock()
+		return
 	}
+	r.sources[source] = sourceState{}
+	s := r.rebuildLocked()
+	watchers := append([]func(Snapshot){}, r.watchers...)
+	r.notifyMu.Lock()
 	r.mu.Unlock()
+	defer r.notifyMu.Unlock()
+	for _, w := range watchers {
+		w(*s)
+	}
 }
 
 // Unsynced lists the expected sources that have never synced, sorted.
@@ -154,15 +176,24 @@ func (r *Registry) rebuildLocked() *Snapshot {
 		st := r.sources[src]
 		s.Synced[src] = st.synced
 		s.Problems = append(s.Problems, st.problems...)
-		for _, t := range st.targets {
-			if prev, dup := s.byName[t.Name]; dup {
-				s.Problems = append(s.Problems, Problem{
-					Origin: t.Origin, Target: t.Name, Reason: "duplicate_name",
-					Message: fmt.Sprintf("target name %q is already defined by %s; this definition is ignored", t.Name, prev.Origin),
-				})
-				continue
+	}
+	// The operator's own targets first: a tenant's target never takes a
+	// name the operator defined, whatever the sources are called.
+	for _, tenants := range []bool{false, true} {
+		for _, src := range names {
+			for _, t := range r.sources[src].targets {
+				if t.FromTenant() != tenants {
+					continue
+				}
+				if prev, dup := s.byName[t.Name]; dup {
+					s.Problems = append(s.Problems, Problem{
+						Origin: t.Origin, Target: t.Name, Reason: ReasonDuplicateName,
+						Message: fmt.Sprintf("target name %q is already defined by %s; this definition is ignored", t.Name, prev.Origin),
+					})
+					continue
+				}
+				s.byName[t.Name] = t
 			}
-			s.byName[t.Name] = t
 		}
 	}
 	// Sort the names, not the targets: swapping large structs is slow.

@@ -3,6 +3,7 @@
 package target
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -68,6 +69,10 @@ type Target struct {
 	// Origin says where the target came from ("file:/etc/herald/targets.yaml#2",
 	// "secret:monitoring/team-a-slack"). Not part of the schema.
 	Origin string `json:"-"`
+	// Scope is what the target's source lets it do (scope.go): set by
+	// Kubernetes discovery for targets from Secrets, never by the
+	// definition. Not part of the schema.
+	Scope Scope `json:"-"`
 }
 
 // Filter maps a label name to the values an alert's label may have.
@@ -227,22 +232,67 @@ func (t Target) Secrets() []string {
 		}
 	}
 	add(t.Token)
-	for _, v := range t.Headers {
+	for _, v := range RequestSecrets(t.URL, t.Headers) {
 		add(v)
-		// "Bearer <token>", "Basic <credentials>": the credential alone too.
-		if _, cred, ok := strings.Cut(v, " "); ok {
-			add(strings.TrimSpace(cred))
+	}
+	return s
+}
+
+// RequestSecrets lists the credentials a request to rawURL with headers
+// carries, each at least 4 bytes long: every header value, also without
+// its scheme ("Bearer <token>": the token alone), and for "Basic" the
+// decoded "user:password" and the password; the URL's user info (as
+// written, decoded, its password, and the base64 of "user:password" that
+// the client sends as basic auth), its path, its query and every query
+// value. Target.Secrets uses it, and so does publish.Send, which redacts
+// an answer with it before cutting the answer's excerpt.
+func RequestSecrets(rawURL string, headers map[string]string) []string {
+	var s []string
+	add := func(v string) {
+		if len(v) >= 4 {
+			s = append(s, v)
 		}
 	}
-	if u, err := url.Parse(t.URL); err == nil {
+	basic := func(userPass string) {
+		add(userPass)
+		if _, pw, ok := strings.Cut(userPass, ":"); ok {
+			add(pw)
+		}
+	}
+	for _, v := range headers {
+		add(v)
+		// "Bearer <token>", "Basic <credentials>": the credential alone too.
+		scheme, cred, ok := strings.Cut(v, " ")
+		if !ok {
+			continue
+		}
+		cred = strings.TrimSpace(cred)
+		add(cred)
+		if strings.EqualFold(scheme, "Basic") {
+			if dec, err := base64.StdEncoding.DecodeString(cred); err == nil {
+				basic(string(dec))
+			}
+		}
+	}
+	if rawURL == "" {
+		return s
+	}
+	if u, err := url.Parse(rawURL); err == nil {
 		if u.User != nil {
 			add(u.User.String())
-			if pw, ok := u.User.Password(); ok {
+			name := u.User.Username()
+			pw, hasPW := u.User.Password()
+			add(name + ":" + pw)
+			if hasPW {
 				add(pw)
 			}
+			add(base64.StdEncoding.EncodeToString([]byte(name + ":" + pw)))
 		}
 		if u.Path != "" && u.Path != "/" {
 			add(u.Path)
+			if ep := u.EscapedPath(); ep != u.Path {
+				add(ep)
+			}
 		}
 		add(u.RawQuery)
 		for _, vs := range u.Query() {
@@ -352,10 +402,10 @@ func (t Target) Validate() error {
 	}
 	if tp := t.Template; tp != nil {
 		if _, err := ParseTemplate("title", tp.Title); err != nil {
-			return fe("template.title", "does not parse: %v", err)
+			return fe("template.title", "%s", TemplateProblem(err))
 		}
 		if _, err := ParseTemplate("body", tp.Body); err != nil {
-			return fe("template.body", "does not parse: %v", err)
+			return fe("template.body", "%s", TemplateProblem(err))
 		}
 	}
 	return nil
