@@ -8,7 +8,10 @@ import (
 	"sync"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -214,6 +217,106 @@ func (a *Activities) alertView(ctx context.Context, workflowID string) (*alertVi
 		return nil, fmt.Errorf("decode state of alert workflow %s: %w", workflowID, err)
 	}
 	return &view, nil
+}
+
+// PreviousRunInput names the dead-letter workflow and the run that asks.
+type PreviousRunInput struct {
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+}
+
+// PreviousRun is the latest closed run of a workflow ID; RunID is empty
+// when there is none (or its history is gone after the namespace's
+// retention).
+type PreviousRun struct {
+	RunID     string    `json:"runId,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	CloseTime time.Time `json:"closeTime,omitzero"`
+}
+
+// previousRunCandidates is how many runs of the ID are read from
+// visibility. Open runs come first, then closed ones by close time, so the
+// run before the asking one is among the first two even when visibility
+// has not recorded its close yet.
+const previousRunCandidates = 10
+
+// PreviousDeadLetterRun finds the run of the dead-letter workflow before
+// in.RunID: among the runs visibility lists for the ID, the one (other than
+// the asking run) that started last; runs of one ID never overlap, so that
+// is the previous one. Its status and close time come from describing it,
+// which is consistent even while visibility lags behind.
+func (a *Activities) PreviousDeadLetterRun(ctx context.Context, in PreviousRunInput) (PreviousRun, error) {
+	if a.DeadLetters == nil || a.DeadLetters.Client == nil {
+		return PreviousRun{}, temporal.NewNonRetryableApplicationError("dead letters are not configured on this worker", "config", nil)
+	}
+	c := a.DeadLetters.Client
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Query: fmt.Sprintf("WorkflowId = %q", in.WorkflowID), PageSize: previousRunCandidates})
+	if err != nil {
+		return PreviousRun{}, fmt.Errorf("list runs of %s: %w", in.WorkflowID, err)
+	}
+	var best *workflowpb.WorkflowExecutionInfo
+	for _, ex := range resp.GetExecutions() {
+		if ex.GetExecution().GetRunId() == in.RunID {
+			continue
+		}
+		if best == nil || ex.GetStartTime().AsTime().After(best.GetStartTime().AsTime()) {
+			best = ex
+		}
+	}
+	if best == nil {
+		return PreviousRun{}, nil
+	}
+	runID := best.GetExecution().GetRunId()
+	d, err := c.DescribeWorkflowExecution(ctx, in.WorkflowID, runID)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return PreviousRun{}, nil // deleted after the retention period
+	}
+	if err != nil {
+		return PreviousRun{}, fmt.Errorf("describe run %s of %s: %w", runID, in.WorkflowID, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		// Only one run of an ID is open at a time, and the asking run is.
+		return PreviousRun{}, fmt.Errorf("run %s of %s is still open", runID, in.WorkflowID)
+	}
+	return PreviousRun{RunID: runID, Status: info.GetStatus().String(), CloseTime: info.GetCloseTime().AsTime()}, nil
+}
+
+// ExportInput asks for one page of a dead-letter run's state.
+type ExportInput struct {
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	Offset     int    `json:"offset"`
+	MaxBytes   int    `json:"maxBytes,omitempty"`
+}
+
+// ExportRequest is the argument of the dead-letter workflow's export query:
+// entries from Offset, at most MaxBytes of uncompressed JSON (at least one).
+type ExportRequest struct {
+	Offset   int `json:"offset"`
+	MaxBytes int `json:"maxBytes,omitempty"`
+}
+
+// ExportDeadLetters reads one page of the state of a dead-letter run, also
+// of a closed one (a terminated or failed run answers queries: a worker
+// replays its history), through the workflow's export query. The page is
+// returned as it is: compressed, bounded in size by MaxBytes.
+func (a *Activities) ExportDeadLetters(ctx context.Context, in ExportInput) ([]byte, error) {
+	if a.DeadLetters == nil || a.DeadLetters.Client == nil {
+		return nil, temporal.NewNonRetryableApplicationError("dead letters are not configured on this worker", "config", nil)
+	}
+	v, err := a.DeadLetters.Client.QueryWorkflow(ctx, in.WorkflowID, in.RunID, contract.DeadLetterExportQuery,
+		ExportRequest{Offset: in.Offset, MaxBytes: in.MaxBytes})
+	if err != nil {
+		return nil, fmt.Errorf("query dead letters of run %s: %w", in.RunID, err)
+	}
+	var page []byte
+	if err := v.Get(&page); err != nil {
+		return nil, fmt.Errorf("decode dead letters of run %s: %w", in.RunID, err)
+	}
+	return page, nil
 }
 
 // DeadLetterRecorder writes dead letters: SignalWithStart of the one

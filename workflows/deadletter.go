@@ -38,6 +38,23 @@ const (
 	// DeadLetterReplayAllStatusQuery takes a replay-all key and returns
 	// its ReplayAllResult (running or finished).
 	DeadLetterReplayAllStatusQuery = "replayAllStatus"
+	// DeadLetterExportQuery takes an activities.ExportRequest and returns
+	// one page of the state (see deadletter_recover.go).
+	DeadLetterExportQuery = contract.DeadLetterExportQuery
+)
+
+// Messages of refusals the API maps to a status (the start of the text).
+const (
+	// ErrBeingReplayed: the entry is being replayed (by a replay of its
+	// own or a replay-all batch); the API answers 409.
+	ErrBeingReplayed = "is being replayed"
+	// ErrMovingToNewRun: the run is writing its state for continue-as-new
+	// and takes no change; the API answers 503, to be retried.
+	ErrMovingToNewRun = "the dead letters are moving to a new run"
+	// ErrRecovering: a run that started without carried state is still
+	// reading the entries of the previous run; queries answer this error
+	// (never an incomplete list) and the API answers 503.
+	ErrRecovering = "dead letters temporarily unavailable: recovering the entries of the previous run"
 )
 
 // Limits of the dead-letter workflow (documented in docs/dead-letters.md).
@@ -70,6 +87,13 @@ const (
 // batched, deduplicated job across continue-as-new.
 const versionBounded = "dlq-bounded"
 
+// versionHardened marks the dead-letter workflow that claims an entry
+// before any blocking step of its replay (a second replay, a replay-all
+// batch or a drop meanwhile is refused or skips it), and that, when a run
+// starts without carried state, recovers the entries of the previous
+// (terminated, failed or cancelled) run before it serves updates.
+const versionHardened = "dlq-hardened"
+
 // DeadLetter is a delivery that failed for good (see activities.DeadLetter).
 type DeadLetter = activities.DeadLetter
 
@@ -99,6 +123,10 @@ type DeadLetterInput struct {
 	StateBudget int `json:"stateBudget,omitempty"`
 	// ReplayBatch is the batch size of replay-all (default 100).
 	ReplayBatch int `json:"replayBatch,omitempty"`
+	// Fresh starts a run without carried state that does not recover the
+	// entries of the previous run (only for a deliberate fresh start; a
+	// terminated run's entries are otherwise recovered).
+	Fresh bool `json:"fresh,omitempty"`
 }
 
 type deadLetterState struct {
@@ -119,6 +147,9 @@ type deadLetterState struct {
 	// ones (counts only), for deduplication of retried requests.
 	Job  *replayJob         `json:"job,omitempty"`
 	Jobs []*ReplayAllResult `json:"jobs,omitempty"`
+	// Recovery tells where the entries of a run that started without
+	// carried state came from (see deadletter_recover.go).
+	Recovery *Recovery `json:"recovery,omitempty"`
 }
 
 // ListRequest filters and pages the entries (oldest first).
@@ -157,6 +188,9 @@ type Stats struct {
 	ArchiveWorkflows int `json:"archiveWorkflows"`
 	// ReplayAll is the running replay-all, if any.
 	ReplayAll *ReplayAllResult `json:"replayAll,omitempty"`
+	// Recovery: the entries were recovered from a terminated, failed or
+	// cancelled run.
+	Recovery *Recovery `json:"recovery,omitempty"`
 }
 
 // ReplayRequest names one entry.
@@ -201,6 +235,10 @@ type ReplayAllResult struct {
 	// rest).
 	Results []ReplayResult `json:"results"`
 	Omitted int            `json:"omitted,omitempty"`
+	// Interrupted: the run of the dead-letter workflow that ran this
+	// replay-all was terminated or failed; the entries it had not handled
+	// are still in the dead letters (a new replay-all takes them on).
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // DropRequest names one entry.
@@ -225,15 +263,26 @@ type deadLetters struct {
 	busy  map[string]bool // entries being replayed
 	// signals counts entries received by this run.
 	signals int
-	// bounded is true from versionBounded on.
-	bounded bool
+	// bounded is true from versionBounded on, hardened from
+	// versionHardened on.
+	bounded  bool
+	hardened bool
 	// stopping is set when the run is about to continue as new: a running
 	// replay-all stops after its current batch. jobRunning is true while
 	// it runs in this run.
 	stopping   bool
 	jobRunning bool
-	// loaded is set once the carried state is decoded.
+	// sealing is set once handlers and the replay-all have finished and
+	// the state is being written for continue-as-new: validators refuse
+	// every change from then on (see ErrMovingToNewRun).
+	sealing bool
+	// loaded is set once the carried state is decoded and, in a run that
+	// recovers the previous run's entries, once they are recovered.
 	loaded bool
+	// recovering is true while the previous run's entries are read;
+	// recovered counts those placed at the front of the entries.
+	recovering bool
+	recovered  int
 }
 
 // DeadLetterWorkflow keeps every delivery that failed for good until it is
@@ -259,6 +308,7 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 		d.in.ReplayBatch = DefaultReplayBatch
 	}
 	d.bounded = workflow.GetVersion(ctx, versionBounded, workflow.DefaultVersion, 1) >= 1
+	d.hardened = d.bounded && workflow.GetVersion(ctx, versionHardened, workflow.DefaultVersion, 1) >= 1
 	if d.bounded {
 		// Handlers first: decoding thousands of entries yields (see
 		// loadState), and updates that arrive meanwhile wait for it.
@@ -268,6 +318,16 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 	}
 	if err := d.loadState(ctx, in.State); err != nil {
 		return err
+	}
+	if d.hardened && len(in.State) == 0 && !in.Fresh && workflow.GetInfo(ctx).ContinuedExecutionRunID == "" {
+		// A start without carried state (the first dead letter, or the
+		// first after a run was terminated or failed): entries arriving
+		// meanwhile are taken in, updates wait, queries answer
+		// ErrRecovering until the previous run's entries are back.
+		d.recovering = true
+		workflow.Go(ctx, d.recoverPrevious)
+	} else {
+		d.loaded = true
 	}
 	if !d.bounded {
 		if err := d.registerHandlers(ctx); err != nil {
@@ -286,9 +346,14 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 		d.drain(ctx, addCh)
 		if d.shouldContinueAsNew(ctx) {
 			d.stopping = true
-			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && !d.jobRunning }); err != nil {
+			if err := workflow.Await(ctx, func() bool {
+				return workflow.AllHandlersFinished(ctx) && !d.jobRunning && !d.recovering
+			}); err != nil {
 				return err
 			}
+			// From here on the state is written out; validators refuse
+			// changes (a drop now would shift the entries being encoded).
+			d.sealing = true
 			d.drain(ctx, addCh)
 			var state []byte
 			var err error
@@ -319,7 +384,6 @@ func DeadLetterWorkflow(ctx workflow.Context, in DeadLetterInput) error {
 // every stateChunk entries, so a large state never trips the SDK's deadlock
 // detection.
 func (d *deadLetters) loadState(ctx workflow.Context, state []byte) error {
-	defer func() { d.loaded = true }()
 	if len(state) == 0 {
 		return nil
 	}
@@ -385,12 +449,15 @@ func (d *deadLetters) add(ctx workflow.Context, e *DeadLetter) {
 	d.st.Entries = append(d.st.Entries, e)
 	d.index[e.ID] = e
 	for len(d.st.Entries) > d.in.MaxEntries {
-		d.evictOldest(ctx)
+		if !d.evictOldest(ctx) {
+			break // every entry is being replayed: evicted later
+		}
 	}
 }
 
-// evictOldest moves the oldest entry (not being replayed) into Overflow.
-func (d *deadLetters) evictOldest(ctx workflow.Context) {
+// evictOldest moves the oldest entry (not being replayed) into Overflow; it
+// reports false if every entry is being replayed.
+func (d *deadLetters) evictOldest(ctx workflow.Context) bool {
 	for i, e := range d.st.Entries {
 		if d.busy[e.ID] {
 			continue
@@ -411,14 +478,18 @@ func (d *deadLetters) evictOldest(ctx workflow.Context) {
 		workflow.GetLogger(ctx).Warn("dead letters full: oldest entry summarised", "id", e.ID,
 			"target", e.Target, "max", d.in.MaxEntries)
 		d.remove(i)
-		return
+		return true
 	}
+	return false
 }
 
 func (d *deadLetters) remove(i int) {
 	e := d.st.Entries[i]
 	delete(d.index, e.ID)
 	d.st.Entries = append(d.st.Entries[:i], d.st.Entries[i+1:]...)
+	if i < d.recovered {
+		d.recovered--
+	}
 }
 
 func (d *deadLetters) removeID(id string) bool {
@@ -438,20 +509,10 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, DeadLetterStatsQuery, d.stats); err != nil {
 		return err
 	}
-	exists := func(id string) error {
-		if id == "" {
-			return errors.New("id is required")
-		}
-		if !d.loaded {
-			return nil // checked again by the handler once loaded
-		}
-		if _, ok := d.index[id]; !ok {
-			return fmt.Errorf("no dead letter with id %q", id)
-		}
-		if d.busy[id] {
-			return fmt.Errorf("dead letter %q is being replayed", id)
-		}
-		return nil
+	// Registered in runs of every version: queries add no command, and a
+	// closed run of any version is read by the run after it.
+	if err := workflow.SetQueryHandler(ctx, DeadLetterExportQuery, d.export); err != nil {
+		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterReplayUpdate,
 		func(ctx workflow.Context, r ReplayRequest) (ReplayResult, error) {
@@ -459,21 +520,32 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 				if err := d.awaitLoaded(ctx); err != nil {
 					return ReplayResult{}, err
 				}
-				if err := exists(r.ID); err != nil {
+				if err := d.checkEntry(r.ID); err != nil {
 					return ReplayResult{}, temporal.NewApplicationError(err.Error(), "Rejected")
 				}
 			}
 			e := d.index[r.ID]
+			if d.hardened {
+				// Claimed before anything blocks (the validator ran just
+				// before, in this coroutine): a second replay, a drop or a
+				// replay-all batch meanwhile sees the entry busy.
+				defer d.claim(e.ID)()
+				return d.replayOne(ctx, e), nil
+			}
+			// Before versionHardened the entry was claimed only once its
+			// archived alert was read back.
 			if e.Archive == "" {
+				defer d.claim(e.ID)()
 				return d.replay(ctx, e, nil, true), nil
 			}
 			bodies, err := d.fetchArchived(ctx, e.Archive, []string{e.ID})
 			if err != nil {
 				return ReplayResult{ID: e.ID, Error: err.Error()}, nil
 			}
+			defer d.claim(e.ID)()
 			return d.replay(ctx, e, bodies, true), nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(r ReplayRequest) error { return exists(r.ID) }},
+		workflow.UpdateHandlerOptions{Validator: func(r ReplayRequest) error { return d.checkEntry(r.ID) }},
 	); err != nil {
 		return err
 	}
@@ -482,8 +554,13 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DeadLetterDropUpdate,
 		func(ctx workflow.Context, r DropRequest) (DropResult, error) {
-			if err := d.awaitLoaded(ctx); err != nil {
-				return DropResult{}, err
+			if !d.loaded {
+				if err := d.awaitLoaded(ctx); err != nil {
+					return DropResult{}, err
+				}
+				if d.hardened && d.busy[r.ID] {
+					return DropResult{}, temporal.NewApplicationError(busyError(r.ID).Error(), "Rejected")
+				}
 			}
 			if d.removeID(r.ID) {
 				d.st.Dropped++
@@ -491,7 +568,7 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 			}
 			return DropResult{}, nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(r DropRequest) error { return exists(r.ID) }},
+		workflow.UpdateHandlerOptions{Validator: func(r DropRequest) error { return d.checkEntry(r.ID) }},
 	); err != nil {
 		return err
 	}
@@ -516,6 +593,9 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 			return DropResult{Dropped: n}, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(r PurgeRequest) error {
+			if d.sealing {
+				return movingError()
+			}
 			if r.OlderThan <= 0 {
 				return errors.New("olderThan must be a positive duration")
 			}
@@ -524,7 +604,68 @@ func (d *deadLetters) registerHandlers(ctx workflow.Context) error {
 	)
 }
 
+// checkEntry is the validation of an update on one entry (replay, drop):
+// it exists and is not being replayed, and the run is not sealing. Before
+// the state is loaded (or recovered) it passes, and the handler checks
+// again once it is.
+func (d *deadLetters) checkEntry(id string) error {
+	if id == "" {
+		return errors.New("id is required")
+	}
+	if d.sealing {
+		return movingError()
+	}
+	if !d.loaded {
+		return nil
+	}
+	if _, ok := d.index[id]; !ok {
+		return fmt.Errorf("no dead letter with id %q", id)
+	}
+	if d.busy[id] {
+		return busyError(id)
+	}
+	return nil
+}
+
+func busyError(id string) error {
+	return fmt.Errorf("dead letter %q %s", id, ErrBeingReplayed)
+}
+
+func movingError() error {
+	return temporal.NewApplicationError(ErrMovingToNewRun+" (continue-as-new); try again in a moment", "MovingToNewRun")
+}
+
+// claim marks entries busy (being replayed) and returns the release. A busy
+// entry is refused by the replay and drop validators, skipped by replay-all,
+// purge, eviction and archiving.
+func (d *deadLetters) claim(ids ...string) func() {
+	for _, id := range ids {
+		d.busy[id] = true
+	}
+	return func() {
+		for _, id := range ids {
+			delete(d.busy, id)
+		}
+	}
+}
+
+// replayOne replays one entry, reading its alert back from its archive
+// first if it was archived. The caller has claimed it.
+func (d *deadLetters) replayOne(ctx workflow.Context, e *DeadLetter) ReplayResult {
+	if e.Archive == "" {
+		return d.replay(ctx, e, nil, true)
+	}
+	bodies, err := d.fetchArchived(ctx, e.Archive, []string{e.ID})
+	if err != nil {
+		return ReplayResult{ID: e.ID, Error: err.Error()}
+	}
+	return d.replay(ctx, e, bodies, true)
+}
+
 func (d *deadLetters) list(r ListRequest) (ListResponse, error) {
+	if d.recovering {
+		return ListResponse{}, errors.New(ErrRecovering)
+	}
 	limit := r.Limit
 	if limit <= 0 {
 		limit = 100
@@ -555,9 +696,12 @@ func (d *deadLetters) list(r ListRequest) (ListResponse, error) {
 }
 
 func (d *deadLetters) stats() (Stats, error) {
+	if d.recovering {
+		return Stats{}, errors.New(ErrRecovering)
+	}
 	s := Stats{Total: len(d.st.Entries), ByTarget: map[string]int{}, ByKind: map[string]int{},
 		Overflow: d.st.Overflow, Written: d.st.Written, Replayed: d.st.Replayed, Dropped: d.st.Dropped,
-		Superseded: d.st.Superseded, ArchiveWorkflows: len(d.st.Archives)}
+		Superseded: d.st.Superseded, ArchiveWorkflows: len(d.st.Archives), Recovery: d.st.Recovery}
 	for _, e := range d.st.Entries {
 		s.ByTarget[e.Target]++
 		s.ByKind[e.ErrorKind]++
@@ -575,10 +719,8 @@ func (d *deadLetters) stats() (Stats, error) {
 // replay runs the delivery of e again with the target's current
 // credentials. Success removes the entry and, when notify is set, tells the
 // alert workflow; failure keeps it with the new error. bodies holds the
-// alert of an archived entry.
+// alert of an archived entry. The caller has claimed e.
 func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter, bodies map[string]activities.ArchivedBody, notify bool) ReplayResult {
-	d.busy[e.ID] = true
-	defer delete(d.busy, e.ID)
 	d.st.ReplaySeq++
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          fmt.Sprintf("replay/%s/%d", e.Target, d.st.ReplaySeq),
@@ -648,7 +790,9 @@ func (d *deadLetters) replayAllUnbatched(ctx workflow.Context, r ReplayAllReques
 		}
 		running++
 		workflow.Go(ctx, func(ctx workflow.Context) {
+			release := d.claim(todo[i].ID)
 			results[i] = d.replay(ctx, todo[i], nil, true)
+			release()
 			running--
 			next++
 		})

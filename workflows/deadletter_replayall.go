@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -52,6 +53,18 @@ func (j *replayJob) result(withResults bool) ReplayAllResult {
 	return r
 }
 
+// skip counts an entry the job does not send, and why.
+func (j *replayJob) skip(id, why string) {
+	j.Res.Skipped++
+	j.record(ReplayResult{ID: id, Skipped: why})
+}
+
+// Why a job skips an entry that is not its to replay.
+const (
+	skipGone = "no longer in the dead letters (replayed on its own or dropped meanwhile)"
+	skipBusy = "being replayed on its own: not sent twice"
+)
+
 func (j *replayJob) record(res ReplayResult) {
 	if len(j.Res.Results) < maxJobResults {
 		j.Res.Results = append(j.Res.Results, res)
@@ -80,6 +93,9 @@ func groupKey(e *DeadLetter) string { return e.Fingerprint + "/" + e.Target }
 
 func (d *deadLetters) registerReplayAll(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, DeadLetterReplayAllStatusQuery, func(key string) (ReplayAllResult, error) {
+		if d.recovering {
+			return ReplayAllResult{}, errors.New(ErrRecovering)
+		}
 		if j := d.st.Job; j != nil && j.Key == key {
 			return j.result(true), nil
 		}
@@ -100,12 +116,33 @@ func (d *deadLetters) registerReplayAll(ctx workflow.Context) error {
 			return d.replayAllJob(ctx, r)
 		},
 		workflow.UpdateHandlerOptions{Validator: func(r ReplayAllRequest) error {
+			if d.sealing && !d.knownJob(r.Key) {
+				// Joining a known job changes nothing; starting one would
+				// change the state being written.
+				return movingError()
+			}
 			if !d.bounded {
 				return nil
 			}
 			return d.refuseSecondJob(r.Key)
 		}},
 	)
+}
+
+// knownJob reports whether key names the current or an earlier replay-all.
+func (d *deadLetters) knownJob(key string) bool {
+	if key == "" {
+		return false
+	}
+	if j := d.st.Job; j != nil && j.Key == key {
+		return true
+	}
+	for _, r := range d.st.Jobs {
+		if r.Key == key {
+			return true
+		}
+	}
+	return false
 }
 
 // refuseSecondJob rejects a replay-all while another one runs.
@@ -195,13 +232,26 @@ func (d *deadLetters) startJob(ctx workflow.Context) {
 // rest, alert/target pairs in parallel and each pair's events in order.
 func (d *deadLetters) runBatch(ctx workflow.Context, j *replayJob, ids []string) {
 	var batch []*DeadLetter
+	var claimed []string
 	for _, id := range ids {
-		if e := d.index[id]; e != nil && !d.busy[id] {
+		switch e := d.index[id]; {
+		case e == nil:
+			j.skip(id, skipGone)
+		case d.busy[id]:
+			j.skip(id, skipBusy)
+		default:
 			batch = append(batch, e)
+			claimed = append(claimed, id)
 		}
 	}
 	if len(batch) == 0 {
 		return
+	}
+	if d.hardened {
+		// The batch claims its entries before reading archives and
+		// checking deliveries: a replay or drop of one of them meanwhile
+		// is refused as being replayed.
+		defer d.claim(claimed...)()
 	}
 	bodies := d.batchBodies(ctx, batch)
 	verdicts := d.checkDeliveries(ctx, batch)
@@ -232,8 +282,17 @@ func (d *deadLetters) runBatch(ctx workflow.Context, j *replayJob, ids []string)
 
 func (d *deadLetters) replayInJob(ctx workflow.Context, j *replayJob, e *DeadLetter,
 	bodies map[string]activities.ArchivedBody, verdicts map[string]activities.DeliveryVerdict) {
-	if d.index[e.ID] != e || d.busy[e.ID] {
-		return // dropped or replayed on its own meanwhile
+	if d.index[e.ID] != e {
+		j.skip(e.ID, skipGone)
+		return
+	}
+	if !d.hardened {
+		// Before versionHardened the batch did not claim its entries.
+		if d.busy[e.ID] {
+			j.skip(e.ID, skipBusy)
+			return
+		}
+		defer d.claim(e.ID)()
 	}
 	k := groupKey(e)
 	if j.Blocked[k] {

@@ -27,6 +27,11 @@ type dlqHarness struct {
 	pub      *scriptedPublisher
 	mu       sync.Mutex
 	notified []contract.DeliveryReplayed
+	// previous is what the PreviousDeadLetterRun activity answers (by
+	// default: no previous run, nothing to recover); previousAsked counts
+	// its calls.
+	previous      activities.PreviousRun
+	previousAsked int
 }
 
 func newDLQHarness(t *testing.T, targets ...target.Target) *dlqHarness {
@@ -44,6 +49,11 @@ func newDLQHarness(t *testing.T, targets ...target.Target) *dlqHarness {
 			defer h.mu.Unlock()
 			h.notified = append(h.notified, arg.(contract.DeliveryReplayed))
 			return nil
+		})
+	env.OnActivity("PreviousDeadLetterRun", mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.PreviousRunInput) (activities.PreviousRun, error) {
+			h.previousAsked++
+			return h.previous, nil
 		})
 	return h
 }

@@ -47,6 +47,10 @@ const (
 	// DeadLetterArchiveBodiesQuery is the dead-letter archive workflow's
 	// query of archived alert bodies.
 	DeadLetterArchiveBodiesQuery = "bodies"
+	// DeadLetterExportQuery returns one page of a dead-letter run's state
+	// (also of a closed run): a run that starts without carried state
+	// recovers the entries of the previous run with it.
+	DeadLetterExportQuery = "export"
 )
 
 // DeadLetterID identifies a failed delivery: alert workflow run, target and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -123,6 +124,47 @@ func TestRecordedScenarios(t *testing.T) {
 		workflowID string
 		steps      func(fp string)
 	}{"deadletter_v1.json", "", dlqID, func(string) {}})
+	// The dead-letter workflow terminated with its entries: the next dead
+	// letter starts a run that recovers them (versionHardened), then a drop
+	// and a replay.
+	scenarios = append(scenarios, struct {
+		file       string
+		fp         string
+		workflowID string
+		steps      func(fp string)
+	}{"deadletter_v2_recovered.json", "", dlqID, func(string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := h.client.TerminateWorkflow(ctx, dlqID, "", "recording a recovery"); err != nil {
+			t.Fatal(err)
+		}
+		broken.AnswerFromNowOn(response{Status: 400, Body: "rejected"})
+		a := firingAlert("hist6", "HistoryRecovered")
+		h.post(webhookBody(a))
+		var list workflows.ListResponse
+		eventually(t, 60*time.Second, "recovered run lists old and new dead letters", func() bool {
+			return h.call("GET", "/api/v1/dlq?limit=100", "", &list) == 200 && list.Total > 1 &&
+				slices.ContainsFunc(list.Entries, func(e *workflows.DeadLetter) bool { return e.Fingerprint == "hist6" })
+		})
+		var old, fresh string
+		for _, e := range list.Entries {
+			if e.Fingerprint == "hist6" {
+				fresh = e.ID
+			} else if old == "" {
+				old = e.ID
+			}
+		}
+		if code := h.call("DELETE", "/api/v1/dlq/"+old, "", nil); code != 200 {
+			t.Fatalf("drop of a recovered entry = %d", code)
+		}
+		broken.AnswerFromNowOn(publishtest.OK(""))
+		var res workflows.ReplayResult
+		if code := h.call("POST", "/api/v1/dlq/"+fresh+"/replay", "", &res); code != 200 {
+			t.Fatalf("replay = %d %+v", code, res)
+		}
+		h.post(webhookBody(resolvedAlert(a)))
+		h.waitWorkflowDone("hist6")
+	}})
 	for _, sc := range scenarios {
 		sc.steps(sc.fp)
 		if sc.fp != "" {
