@@ -26,6 +26,7 @@ import (
 	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
+	"github.com/herald-alerts/herald/internal/netguard"
 	"github.com/herald-alerts/herald/internal/publish"
 	"github.com/herald-alerts/herald/internal/publish/alertmanager"
 	"github.com/herald-alerts/herald/internal/publish/pagerduty"
@@ -94,17 +95,21 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 
 // HTTPClient is the client deliveries use: pooled connections, bounded
 // dial and TLS handshakes; the per-attempt deadline comes from the context.
+// Requests of a tenant's target (their context carries its dial policy)
+// go over connections of their own, each address checked when it is
+// dialled (netguard.Transport).
 func HTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
-	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	tr.DialContext = dialer.DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 25 * time.Second
 	// Deliveries never follow redirects: a 301/302/303 would turn the POST
 	// into a body-less GET recorded as delivered, and a 307/308 would send
 	// the body, routing key and secret headers to another host. The
 	// publishers classify the 3xx as a permanent failure.
-	return &http.Client{Transport: tr, CheckRedirect: publish.NoRedirect}
+	return &http.Client{Transport: netguard.NewTransport(tr, dialer), CheckRedirect: publish.NoRedirect}
 }
 
 // Publishers returns a publisher for every target type. With m, every
@@ -232,9 +237,13 @@ func Serve(ctx context.Context, addr string, h http.Handler, grace time.Duration
 	return ServeListener(ctx, ln, h, grace, log)
 }
 
-// ServeListener is Serve on an existing listener.
+// ServeListener is Serve on an existing listener. Headers must arrive
+// within ReadHeaderTimeout; the handler bounds reading a body
+// (ingest.BodyDeadline). There is no ReadTimeout: it would also end the
+// context of a long request without a body (a replay-all waiting for its
+// result) when it expires.
 func ServeListener(ctx context.Context, ln net.Listener, h http.Handler, grace time.Duration, log *slog.Logger) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -279,5 +288,10 @@ func newHTTP(cfg config.Config, c client.Client, health *activities.HealthStore,
 		WebhookConcurrency: cfg.WebhookConcurrency,
 		AlertLimits:        alert.Limits{MaxBytes: cfg.MaxAlertBytes, MaxLabels: cfg.MaxAlertLabels},
 		AdminReads:         cfg.AdminReads,
+
+		ListenAddr:      cfg.HTTPAddr,
+		AllowedHosts:    cfg.AllowedHosts,
+		BodyReadTimeout: cfg.BodyReadTimeout,
+		APIConcurrency:  cfg.APIConcurrency,
 	})
 }

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/herald-alerts/herald/internal/ingest"
 )
 
 // ServePprof serves Go's profiling endpoints on addr until ctx ends (off
@@ -20,8 +22,10 @@ func ServePprof(ctx context.Context, addr string, log *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// Profiles are for this machine: no rebinding page may read them.
+	h := ingest.BodyDeadline(ingest.DefaultBodyReadTimeout)(ingest.HostGuard(addr, nil, log.Warn)(mux))
 	go func() {
-		if err := Serve(ctx, addr, mux, time.Second, log); err != nil {
+		if err := Serve(ctx, addr, h, time.Second, log); err != nil {
 			log.Warn("pprof server stopped", "addr", addr, "error", err)
 		}
 	}()

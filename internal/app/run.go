@@ -57,9 +57,10 @@ func (rt *Runtime) startSources(ctx context.Context) error {
 		fs := &target.FileSource{
 			Path: rt.Config.TargetsFile, PollInterval: rt.Config.TargetsPoll, Logger: rt.Log,
 			OnError: func(reason string, _ error) {
-				rt.Metrics.DiscoveryErrors.WithLabelValues("file", reason).Inc()
+				rt.Metrics.DiscoveryErrors.WithLabelValues(target.FileErrorSource, reason).Inc()
 			},
 		}
+		fs.InitMetrics(rt.Metrics)
 		targets, problems, err := fs.Load()
 		if err != nil {
 			return fmt.Errorf("targets file: %w", err)
@@ -246,7 +247,8 @@ func RunWorker(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 func workerHandler(rt *Runtime) http.Handler {
 	return ingest.OpsHandler(ingest.Config{
 		Client: rt.Client, Namespace: rt.Config.TemporalNamespace, TaskQueue: rt.Config.TaskQueue,
-		Metrics: rt.Metrics, Logger: rt.Log, Ready: rt.ready,
+		Metrics: rt.Metrics, Logger: rt.Log, Ready: rt.ready, Registry: rt.Registry,
+		ListenAddr: rt.Config.HTTPAddr, AllowedHosts: rt.Config.AllowedHosts, BodyReadTimeout: rt.Config.BodyReadTimeout,
 	})
 }
 

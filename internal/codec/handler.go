@@ -13,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -130,6 +131,12 @@ func (h *Handler) serveCodec(w http.ResponseWriter, r *http.Request, op string) 
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.opts.MaxBodyBytes))
+		return
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server's body deadline passed (a client trickling its body).
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestTimeout, "request body not received in time")
 		return
 	}
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -91,6 +92,22 @@ type Config struct {
 	MaxAlertBytes      int
 	MaxAlertLabels     int
 	AdminReads         bool
+
+	// HTTP surface: Host names a server on a loopback address answers
+	// besides its own (DNS rebinding protection), the time to receive one
+	// request body, and the API's (and /codec's) concurrency bound.
+	AllowedHosts    []string
+	BodyReadTimeout time.Duration
+	APIConcurrency  int
+
+	// Tenancy of targets from Kubernetes Secrets: K8sClusterWide lists
+	// the namespaces whose Secrets' targets receive every namespace's
+	// alerts ("*": all; the others receive only alerts whose namespace
+	// label is their own namespace); K8sAllowedTargetCIDRs are networks
+	// such targets may reach although they are loopback, link-local or
+	// cloud metadata addresses.
+	K8sClusterWide        []string
+	K8sAllowedTargetCIDRs []netip.Prefix
 
 	LogLevel  string
 	LogFormat string
@@ -330,6 +347,25 @@ var options = []option{
 		return nil
 	}),
 	opt("k8s-selector", "HERALD_K8S_SELECTOR", "publishing-target=true", "label selector of target Secrets", str(func(c *Config) *string { return &c.K8sSelector })),
+	opt("k8s-cluster-wide-namespaces", "HERALD_K8S_CLUSTER_WIDE_NAMESPACES", "", "comma-separated namespaces whose target Secrets receive the alerts of every namespace (* for all); a target from a Secret in any other namespace receives only alerts whose namespace label is its own namespace", func(c *Config, v string) error {
+		c.K8sClusterWide = splitList(v)
+		return nil
+	}),
+	opt("k8s-allowed-target-cidrs", "HERALD_K8S_ALLOWED_TARGET_CIDRS", "", "comma-separated networks (CIDRs) that targets from Secrets may reach although they are loopback, link-local or cloud metadata addresses; empty: none (targets from the targets file are not restricted)", func(c *Config, v string) error {
+		c.K8sAllowedTargetCIDRs = nil
+		for _, s := range splitList(v) {
+			p, err := netip.ParsePrefix(s)
+			if err != nil {
+				a, aerr := netip.ParseAddr(s)
+				if aerr != nil {
+					return fmt.Errorf("not a CIDR (like 127.0.0.0/8) or an address: %q", s)
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.K8sAllowedTargetCIDRs = append(c.K8sAllowedTargetCIDRs, p.Masked())
+		}
+		return nil
+	}),
 	opt("kubeconfig", "KUBECONFIG", "", "kubeconfig file for Kubernetes discovery outside a cluster (in-cluster config when empty)", str(func(c *Config) *string { return &c.Kubeconfig })),
 	opt("health-interval", "HERALD_HEALTH_INTERVAL", "2m", "interval of the scheduled target health checks", dur(func(c *Config) *time.Duration { return &c.HealthInterval })),
 	opt("routing-strategy", "HERALD_ROUTING_STRATEGY", "skip-unhealthy", "skip-unhealthy, skip-unhealthy-and-degraded or all: which targets get deliveries by health", str(func(c *Config) *string { return &c.RoutingStrategy })),
@@ -355,10 +391,22 @@ var options = []option{
 	}),
 	opt("webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", "10s", "budget of one POST /webhook for handing all its alerts to Temporal; keep it below Alertmanager's webhook timeout", dur(func(c *Config) *time.Duration { return &c.WebhookTimeout })),
 	opt("signal-timeout", "HERALD_SIGNAL_TIMEOUT", "5s", "budget of handing one alert to Temporal (SignalWithStart), within --webhook-timeout", dur(func(c *Config) *time.Duration { return &c.SignalTimeout })),
-	opt("webhook-concurrency", "HERALD_WEBHOOK_CONCURRENCY", "0", "webhook body budget in bodies of --max-body-bytes (0: 2 x GOMAXPROCS, at least 4); each request takes its Content-Length (at least 64 KiB) of it; over the budget a request waits up to 1s, then gets 503 with Retry-After", integer(func(c *Config) *int { return &c.WebhookConcurrency })),
+	opt("webhook-concurrency", "HERALD_WEBHOOK_CONCURRENCY", "0", "webhook body budget in bodies of --max-body-bytes (0: 2 x GOMAXPROCS, at least 4); each request takes 64 KiB of it, and more in steps of 64 KiB as its body's bytes arrive; over the budget a request waits up to 1s, then gets 503 with Retry-After", integer(func(c *Config) *int { return &c.WebhookConcurrency })),
 	opt("max-alert-bytes", "HERALD_MAX_ALERT_BYTES", "262144", "largest alert a workflow carries (bytes of its JSON); a larger one is accepted with its longest annotations trimmed (marked) to fit; only labels alone over it are refused with 400", integer(func(c *Config) *int { return &c.MaxAlertBytes })),
 	opt("max-alert-labels", "HERALD_MAX_ALERT_LABELS", "256", "most labels an accepted alert may have; more is rejected with 400, the others of the request are accepted", integer(func(c *Config) *int { return &c.MaxAlertLabels })),
 	switchOpt("admin-reads", "HERALD_ADMIN_READS", "every /api/v1 call, reads too, requires the admin token (alert state and dead letters hold alert data)", boolean(func(c *Config) *bool { return &c.AdminReads })),
+	opt("allowed-hosts", "HERALD_ALLOWED_HOSTS", "", "comma-separated host names (name, or name:port) that a server on a loopback --http-addr answers besides its own address, localhost and loopback IPs; other Host headers get 403 (DNS rebinding protection); * answers any", func(c *Config, v string) error {
+		hosts := splitList(v)
+		for _, h := range hosts {
+			if strings.Contains(h, "/") {
+				return fmt.Errorf("host names, not URLs: %q", h)
+			}
+		}
+		c.AllowedHosts = hosts
+		return nil
+	}),
+	opt("body-read-timeout", "HERALD_BODY_READ_TIMEOUT", "10s", "time to receive one request body (webhook, /codec), from the start of the request; a slower client gets 408 and its share of the webhook budget is freed", dur(func(c *Config) *time.Duration { return &c.BodyReadTimeout })),
+	opt("api-concurrency", "HERALD_API_CONCURRENCY", "0", "/api/v1 and /codec requests processed at once, apart from the webhook's budget (0: 4 x GOMAXPROCS, at least 16); over it a request waits up to 1s, then gets 503 with Retry-After", integer(func(c *Config) *int { return &c.APIConcurrency })),
 	opt("alert-inactivity", "HERALD_ALERT_INACTIVITY", "24h", "an alert workflow that hears nothing of its firing alert for this long ends", dur(func(c *Config) *time.Duration { return &c.AlertInactivity })),
 	opt("delivery-timeout", "HERALD_DELIVERY_TIMEOUT", "30s", "timeout of one delivery attempt", dur(func(c *Config) *time.Duration { return &c.DeliveryTimeout })),
 	opt("first-attempt-timeout", "HERALD_FIRST_ATTEMPT_TIMEOUT", "5s", "timeout of the first attempt of every delivery, made inside the workflow task (local activity); a slower or failed first attempt goes on as a regular activity with the attempts left (at most --delivery-timeout)", dur(func(c *Config) *time.Duration { return &c.FirstAttemptTimeout })),
@@ -438,6 +486,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("--health-interval must be at least 1s"))
 	}
 	errs = append(errs, c.validateWebhook()...)
+	errs = append(errs, c.validateHTTP()...)
 	switch c.RoutingStrategy {
 	case "skip-unhealthy", "skip-unhealthy-and-degraded", "all":
 	default:
@@ -474,6 +523,17 @@ func (c Config) validateWebhook() []error {
 	}
 	if c.AdminReads && c.AdminToken == "" {
 		errs = append(errs, errors.New("--admin-reads needs --admin-token (HERALD_ADMIN_TOKEN)"))
+	}
+	return errs
+}
+
+func (c Config) validateHTTP() []error {
+	var errs []error
+	if c.BodyReadTimeout <= 0 {
+		errs = append(errs, errors.New("--body-read-timeout must be positive"))
+	}
+	if c.APIConcurrency < 0 {
+		errs = append(errs, errors.New("--api-concurrency must not be negative"))
 	}
 	return errs
 }

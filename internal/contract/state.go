@@ -81,8 +81,8 @@ type AlertState struct {
 	ModeReason string `json:"modeReason,omitempty"`
 	// Episode counts firing episodes (a re-fire after resolve starts a new one).
 	Episode       int       `json:"episode"`
-	FirstSeen     time.Time `json:"firstSeen"`
-	LastSeen      time.Time `json:"lastSeen"`
+	FirstSeen     time.Time `json:"firstSeen,omitzero"`
+	LastSeen      time.Time `json:"lastSeen,omitzero"`
 	Notifications int       `json:"notifications"`
 	// Suppressed counts repeats of unchanged content that published nothing.
 	Suppressed int `json:"suppressed"`
@@ -138,9 +138,9 @@ type TargetState struct {
 	LastError     string                `json:"lastError,omitempty"`
 	LastErrorKind string                `json:"lastErrorKind,omitempty"`
 	StatusCode    int                   `json:"statusCode,omitempty"`
-	QueuedAt      time.Time             `json:"queuedAt,omitempty"`
-	DeliveredAt   time.Time             `json:"deliveredAt,omitempty"`
-	FailedAt      time.Time             `json:"failedAt,omitempty"`
+	QueuedAt      time.Time             `json:"queuedAt,omitzero"`
+	DeliveredAt   time.Time             `json:"deliveredAt,omitzero"`
+	FailedAt      time.Time             `json:"failedAt,omitzero"`
 	Provider      publish.ProviderState `json:"provider,omitempty"`
 	// DeadLetterID names the dead-letter entry of the latest failure.
 	DeadLetterID string           `json:"deadLetterId,omitempty"`
@@ -174,7 +174,7 @@ type DeliveryRecord struct {
 	Outcome  string    `json:"outcome"`
 	Attempts int32     `json:"attempts"`
 	Error    string    `json:"error,omitempty"`
-	At       time.Time `json:"at"`
+	At       time.Time `json:"at,omitzero"`
 }
 
 // MaxRecords is how many delivery records each target keeps.

@@ -26,7 +26,7 @@ type AlertSummary struct {
 	WorkflowID     string    `json:"workflowId"`
 	RunID          string    `json:"runId"`
 	WorkflowStatus string    `json:"workflowStatus"`
-	StartedAt      time.Time `json:"startedAt"`
+	StartedAt      time.Time `json:"startedAt,omitzero"`
 	ClosedAt       time.Time `json:"closedAt,omitzero"`
 }
 

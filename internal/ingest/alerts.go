@@ -15,26 +15,6 @@ import (
 
 var fingerprintRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
 
-// AlertView is the answer of GET /api/v1/alerts/{fingerprint}: the alert
-// workflow's state plus what Temporal knows of deliveries in flight.
-type AlertView struct {
-	*contract.AlertState
-	WorkflowID     string          `json:"workflowId"`
-	RunID          string          `json:"runId"`
-	WorkflowStatus string          `json:"workflowStatus"`
-	InFlight       []InFlightRetry `json:"inFlight,omitempty"`
-}
-
-// InFlightRetry is a delivery Temporal is retrying right now.
-type InFlightRetry struct {
-	ActivityID    string    `json:"activityId"`
-	Attempt       int32     `json:"attempt"`
-	State         string    `json:"state"`
-	LastFailure   string    `json:"lastFailure,omitempty"`
-	LastAttemptAt time.Time `json:"lastAttemptAt,omitempty"`
-	NextAttemptAt time.Time `json:"nextAttemptAt,omitempty"`
-}
-
 func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 	fp := chi.URLParam(r, "fingerprint")
 	if !fingerprintRE.MatchString(fp) {
@@ -50,12 +30,8 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	view := AlertView{
-		WorkflowID:     id,
-		RunID:          info.GetExecution().GetRunId(),
-		WorkflowStatus: statusName(info.GetStatus()),
-	}
-	val, err := s.cfg.Client.QueryWorkflow(ctx, id, view.RunID, contract.StateQuery)
+	runID := info.GetExecution().GetRunId()
+	val, err := s.cfg.Client.QueryWorkflow(ctx, id, runID, contract.StateQuery)
 	if err != nil {
 		s.temporalError(w, "alert "+fp, err)
 		return
@@ -65,7 +41,8 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusInternalServerError, "decode alert state: "+err.Error())
 		return
 	}
-	view.AlertState = &st
+	view := newAlertView(&st)
+	view.WorkflowID, view.RunID, view.WorkflowStatus = id, runID, statusName(info.GetStatus())
 	for _, pa := range desc.GetPendingActivities() {
 		v := InFlightRetry{
 			ActivityID: pa.GetActivityId(),
@@ -86,6 +63,7 @@ func (s *Server) handleAlert(w http.ResponseWriter, r *http.Request) {
 		}
 		view.InFlight = append(view.InFlight, v)
 	}
+	s.hideAlertExcerpts(ctx, &st, view.InFlight) // tenancy.go
 	writeJSON(w, http.StatusOK, view)
 }
 

@@ -70,7 +70,8 @@ func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request) {
 		s.temporalError(w, "dead letters", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	s.hideDeadLetterExcerpts(ctx, resp.Entries) // tenancy.go
+	writeJSON(w, http.StatusOK, newDeadLetterList(resp))
 }
 
 func (s *Server) handleDLQStats(w http.ResponseWriter, r *http.Request) {
@@ -99,6 +100,7 @@ func (s *Server) handleDLQReplay(w http.ResponseWriter, r *http.Request) {
 		// The replay ran and failed again: the entry stays.
 		status = http.StatusBadGateway
 	}
+	s.hideReplayExcerpt(r.Context(), &res) // tenancy.go
 	writeJSON(w, status, res)
 }
 
@@ -135,6 +137,7 @@ func (s *Server) handleDLQReplayAll(w http.ResponseWriter, r *http.Request) {
 	if res.Key != "" && !res.Done {
 		status = http.StatusAccepted
 	}
+	s.hideReplayAllExcerpts(ctx, &res) // tenancy.go
 	writeJSON(w, status, res)
 }
 
@@ -222,6 +225,10 @@ func (s *Server) dlqUpdateWithID(ctx context.Context, w http.ResponseWriter, upd
 			status = http.StatusNotFound
 		} else if strings.Contains(msg, "being replayed") || strings.Contains(msg, workflows.ErrReplayAllRunning) {
 			status = http.StatusConflict
+		} else if strings.Contains(msg, workflows.ErrMovingToNewRun) {
+			// The dead-letter workflow is continuing as new: try again.
+			status = http.StatusServiceUnavailable
+			w.Header().Set("Retry-After", "1")
 		}
 		WriteError(w, status, rejectionMessage(err))
 	default:

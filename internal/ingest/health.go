@@ -32,7 +32,7 @@ func (s *Server) healthOf(ctx context.Context) map[string]health.Status {
 		s.log.Warn("target health unavailable", "error", err)
 		return nil
 	}
-	return all
+	return s.hideHealthExcerpts(ctx, all) // tenancy.go
 }
 
 func statusOf(all map[string]health.Status, name string) health.Status {
@@ -50,13 +50,7 @@ func (s *Server) handleTargetHealth(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	writeJSON(w, http.StatusOK, statusOf(s.healthOf(ctx), name))
-}
-
-// CheckResult answers POST /api/v1/targets/{name}/check.
-type CheckResult struct {
-	Observation health.Observation `json:"observation"`
-	Health      health.Status      `json:"health"`
+	writeJSON(w, http.StatusOK, newHealthView(statusOf(s.healthOf(ctx), name)))
 }
 
 func (s *Server) handleTargetCheck(w http.ResponseWriter, r *http.Request) {
@@ -80,10 +74,11 @@ func (s *Server) handleTargetCheck(w http.ResponseWriter, r *http.Request) {
 		s.temporalError(w, "health check", err)
 		return
 	}
-	res := CheckResult{Health: health.Status{Target: name, State: health.StateUnknown}}
+	var observed health.Observation
 	if len(obs) > 0 {
-		res.Observation = obs[0]
+		observed = obs[0]
 	}
+	current := health.Status{Target: name, State: health.StateUnknown}
 	if s.cfg.Health != nil {
 		// The observation reaches the shared state by signal: read until it
 		// shows (briefly).
@@ -92,13 +87,19 @@ func (s *Server) handleTargetCheck(w http.ResponseWriter, r *http.Request) {
 			s.cfg.Health.Invalidate()
 			st, err := s.cfg.Health.Of(ctx, name)
 			if err == nil {
-				res.Health = st
+				current = st
 			}
-			if err != nil || !st.LastCheck.Before(res.Observation.At) || time.Now().After(deadline) {
+			if err != nil || !st.LastCheck.Before(observed.At) || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+	s.hideText(ctx, name, &observed.Message) // tenancy.go
+	s.hideText(ctx, name, &current.LastError)
+	res := CheckResult{Health: newHealthView(current)}
+	if observed != (health.Observation{}) {
+		res.Observation = newObservationView(observed)
 	}
 	writeJSON(w, http.StatusOK, res)
 }
@@ -108,8 +109,8 @@ func (s *Server) targetViews(ctx context.Context, list []target.Target) []Target
 	all := s.healthOf(ctx)
 	out := make([]TargetView, 0, len(list))
 	for _, t := range list {
-		st := statusOf(all, t.Name)
-		out = append(out, TargetView{Public: t.Public(), Health: &st})
+		hv := newHealthView(statusOf(all, t.Name))
+		out = append(out, TargetView{Public: t.Public(), Health: &hv})
 	}
 	return out
 }

@@ -30,10 +30,16 @@ func newOpsServer(cfg Config) (*Server, chi.Router) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = metrics.New()
 	}
+	if cfg.BodyReadTimeout <= 0 {
+		cfg.BodyReadTimeout = DefaultBodyReadTimeout
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	s.ready = &readiness{client: cfg.Client, namespace: cfg.Namespace, taskQueue: cfg.TaskQueue, check: cfg.Ready}
 	r := chi.NewRouter()
-	r.Use(middleware.Recoverer)
+	// The body deadline first (a refused request's body is discarded
+	// within it too), then unknown Hosts (DNS rebinding), then browsers'
+	// cross-origin changes.
+	r.Use(middleware.Recoverer, BodyDeadline(cfg.BodyReadTimeout), HostGuard(cfg.ListenAddr, cfg.AllowedHosts, s.log.Warn), checkOrigin)
 	s.mountOps(r)
 	return s, r
 }

@@ -22,7 +22,6 @@ import (
 
 	"github.com/herald-alerts/herald/activities"
 	"github.com/herald-alerts/herald/internal/alert"
-	"github.com/herald-alerts/herald/internal/health"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
 )
@@ -59,6 +58,19 @@ type Config struct {
 	AlertLimits alert.Limits
 	// AdminReads makes every /api/v1 call, reads too, require AdminToken.
 	AdminReads bool
+
+	// ListenAddr is the address the server listens on (host:port). On a
+	// loopback address only requests for that address, localhost, a
+	// loopback IP or a name in AllowedHosts are served (DNS rebinding);
+	// empty: every Host is served.
+	ListenAddr   string
+	AllowedHosts []string
+	// BodyReadTimeout bounds receiving one request body (zero:
+	// DefaultBodyReadTimeout).
+	BodyReadTimeout time.Duration
+	// APIConcurrency bounds the /api/v1 and /codec requests processed at
+	// once, apart from the webhook's budget (zero: DefaultAPIConcurrency).
+	APIConcurrency int
 }
 
 // Server serves the webhook and the API.
@@ -71,6 +83,7 @@ type Server struct {
 	webhookSlots slots
 	queueWait    time.Duration
 	limits       alert.Limits
+	api          *apiGate
 }
 
 // DefaultMaxBodyBytes is the default webhook size limit.
@@ -90,18 +103,27 @@ func New(cfg Config) *Server {
 	if cfg.WebhookConcurrency <= 0 {
 		cfg.WebhookConcurrency = DefaultWebhookConcurrency()
 	}
+	if cfg.APIConcurrency <= 0 {
+		cfg.APIConcurrency = DefaultAPIConcurrency()
+	}
 	s, r := newOpsServer(cfg)
 	cfg = s.cfg
 	s.webhookSlots, s.queueWait, s.limits = newSlots(cfg.WebhookConcurrency, cfg.MaxBodyBytes), webhookQueueWait, cfg.AlertLimits
+	s.api = newAPIGate(cfg.APIConcurrency)
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
 	if cfg.DevSink {
 		s.mountDevSink(r)
 	}
 	if cfg.Codec != nil {
-		r.Handle("/codec/*", cfg.Codec)
+		r.With(s.api.limit).Handle("/codec/*", cfg.Codec)
+		if cfg.AdminToken == "" && !IsLoopbackAddr(cfg.ListenAddr) {
+			s.log.Warn("/codec is served without an admin token on a non-loopback address: anyone who reaches it can decrypt payloads; set HERALD_ADMIN_TOKEN",
+				"listen", cfg.ListenAddr)
+		}
 	}
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(s.countAPI)
+		r.Use(s.countAPI, s.api.limit)
+		r.Use(s.markAdmin) // tenancy.go: who may read error excerpts
 		admin := s.bearer(cfg.AdminToken, "admin")
 		if cfg.AdminReads {
 			r.Use(admin)
@@ -165,7 +187,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, s.readyAnswer()) // tenancy.go
 }
 
 // Mode returns the publishing mode implied by the registry.
@@ -184,12 +206,6 @@ func Mode(reg *target.Registry) (mode, reason string, enabled int) {
 func (s *Server) handleMode(w http.ResponseWriter, _ *http.Request) {
 	mode, reason, enabled := Mode(s.cfg.Registry)
 	writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "reason": reason, "enabled_targets": enabled})
-}
-
-// TargetView is one entry of GET /api/v1/targets.
-type TargetView struct {
-	target.Public
-	Health *health.Status `json:"health"`
 }
 
 func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {

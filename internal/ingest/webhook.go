@@ -91,25 +91,14 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request, start time.Time
 		WriteError(w, http.StatusUnsupportedMediaType, err.Error())
 		return http.StatusUnsupportedMediaType
 	}
-	release, ok := s.webhookSlots.acquire(r.Context(), s.queueWait, r.ContentLength)
+	sh, ok := s.webhookSlots.acquire(r.Context(), s.queueWait)
 	if !ok {
-		s.cfg.Metrics.WebhookBusy.Inc()
-		w.Header().Set("Retry-After", "1")
-		WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
-			"webhook bodies being processed fill this starter's budget (%d bodies of the largest size); retry later", s.webhookSlots.size()))
-		return http.StatusServiceUnavailable
+		return s.webhookBusy(w)
 	}
-	defer release()
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			WriteError(w, http.StatusRequestEntityTooLarge,
-				"webhook body exceeds "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
-			return http.StatusRequestEntityTooLarge
-		}
-		WriteError(w, http.StatusBadRequest, "read body: "+err.Error())
-		return http.StatusBadRequest
+	defer sh.release()
+	body, code := s.readWebhookBody(w, r, sh)
+	if code != 0 {
+		return code
 	}
 	hook, err := alert.ParseWebhook(body)
 	if err != nil {
@@ -366,20 +355,57 @@ func signalErrorReason(err error) string {
 	}
 }
 
-// slots bounds the webhook bodies processed at once, so that concurrent
+// readWebhookBody reads the body within the request's share of the
+// budget, which grows as bytes arrive. On failure it writes the answer and
+// returns its status: 413 over MaxBodyBytes, 503 when the budget cannot
+// take more bytes, 408 when the body is not in within the body deadline.
+func (s *Server) readWebhookBody(w http.ResponseWriter, r *http.Request, sh *share) ([]byte, int) {
+	mb := &meteredBody{ReadCloser: r.Body, share: sh, ctx: r.Context(), wait: s.queueWait}
+	body, err := io.ReadAll(http.MaxBytesReader(w, mb, s.cfg.MaxBodyBytes))
+	if err == nil {
+		return body, 0
+	}
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		WriteError(w, http.StatusRequestEntityTooLarge,
+			"webhook body exceeds "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes")
+		return nil, http.StatusRequestEntityTooLarge
+	case errors.Is(err, errBudgetFull):
+		return nil, s.webhookBusy(w)
+	case isReadTimeout(err):
+		return nil, s.bodyTimeout(w, "webhook")
+	}
+	WriteError(w, http.StatusBadRequest, "read body: "+err.Error())
+	return nil, http.StatusBadRequest
+}
+
+// webhookBusy answers a webhook the budget cannot take now.
+func (s *Server) webhookBusy(w http.ResponseWriter) int {
+	s.cfg.Metrics.WebhookBusy.Inc()
+	w.Header().Set("Retry-After", "1")
+	WriteError(w, http.StatusServiceUnavailable, fmt.Sprintf(
+		"webhook bodies being processed fill this starter's budget (%d bodies of the largest size); retry later", s.webhookSlots.size()))
+	return http.StatusServiceUnavailable
+}
+
+// slots bounds the webhook body bytes held at once, so that concurrent
 // large bodies cannot exhaust the starter's memory while the usual small
-// webhooks of a storm do not queue behind each other. A request takes its
-// share before it reads its body: its declared Content-Length (at least
-// minSlotBytes; the whole MaxBodyBytes when unknown). The budget is n
-// bodies of MaxBodyBytes.
+// webhooks of a storm do not queue behind each other. The budget is n
+// bodies of MaxBodyBytes. A request takes minSlotBytes of it before it
+// reads its body, and more as its bytes arrive (meteredBody): its share
+// follows the bytes actually received, never the declared Content-Length,
+// so a client that declares a large body and trickles it holds no more
+// than it sent.
 type slots struct {
 	sem     *semaphore.Weighted
 	n       int
 	maxBody int64
 }
 
-// minSlotBytes is the least a request takes of the budget: it also bounds
-// how many tiny requests run at once (n × MaxBodyBytes / minSlotBytes).
+// minSlotBytes is the least a request takes of the budget, and the step by
+// which its share grows: it also bounds how many requests read at once
+// (n × MaxBodyBytes / minSlotBytes).
 const minSlotBytes = 64 << 10
 
 func newSlots(n int, maxBody int64) slots {
@@ -388,28 +414,82 @@ func newSlots(n int, maxBody int64) slots {
 
 func (s slots) size() int { return s.n }
 
-// weight is the share of a request declaring contentLength bytes.
-func (s slots) weight(contentLength int64) int64 {
-	if contentLength < 0 || contentLength > s.maxBody {
-		return s.maxBody
-	}
-	return min(s.maxBody, max(contentLength, minSlotBytes))
+// weight is the share that covers n body bytes: whole steps of
+// minSlotBytes, at least one, at most maxBody.
+func (s slots) weight(n int64) int64 {
+	steps := max(1, (n+minSlotBytes-1)/minSlotBytes)
+	return min(s.maxBody, steps*minSlotBytes)
 }
 
-// acquire takes the share of a request, waiting at most wait; release
-// gives it back.
-func (s slots) acquire(ctx context.Context, wait time.Duration, contentLength int64) (release func(), ok bool) {
-	w := s.weight(contentLength)
-	if s.sem.TryAcquire(w) {
-		return func() { s.sem.Release(w) }, true
-	}
-	if wait <= 0 {
+// acquire takes a request's first share, waiting at most wait.
+func (s slots) acquire(ctx context.Context, wait time.Duration) (*share, bool) {
+	sh := &share{slots: s}
+	if !sh.take(ctx, wait, s.weight(0)) {
 		return nil, false
 	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	defer cancel()
-	if err := s.sem.Acquire(wctx, w); err != nil {
-		return nil, false
+	return sh, true
+}
+
+// share is one request's part of the budget (used by its handler only).
+type share struct {
+	slots slots
+	held  int64
+}
+
+// grow extends the share to cover n body bytes, waiting at most wait.
+func (sh *share) grow(ctx context.Context, wait time.Duration, n int64) bool {
+	need := sh.slots.weight(n) - sh.held
+	return need <= 0 || sh.take(ctx, wait, need)
+}
+
+func (sh *share) take(ctx context.Context, wait time.Duration, n int64) bool {
+	if !sh.slots.sem.TryAcquire(n) {
+		if wait <= 0 {
+			return false
+		}
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
+		if sh.slots.sem.Acquire(wctx, n) != nil {
+			return false
+		}
 	}
-	return func() { s.sem.Release(w) }, true
+	sh.held += n
+	return true
+}
+
+// release gives the whole share back.
+func (sh *share) release() {
+	sh.slots.sem.Release(sh.held)
+	sh.held = 0
+}
+
+// errBudgetFull: the budget could not take more of a body within the wait.
+var errBudgetFull = errors.New("the webhook budget is full")
+
+// meteredBody reads a body within its share: before a read past what the
+// share covers, the share grows by a step (waiting at most wait), and no
+// read goes beyond it.
+type meteredBody struct {
+	io.ReadCloser
+	share *share
+	ctx   context.Context
+	wait  time.Duration
+	read  int64
+}
+
+func (m *meteredBody) Read(p []byte) (int, error) {
+	if m.read >= m.share.held && m.share.held < m.share.slots.maxBody {
+		if !m.share.grow(m.ctx, m.wait, m.read+1) {
+			return 0, errBudgetFull
+		}
+	}
+	held := m.share.held
+	// At maxBody the share is whole: the size limit above reads at most
+	// one byte more, to see that the body is too large.
+	if room := held - m.read; room > 0 && int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := m.ReadCloser.Read(p)
+	m.read += int64(n)
+	return n, err
 }

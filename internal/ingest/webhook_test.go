@@ -346,40 +346,46 @@ func TestWebhookConcurrencyBound(t *testing.T) {
 }
 
 func TestSlotsHonourContext(t *testing.T) {
-	sl := newSlots(1, 1<<20)
-	rel, ok := sl.acquire(context.Background(), 0, -1)
+	sl := newSlots(1, minSlotBytes)
+	sh, ok := sl.acquire(context.Background(), 0)
 	require.True(t, ok)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, ok = sl.acquire(ctx, time.Hour, -1)
+	_, ok = sl.acquire(ctx, time.Hour)
 	assert.False(t, ok, "a gone client does not wait for a slot")
-	rel()
-	rel2, ok := sl.acquire(context.Background(), 0, -1)
+	sh.release()
+	sh2, ok := sl.acquire(context.Background(), 0)
 	assert.True(t, ok)
-	rel2()
+	sh2.release()
 }
 
-// The budget is in body bytes: a storm of small webhooks runs at once,
-// while large or unknown-length bodies are bounded as before.
+// The budget is in body bytes received: a storm of small webhooks runs at
+// once, while large bodies are bounded by the bytes they sent.
 func TestSlotsWeighBodies(t *testing.T) {
 	const maxBody = 5 << 20
+	ctx := context.Background()
 	sl := newSlots(4, maxBody)
-	var releases []func()
+	var shares []*share
 	for i := 0; i < 4*maxBody/minSlotBytes; i++ {
-		rel, ok := sl.acquire(context.Background(), 0, 3000)
+		sh, ok := sl.acquire(ctx, 0)
 		require.True(t, ok, "small request %d refused", i)
-		releases = append(releases, rel)
+		require.True(t, sh.grow(ctx, 0, 3000), "3000 bytes fit the first step")
+		shares = append(shares, sh)
 	}
-	_, ok := sl.acquire(context.Background(), 0, 3000)
+	_, ok := sl.acquire(ctx, 0)
 	assert.False(t, ok, "the budget bounds tiny requests too")
-	for _, rel := range releases {
-		rel()
+	for _, sh := range shares {
+		sh.release()
 	}
 	for i := 0; i < 4; i++ {
-		_, ok := sl.acquire(context.Background(), 0, maxBody)
+		sh, ok := sl.acquire(ctx, 0)
 		require.True(t, ok)
+		require.True(t, sh.grow(ctx, 0, minSlotBytes+1))
+		assert.Equal(t, int64(2*minSlotBytes), sh.held, "grows in steps")
+		require.True(t, sh.grow(ctx, 0, maxBody))
+		assert.Equal(t, int64(maxBody), sh.held)
 	}
-	_, ok = sl.acquire(context.Background(), 0, -1)
+	_, ok = sl.acquire(ctx, 0)
 	assert.False(t, ok, "a fifth full-size body waits")
 }
 

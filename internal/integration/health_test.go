@@ -48,7 +48,7 @@ func TestTargetDownAlertsFlowAndItCatchesUp(t *testing.T) {
 	if res.Health.State != health.StateUnhealthy || res.Observation.OK {
 		t.Fatalf("after 3 failed checks: %+v", res)
 	}
-	var st health.Status
+	var st ingest.HealthView
 	if code := h.call("GET", "/api/v1/targets/down/health", "", &st); code != 200 || st.State != health.StateUnhealthy {
 		t.Fatalf("GET health = %d %+v", code, st)
 	}
