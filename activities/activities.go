@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -237,7 +238,7 @@ func (a *Activities) publish(ctx context.Context, in PublishInput) (PublishOutpu
 	if !ok {
 		// The target may come back (a Secret being re-created): retryable.
 		err := publish.Retryable(publish.KindTargetAbsent, 0, "target %q is not (or no longer) configured", in.Target)
-		return PublishOutput{}, a.fail(log, target.Target{Name: in.Target, Type: "unknown"}, in, info.Attempt, err, 0)
+		return PublishOutput{}, a.fail(log, a.absentTarget(in.Target), in, info.Attempt, err, 0)
 	}
 	if in.SkipDisabled && !t.IsEnabled() {
 		log.Info("delivery skipped: target disabled")
@@ -250,17 +251,11 @@ func (a *Activities) publish(ctx context.Context, in PublishInput) (PublishOutpu
 	}
 	done := func(error) {}
 	if a.Guard != nil {
-		waitStart := time.Now()
 		ad, err := a.Guard.Admit(ctx, t, guard.Request{Ticket: in.Ticket, Defer: in.Defer})
-		if a.Metrics != nil {
-			a.Metrics.RateLimitWait.WithLabelValues(t.Type).Observe(time.Since(waitStart).Seconds())
-		}
 		if err == nil && ad.Deferred() {
 			if in.Defer {
 				log.Debug("delivery deferred by Herald's own throttling", "kind", ad.Kind, "delay", ad.Delay)
-				if a.Metrics != nil {
-					a.Metrics.Deferrals.WithLabelValues(t.Name, ad.Kind).Inc()
-				}
+				a.countDeferral(t, ad.Kind)
 				return PublishOutput{Attempt: info.Attempt, Deferred: max(ad.Delay, time.Millisecond), Ticket: ad.Ticket,
 					DeferKind: ad.Kind, DeferReason: ad.Reason}, nil
 			}
@@ -268,6 +263,10 @@ func (a *Activities) publish(ctx context.Context, in PublishInput) (PublishOutpu
 		}
 		if err != nil {
 			return PublishOutput{}, a.fail(log, t, in, info.Attempt, err, 0)
+		}
+		if a.Metrics != nil {
+			// Observed once, on admission: the whole wait, deferrals included.
+			a.Metrics.RateLimitWait.WithLabelValues(t.Type).Observe(ad.Waited.Seconds())
 		}
 		done = ad.Done
 	}
@@ -303,19 +302,7 @@ func (a *Activities) publish(ctx context.Context, in PublishInput) (PublishOutpu
 func (a *Activities) fail(log *slog.Logger, t target.Target, in PublishInput, attempt int32, err error, elapsed time.Duration) error {
 	pe := publish.AsError(err)
 	msg := publish.Redact(pe.Error(), t.Secrets())
-	outcome := "permanent_error"
-	if pe.Retryable {
-		outcome = "retryable_error"
-	}
-	if a.Metrics != nil && health.Informative(err) {
-		// Herald's own refusals (rate limit, open breaker, unknown target)
-		// are not delivery errors: nothing was sent.
-		a.Metrics.Deliveries.WithLabelValues(t.Name, t.Type, in.Notification.Event, outcome).Inc()
-		a.Metrics.DeliveryErrors.WithLabelValues(t.Name, t.Type, pe.Kind).Inc()
-		if elapsed > 0 {
-			a.Metrics.DeliveryLatency.WithLabelValues(t.Type, outcome).Observe(elapsed.Seconds())
-		}
-	}
+	a.countFailure(t, in.Notification.Event, err, elapsed)
 	log.Warn("delivery failed", "type", t.Type, "kind", pe.Kind, "status", pe.StatusCode,
 		"retryable", pe.Retryable, "retry_after", pe.RetryAfter, "error", msg)
 	return temporal.NewApplicationErrorWithOptions(msg, pe.Kind, temporal.ApplicationErrorOptions{
@@ -323,6 +310,57 @@ func (a *Activities) fail(log *slog.Logger, t target.Target, in PublishInput, at
 		NextRetryDelay: pe.RetryAfter,
 		Details:        []any{FailureDetails{Kind: pe.Kind, StatusCode: pe.StatusCode, Attempt: attempt, Retryable: pe.Retryable}},
 	})
+}
+
+// countFailure counts a failed attempt. Herald's own refusals (an open
+// breaker, a target that no longer exists) sent nothing, so they are no
+// delivery attempt, but they are counted as error kinds: they are why a
+// target's alerts do not arrive. Its own rate limit and unsupported target
+// types are neither.
+func (a *Activities) countFailure(t target.Target, event string, err error, elapsed time.Duration) {
+	pe := publish.AsError(err)
+	outcome := "permanent_error"
+	if pe.Retryable {
+		outcome = "retryable_error"
+	}
+	switch {
+	case a.Metrics == nil:
+	case health.Informative(err):
+		a.Metrics.Deliveries.WithLabelValues(t.Name, t.Type, event, outcome).Inc()
+		a.Metrics.DeliveryErrors.WithLabelValues(t.Name, t.Type, pe.Kind).Inc()
+		if elapsed > 0 {
+			a.Metrics.DeliveryLatency.WithLabelValues(t.Type, outcome).Observe(elapsed.Seconds())
+		}
+	case isRefusal(pe.Kind):
+		a.Metrics.DeliveryErrors.WithLabelValues(t.Name, t.Type, pe.Kind).Inc()
+	}
+}
+
+// countDeferral counts a delivery Herald deferred; one the open breaker
+// refused is also an error of kind circuit_open, once per refusal.
+func (a *Activities) countDeferral(t target.Target, kind string) {
+	if a.Metrics == nil {
+		return
+	}
+	a.Metrics.Deferrals.WithLabelValues(t.Name, kind).Inc()
+	if isRefusal(kind) {
+		a.Metrics.DeliveryErrors.WithLabelValues(t.Name, t.Type, kind).Inc()
+	}
+}
+
+// isRefusal: a kind of herald_delivery_errors_total that counts Herald's
+// own refusals (pre-created at zero for every known target).
+func isRefusal(kind string) bool { return slices.Contains(metrics.RefusalKinds, kind) }
+
+// absentTarget is the target a delivery names that is not (or no longer)
+// configured, for logs and metrics: its last configuration when it was
+// removed recently (so its type, and the series pre-created for it, are
+// kept), else its name with type "unknown".
+func (a *Activities) absentTarget(name string) target.Target {
+	if t, ok := a.Registry.Retired(name); ok {
+		return target.Target{Name: t.Name, Type: t.Type}
+	}
+	return target.Target{Name: name, Type: "unknown"}
 }
 
 func (a *Activities) logger() *slog.Logger {

@@ -20,6 +20,7 @@ func newGuard(m *metrics.Metrics, reg *target.Registry) activities.Guard {
 	for _, t := range reg.List() {
 		known[t.Name] = t
 		m.InitTarget(t.Name)
+		m.InitDeliveryErrors(t.Name, t.Type)
 	}
 	reg.Watch(func(s target.Snapshot) {
 		mu.Lock()
@@ -35,6 +36,7 @@ func newGuard(m *metrics.Metrics, reg *target.Registry) activities.Guard {
 		for _, t := range s.List() {
 			if _, ok := known[t.Name]; !ok {
 				m.InitTarget(t.Name)
+				m.InitDeliveryErrors(t.Name, t.Type)
 			}
 			known[t.Name] = t
 		}

@@ -12,6 +12,8 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,6 +176,18 @@ type Admission struct {
 	// Kind is rate_limited or circuit_open for a deferral.
 	Kind   string
 	Reason string
+	// Waited is, for an admitted delivery, how long it waited for its
+	// rate-limit slot: from the first Admit that found the slot taken
+	// (named by the ticket) until now, deferrals and the inline wait
+	// included. The time spent asleep in the workflow between deferrals is
+	// delay the alert really suffered, so herald_rate_limit_wait_seconds
+	// must see it, not only the last inline part.
+	Waited time.Duration
+
+	// basis is when the schedule that gave this delivery its slot was
+	// made: its reservation, or its admission. A receiver's pushback to a
+	// delivery scheduled before the last pushback answers the old pace.
+	basis time.Time
 }
 
 // Deferred reports whether the delivery must come back later.
@@ -209,7 +223,7 @@ func (g *Guard) Admit(ctx context.Context, t target.Target, req Request) (Admiss
 				return
 			}
 			b.record(tk, err, g.opts.Now())
-			g.observe(t, err)
+			g.observe(t, err, ad.basis)
 		})
 	}
 	return ad, nil
@@ -218,7 +232,7 @@ func (g *Guard) Admit(ctx context.Context, t target.Target, req Request) (Admiss
 // observe lets a receiver's own throttling (429, or 503 with Retry-After)
 // slow every later delivery to it, so the others wait in Herald (without
 // using attempts) instead of running into the same answer.
-func (g *Guard) observe(t target.Target, err error) {
+func (g *Guard) observe(t target.Target, err error, basis time.Time) {
 	if err == nil {
 		return
 	}
@@ -228,7 +242,7 @@ func (g *Guard) observe(t target.Target, err error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.limiterLocked(t).throttled(g.opts.Now(), pe.RetryAfter)
+	g.limiterLocked(t).throttled(g.opts.Now(), pe.RetryAfter, basis)
 }
 
 // State returns the breaker state of the named target (closed if unknown).
@@ -282,29 +296,20 @@ func (g *Guard) wait(ctx context.Context, t target.Target, req Request) (Admissi
 	now := g.opts.Now()
 	g.mu.Lock()
 	l := g.limiterLocked(t)
-	var at time.Time
-	if r, ok := g.tickets[req.Ticket]; ok && req.Ticket != "" {
-		delete(g.tickets, req.Ticket)
-		at = r.at
-		if l.pausedUntil.After(at) {
-			// The receiver asked for a pause after this slot was reserved.
-			at = l.reserve(now)
-		}
-	} else {
-		at = l.reserve(now)
-	}
+	at, asked, basis := g.slotLocked(l, req.Ticket, now)
 	d := at.Sub(now)
+	waited := max(now.Sub(asked), 0)
 	if d <= slack {
 		g.mu.Unlock()
-		return Admission{}, nil
+		return Admission{Waited: waited, basis: basis}, nil
 	}
 	limit := d.Round(time.Millisecond)
 	deadline, hasDeadline := ctx.Deadline()
 	beyondDeadline := hasDeadline && at.After(deadline)
 	if req.Defer && (d > g.opts.InlineWait || beyondDeadline) {
 		g.seq++
-		id := fmt.Sprintf("%s#%d", LimiterKey(t), g.seq)
-		g.tickets[id] = reservation{at: at}
+		id := ticketID(LimiterKey(t), g.seq, asked)
+		g.tickets[id] = reservation{at: at, asked: asked, made: basis}
 		g.gcTicketsLocked(now)
 		g.mu.Unlock()
 		return Admission{Delay: d, Ticket: id, Kind: publish.KindRateLimited,
@@ -316,11 +321,14 @@ func (g *Guard) wait(ctx context.Context, t target.Target, req Request) (Admissi
 		return Admission{}, publish.Retryable(publish.KindRateLimited, d, "rate limit of target %q: next slot in %s", t.Name, limit)
 	}
 	g.mu.Unlock()
+	// The inline part runs on the real clock (the timer's), whatever
+	// clock the breakers use.
+	start := time.Now()
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-		return Admission{}, nil
+		return Admission{Waited: waited + time.Since(start), basis: basis}, nil
 	case <-ctx.Done():
 		g.mu.Lock()
 		l.cancel(at)
@@ -329,8 +337,52 @@ func (g *Guard) wait(ctx context.Context, t target.Target, req Request) (Admissi
 	}
 }
 
-// reservation is a slot held for a deferred delivery.
-type reservation struct{ at time.Time }
+// slotLocked returns the delivery's slot, and when it first asked for one:
+// the reservation its ticket names, else a new slot, asked now unless the
+// ticket says otherwise (a ticket this Guard does not hold comes from
+// another worker or an earlier process, and still carries the time).
+func (g *Guard) slotLocked(l *limiter, ticket string, now time.Time) (at, asked, made time.Time) {
+	if r, ok := g.tickets[ticket]; ok && ticket != "" {
+		delete(g.tickets, ticket)
+		at, asked, made = r.at, r.asked, r.made
+		if l.pausedUntil.After(at) {
+			// The receiver asked for a pause after this slot was reserved.
+			at, made = l.reserve(now), now
+		}
+		return at, asked, made
+	}
+	asked = now
+	if t, ok := ticketAsked(ticket); ok && t.Before(now) {
+		asked = t
+	}
+	return l.reserve(now), asked, now
+}
+
+// reservation is a slot held for a deferred delivery, and when the
+// delivery first found its slot taken (kept across re-deferrals).
+// made is when the slot was reserved.
+type reservation struct{ at, asked, made time.Time }
+
+// ticketID names a reservation. It ends in the first-asked time (Unix
+// milliseconds), so that a delivery that comes back to another worker is
+// still measured from its first wait.
+func ticketID(key string, seq uint64, asked time.Time) string {
+	return fmt.Sprintf("%s#%d@%d", key, seq, asked.UnixMilli())
+}
+
+// ticketAsked reads the first-asked time from a ticket; tickets of earlier
+// versions have none.
+func ticketAsked(ticket string) (time.Time, bool) {
+	i := strings.LastIndexByte(ticket, '@')
+	if i < 0 || !strings.Contains(ticket[:i], "#") {
+		return time.Time{}, false
+	}
+	ms, err := strconv.ParseInt(ticket[i+1:], 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
 
 // ticketTTL: a reservation nobody came back for is dropped after this.
 const ticketTTL = 10 * time.Minute

@@ -673,6 +673,44 @@ func TestAdmitDefers(t *testing.T) {
 				t.Errorf("tenth delivery after pushback under a 10/s limit deferred by %v, want about 1.8s (a learned 5/s)", last)
 			}
 		}},
+		{"only a pushback to a delivery scheduled after the last one lowers the rate again", func(t *testing.T, _ *guard.Guard) {
+			clk := newClock()
+			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
+			tg := target.Target{Name: "p", Type: target.TypeWebhook, URL: "https://example.com/p"}
+			push := publish.ClassifyStatus(http.StatusTooManyRequests, nil, nil, time.Time{})
+			// 8 deliveries in the first quarter second: a storm begun, not
+			// a trickle of 8/s.
+			for i := 0; i < 8; i++ {
+				admit(t, g, tg, "").Done(nil)
+			}
+			early := admit(t, g, tg, "") // scheduled before any pushback
+			clk.Advance(250 * time.Millisecond)
+			admit(t, g, tg, "").Done(push) // learns half of ~36/s
+			clk.Advance(2 * time.Second)
+			early.Done(push) // answers the old pace: no further halving
+			spacing := func() time.Duration {
+				a := admit(t, g, tg, "")
+				b := admit(t, g, tg, "")
+				if a.Deferred() {
+					t.Fatalf("first delivery deferred: %+v", a)
+				}
+				a.Done(nil)
+				return b.Delay
+			}
+			if d := spacing(); d < 40*time.Millisecond || d > 70*time.Millisecond {
+				t.Errorf("spacing after the first pushback %v, want about 56ms (a learned 18/s)", d)
+			}
+			// A delivery scheduled after the pushback that is pushed back
+			// too halves the rate.
+			clk.Advance(2 * time.Second)
+			late := admit(t, g, tg, "")
+			clk.Advance(2 * time.Second)
+			late.Done(push)
+			clk.Advance(time.Second)
+			if d := spacing(); d < 90*time.Millisecond || d > 130*time.Millisecond {
+				t.Errorf("spacing after a second, fresh pushback %v, want about 111ms (a learned 9/s)", d)
+			}
+		}},
 		{"Acquire (no deferral) still fails retryably", func(t *testing.T, g *guard.Guard) {
 			g2 := guard.New(guard.Options{MaxWait: 10 * time.Millisecond})
 			mustAcquire(t, g2, context.Background(), slack)

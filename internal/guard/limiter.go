@@ -107,20 +107,19 @@ func (l *limiter) cancel(time.Time) {
 // throttled applies a receiver's pushback: pause for the Retry-After it
 // gave, if any, and learn a rate below the one it was taking. A configured
 // limit is a ceiling, not a promise of the receiver: one that pushes back
-// under it gets a learned rate too. Pushbacks within a second of the last
-// one answer requests sent before it took effect, so they pause but do not
-// lower the rate again.
-func (l *limiter) throttled(now time.Time, retryAfter time.Duration) {
+// under it gets a learned rate too. A pushback to a delivery scheduled
+// (basis) before the last pushback answers the pace from before it: it
+// pauses but does not lower the rate again.
+func (l *limiter) throttled(now time.Time, retryAfter time.Duration, basis time.Time) {
 	if until := now.Add(retryAfter); retryAfter > 0 && until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
-	recent := !l.lastThrottle.IsZero() && now.Sub(l.lastThrottle) < time.Second
 	l.lastRaise = now
-	if recent {
+	if !l.lastThrottle.IsZero() && !basis.After(l.lastThrottle) {
 		return
 	}
 	l.lastThrottle = now
-	taking := float64(max(l.windowCount, l.previousCount))
+	taking := l.takingRate(now)
 	if l.limit.PerSecond > 0 {
 		taking = math.Min(taking, l.limit.PerSecond)
 	}
@@ -130,6 +129,15 @@ func (l *limiter) throttled(now time.Time, retryAfter time.Duration) {
 	default:
 		l.learned = math.Max(minLearnedRate, taking/2)
 	}
+}
+
+// takingRate estimates the rate the receiver was just taking: the
+// admissions of the previous second, or those of the current one over the
+// part of it that has passed (at least a quarter second), whichever is
+// higher. A storm that has only begun is not mistaken for a trickle.
+func (l *limiter) takingRate(now time.Time) float64 {
+	elapsed := max(now.Sub(l.windowStart).Seconds(), 0.25)
+	return math.Max(float64(l.previousCount), float64(l.windowCount)/math.Min(elapsed, 1))
 }
 
 func (l *limiter) maybeRaise(now time.Time) {

@@ -92,7 +92,7 @@ func New() *Metrics {
 		"target", "type", "event", "outcome")
 	m.DeliveryLatency = f.histogramVec("delivery_duration_seconds", "Duration of one delivery attempt by target type and outcome.",
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}, "type", "outcome")
-	m.DeliveryErrors = f.counterVec("delivery_errors_total", "Failed delivery attempts by target, type and error kind.", "target", "type", "kind")
+	m.DeliveryErrors = f.counterVec("delivery_errors_total", "Failed delivery attempts, and deliveries Herald refused (circuit_open: breaker open, once per refusal; target_not_found), by target, type and error kind.", "target", "type", "kind")
 	m.FormatLatency = f.histogramVec("format_duration_seconds", "Time to format a notification, by target type.",
 		[]float64{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 1e-3, 1e-2}, "type")
 	m.Targets = f.gaugeVec("targets", "Known targets by type and state (enabled, disabled).", "type", "state")
@@ -106,8 +106,8 @@ func New() *Metrics {
 	m.HealthCheckTime = f.histogramVec("health_check_duration_seconds", "Duration of a health probe by target.",
 		[]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "target")
 	m.BreakerState = f.gaugeVec("circuit_breaker_state", "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.", "target")
-	m.RateLimitWait = f.histogramVec("rate_limit_wait_seconds", "Time a delivery waited for its target's rate limit.",
-		[]float64{0, .01, .1, .5, 1, 2, 5, 10, 30}, "type")
+	m.RateLimitWait = f.histogramVec("rate_limit_wait_seconds", "Time an admitted delivery waited for its target's rate limit, from its first rate-limited try, deferrals included.",
+		RateLimitWaitBuckets, "type")
 	m.DLQSize = f.gauge("dlq_entries", "Entries in the dead-letter workflow (read from it every 15s by every replica).")
 	m.DLQWrites = f.counterVec("dlq_writes_total", "Deliveries written to the dead letters, by target and error kind.", "target", "kind")
 	m.DLQReplays = f.counterVec("dlq_replays_total", "Dead-letter replays by outcome (success, failure).", "outcome")
@@ -128,6 +128,20 @@ func New() *Metrics {
 	m.WebhookBusy = f.counter("webhook_busy_total", "Webhook requests answered 503 because too many were being processed.")
 	return m
 }
+
+// RateLimitWaitBuckets are the buckets of herald_rate_limit_wait_seconds.
+// Deferred deliveries wait minutes in a storm (a slot per second for Slack),
+// so the buckets reach 10 minutes; HeraldRateLimitWaitHigh's 5 s threshold
+// is a bound, with bounds above it, so its p95 is not pinned to a bucket's
+// edge.
+var RateLimitWaitBuckets = []float64{0, .01, .1, .5, 1, 2, 5, 10, 30, 60, 120, 300, 600}
+
+// RefusalKinds are the kinds of herald_delivery_errors_total that count
+// deliveries Herald itself refused (nothing sent): an open breaker, a
+// target that no longer exists. They spell internal/publish's kinds, which
+// this package cannot import (publish depends on it); a test in activities
+// keeps the two equal.
+var RefusalKinds = []string{"circuit_open", "target_not_found"}
 
 // Skip reasons of herald_deliveries_skipped_total.
 const (
@@ -169,16 +183,41 @@ func (m *Metrics) InitTarget(name string) {
 	m.BreakerState.WithLabelValues(name)
 }
 
-// ForgetTarget drops the per-target series of a removed target.
+// InitDeliveryErrors creates herald_delivery_errors_total{target, type,
+// kind} at zero for the refusal kinds of a known target, so that the first
+// open-breaker refusal, or the first delivery after the target was removed,
+// shows in increase(). The other kinds are created by the first failure.
+func (m *Metrics) InitDeliveryErrors(target, typ string) {
+	for _, kind := range RefusalKinds {
+		m.DeliveryErrors.WithLabelValues(target, typ, kind)
+	}
+}
+
+// ForgetTarget drops the per-target series of a removed target. Its
+// delivery errors stay: deliveries still in flight to it count as
+// target_not_found after the removal.
 func (m *Metrics) ForgetTarget(name string) {
 	m.Skipped.DeletePartialMatch(prometheus.Labels{"target": name})
 	m.Deferrals.DeletePartialMatch(prometheus.Labels{"target": name})
 	m.BreakerState.DeleteLabelValues(name)
 }
 
+// Modes of herald_mode{mode}: normal (targets to deliver to),
+// metrics_only (no enabled target: alerts are counted, not delivered) and
+// waiting_for_discovery (a target source has not synced yet: alerts wait
+// and are delivered once it has).
+const (
+	ModeNormal              = "normal"
+	ModeMetricsOnly         = "metrics_only"
+	ModeWaitingForDiscovery = "waiting_for_discovery"
+)
+
+// Modes lists every value of herald_mode's mode label.
+var Modes = []string{ModeNormal, ModeMetricsOnly, ModeWaitingForDiscovery}
+
 // SetMode records the current publishing mode.
 func (m *Metrics) SetMode(mode string) {
-	for _, v := range []string{"normal", "metrics_only"} {
+	for _, v := range Modes {
 		val := 0.0
 		if v == mode {
 			val = 1
