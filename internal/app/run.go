@@ -107,10 +107,14 @@ func observeMode(m *metrics.Metrics, s target.Snapshot) {
 			m.DiscoveryLastOK.WithLabelValues(src).Set(float64(at.Unix()))
 		}
 	}
-	if len(s.Enabled()) == 0 {
-		m.SetMode("metrics_only")
-	} else {
-		m.SetMode("normal")
+	switch {
+	case len(s.Unsynced()) > 0:
+		// Alerts wait for discovery; they are delivered once it syncs.
+		m.SetMode(metrics.ModeWaitingForDiscovery)
+	case len(s.Enabled()) == 0:
+		m.SetMode(metrics.ModeMetricsOnly)
+	default:
+		m.SetMode(metrics.ModeNormal)
 	}
 }
 

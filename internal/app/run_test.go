@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/herald-alerts/herald/internal/config"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/target"
@@ -49,6 +51,53 @@ func TestWorkerHandlerServesOnlyOps(t *testing.T) {
 			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, strings.NewReader("{}")))
 			if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.body) {
 				t.Errorf("%s %s = %d %q, want %d containing %q", tc.method, tc.path, rec.Code, rec.Body.String(), tc.want, tc.body)
+			}
+		})
+	}
+}
+
+// herald_mode follows the registry: waiting for discovery while a source
+// has not synced (alerts wait, they are not metrics-only), then normal or
+// metrics-only.
+func TestModeGaugeFollowsDiscovery(t *testing.T) {
+	hook := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://example.com/hook"}
+	tests := []struct {
+		name    string
+		prepare func(r *target.Registry)
+		want    string
+	}{
+		{"a source expected, not synced", func(r *target.Registry) { r.Expect("kubernetes") }, metrics.ModeWaitingForDiscovery},
+		{"targets from a file, kubernetes not synced", func(r *target.Registry) {
+			r.Expect("kubernetes")
+			r.Update("file", []target.Target{hook}, nil)
+		}, metrics.ModeWaitingForDiscovery},
+		{"synced, no target", func(r *target.Registry) {
+			r.Expect("kubernetes")
+			r.Update("kubernetes", nil, nil)
+		}, metrics.ModeMetricsOnly},
+		{"synced with a target", func(r *target.Registry) {
+			r.Expect("kubernetes")
+			r.Update("kubernetes", []target.Target{hook}, nil)
+		}, metrics.ModeNormal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := metrics.New()
+			r := target.NewRegistry()
+			tc.prepare(r)
+			observeMode(m, r.Snapshot())
+			for _, mode := range metrics.Modes {
+				want := 0.0
+				if mode == tc.want {
+					want = 1
+				}
+				var g dto.Metric
+				if err := m.Mode.WithLabelValues(mode).Write(&g); err != nil {
+					t.Fatal(err)
+				}
+				if got := g.GetGauge().GetValue(); got != want {
+					t.Errorf("herald_mode{mode=%q} = %v, want %v", mode, got, want)
+				}
 			}
 		})
 	}

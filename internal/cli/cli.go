@@ -46,10 +46,9 @@ func Worker(ctx context.Context, args []string, stdout, stderr io.Writer, devRun
 	}
 	switch cmd {
 	case "run", "dev":
-		cfg, err := config.Load("worker "+cmd, args, os.Getenv, stderr)
+		cfg, err := config.LoadWithUsage("worker "+cmd, workerUsage, args, os.Getenv, stderr)
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, workerUsage)
-			return 0
+			return 0 // the usage, then the flags, went to stderr
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "worker:", err)
@@ -71,10 +70,12 @@ func Worker(ctx context.Context, args []string, stdout, stderr io.Writer, devRun
 	case "replay":
 		return replay(args, stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, workerUsage)
+		// The same text as `worker run --help`: the commands, then the flags.
+		_, _ = config.LoadWithUsage("worker", workerUsage, []string{"-h"}, os.Getenv, stdout)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", cmd, workerUsage)
+		fmt.Fprintf(stderr, "worker: unknown command %q\n\n", cmd)
+		_, _ = config.LoadWithUsage("worker", workerUsage, []string{"-h"}, os.Getenv, stderr)
 		return 2
 	}
 }

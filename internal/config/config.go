@@ -424,6 +424,17 @@ var options = []option{
 // Load parses args (without the program name) over the environment.
 // It returns flag.ErrHelp after printing usage to out for -h/--help.
 func Load(name string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	return LoadWithUsage(name, "", args, getenv, out)
+}
+
+// LoadWithUsage is Load with the text that -h/--help prints before the
+// flags and their defaults ("Usage of NAME:" when usage is empty), so a
+// command's own help (its subcommands) comes first and the flags follow
+// it, never a heading without flags after it.
+func LoadWithUsage(name, usage string, args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	if usage == "" {
+		usage = "Usage of " + name + ":\n"
+	}
 	var c Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -443,7 +454,7 @@ func Load(name string, args []string, getenv func(string) string, out io.Writer)
 		values[o.flag] = fs.String(o.flag, def, usage)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "Usage of %s:\n", name)
+		fmt.Fprint(out, usage)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

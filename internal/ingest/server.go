@@ -190,24 +190,6 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.readyAnswer()) // tenancy.go
 }
 
-// Mode returns the publishing mode implied by the registry.
-func Mode(reg *target.Registry) (mode, reason string, enabled int) {
-	enabled = len(reg.Enabled())
-	if enabled == 0 {
-		total := len(reg.List())
-		if total == 0 {
-			return "metrics-only", "no targets configured", 0
-		}
-		return "metrics-only", "no enabled targets (" + strconv.Itoa(total) + " disabled)", 0
-	}
-	return "normal", strconv.Itoa(enabled) + " enabled targets", enabled
-}
-
-func (s *Server) handleMode(w http.ResponseWriter, _ *http.Request) {
-	mode, reason, enabled := Mode(s.cfg.Registry)
-	writeJSON(w, http.StatusOK, map[string]any{"mode": mode, "reason": reason, "enabled_targets": enabled})
-}
-
 func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
 	snap := s.cfg.Registry.Snapshot()
 	list := snap.List()
