@@ -51,7 +51,14 @@ type DeadLetter struct {
 	Alert alert.Alert `json:"alert"`
 	// Provider is the target's provider state at the time (e.g. Slack ts).
 	Provider publish.ProviderState `json:"provider,omitempty"`
-	Replays  int                   `json:"replays,omitempty"`
+	// Classification and Episode are those of the failed delivery; a
+	// replay publishes with them (severity, priority and the provider's
+	// episode identifiers as the original delivery would have). Entries
+	// written before they were kept have neither: a replay then classifies
+	// by the alert's labels and uses episode-less identifiers.
+	Classification *publish.Classification `json:"classification,omitempty"`
+	Episode        int                     `json:"episode,omitempty"`
+	Replays        int                     `json:"replays,omitempty"`
 	// Archive names the archive workflow holding Alert and Provider once
 	// they were moved out of the dead-letter workflow's carried state; Alert
 	// then keeps only the fingerprint, status and alert name.
@@ -60,8 +67,10 @@ type DeadLetter struct {
 
 // ArchivedBody is the part of a dead letter an archive workflow keeps.
 type ArchivedBody struct {
-	Alert    alert.Alert           `json:"alert"`
-	Provider publish.ProviderState `json:"provider,omitempty"`
+	Alert          alert.Alert             `json:"alert"`
+	Provider       publish.ProviderState   `json:"provider,omitempty"`
+	Classification *publish.Classification `json:"classification,omitempty"`
+	Episode        int                     `json:"episode,omitempty"`
 }
 
 // FetchArchivedInput names entries of one archive workflow.

@@ -729,21 +729,27 @@ func (d *deadLetters) replay(ctx workflow.Context, e *DeadLetter, bodies map[str
 			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 3,
 		},
 	})
-	a, provider := e.Alert, e.Provider
+	a, provider, class, episode := e.Alert, e.Provider, e.Classification, e.Episode
 	if e.Archive != "" {
 		b, ok := bodies[e.ID]
 		if !ok {
 			e.Replays++
 			return ReplayResult{ID: e.ID, Error: fmt.Sprintf("alert not found in archive %s", e.Archive)}
 		}
-		a, provider = b.Alert, b.Provider
+		a, provider, class, episode = b.Alert, b.Provider, b.Classification, b.Episode
+	}
+	// As the original delivery: its classification and episode (entries
+	// from before they were kept: the alert's labels, no episode).
+	c := publish.Classification{Severity: a.Severity(), Source: "labels"}
+	if class != nil && class.Severity != "" {
+		c = *class
 	}
 	in := activities.PublishInput{
 		Target: e.Target,
 		Replay: true,
 		Notification: publish.Notification{
 			Alert: a, Event: e.Event, Update: e.Update, State: provider.Clone(),
-			Classification: publish.Classification{Severity: a.Severity(), Source: "labels"},
+			Classification: c, Episode: episode,
 		},
 	}
 	var acts *activities.Activities

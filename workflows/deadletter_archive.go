@@ -157,7 +157,7 @@ func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, int, error) {
 		if len(picked) > 0 && len(picked)%stateChunk == 0 {
 			yield(ctx)
 		}
-		b := activities.ArchivedBody{Alert: e.Alert, Provider: e.Provider}
+		b := activities.ArchivedBody{Alert: e.Alert, Provider: e.Provider, Classification: e.Classification, Episode: e.Episode}
 		raw, err := json.Marshal(b)
 		if err != nil {
 			return 0, 0, fmt.Errorf("encode dead letter %s: %w", e.ID, err)
@@ -190,6 +190,7 @@ func (d *deadLetters) archiveOldest(ctx workflow.Context) (int, int, error) {
 	}
 	for _, e := range picked {
 		e.Archive, e.Alert, e.Provider = id, stub(e.Alert), nil
+		e.Classification, e.Episode = nil, 0
 	}
 	d.st.Archives = append(d.st.Archives, id)
 	workflow.GetLogger(ctx).Info("dead-letter bodies archived", "archive", id, "entries", len(picked), "bytes", total)

@@ -63,6 +63,9 @@ func (r *alertRun) deadLetter(ctx workflow.Context, ts *contract.TargetState, j 
 		AlertWorkflowID: info.WorkflowExecution.ID, AlertRunID: info.WorkflowExecution.RunID, Seq: j.seq,
 		Alert: j.alert, Provider: ts.Provider.Clone(),
 	}
+	// The replay publishes as this delivery did.
+	n := r.publishInput(ts, j).Notification
+	e.Classification, e.Episode = &n.Classification, n.Episode
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          fmt.Sprintf("deadletter/%s/%d", ts.Name, j.seq),
 		StartToCloseTimeout: 30 * time.Second,

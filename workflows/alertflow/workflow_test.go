@@ -103,6 +103,12 @@ func TestFirstAttemptFailures(t *testing.T) {
 			if len(h.deadLetters) != tc.wantDead {
 				t.Errorf("%d dead letters, want %d", len(h.deadLetters), tc.wantDead)
 			}
+			// A dead letter keeps what its replay publishes with.
+			for _, e := range h.deadLetters {
+				if e.Classification == nil || e.Classification.Severity == "" || e.Episode != 1 {
+					t.Errorf("dead letter %s: classification %+v, episode %d; want the delivery's (episode 1)", e.ID, e.Classification, e.Episode)
+				}
+			}
 			if rcs["ok"].count("firing") != 1 || target_(t, st, "ok").Records[0].Attempts != 1 {
 				t.Errorf("healthy target: %+v", target_(t, st, "ok"))
 			}
