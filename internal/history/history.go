@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 )
 
 // Fetch reads the full history of a workflow run (runID "" is the latest).
@@ -80,7 +81,22 @@ func ReplayWith(opts ReplayOptions, register func(worker.WorkflowRegistry), file
 	}
 	register(r)
 	for _, f := range files {
-		if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
+		h, err := ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", f, err)
+		}
+		// Under the workflow ID it ran with: a workflow that derives IDs
+		// from its own (the dead-letter archive children) would otherwise
+		// see the replayer's placeholder ID and fail as nondeterministic.
+		var id string
+		if evs := h.GetEvents(); len(evs) > 0 {
+			id = evs[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowId()
+		}
+		opts := worker.ReplayWorkflowHistoryOptions{}
+		if id != "" {
+			opts.OriginalExecution = workflow.Execution{ID: id}
+		}
+		if err := r.ReplayWorkflowHistoryWithOptions(nil, h, opts); err != nil {
 			return fmt.Errorf("replay %s: %w", f, err)
 		}
 	}
