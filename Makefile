@@ -52,8 +52,10 @@ test: deps vet test-race test-integration test-scenarios test-rules test-fuzz ##
 test-race: ## unit, workflow (testsuite) and replay tests with the race detector
 	$(GO) test -race -count=1 $(RACE_PKGS)
 
-test-integration: ## real in-process Temporal server, httptest targets, real Alertmanager
-	$(GO) test -count=1 -timeout 20m $(SERVER_PKGS)
+# The longest integration tests (each on its own task queue or server) run
+# in parallel once the others are done.
+test-integration: build ## real in-process Temporal server, httptest targets, real Alertmanager
+	HERALD_WORKER_BIN=$(CURDIR)/$(BIN)/worker $(GO) test -count=1 -timeout 20m -parallel 3 $(SERVER_PKGS)
 
 # Each fuzz target runs for FUZZTIME on top of its committed seed corpus
 # (testdata/fuzz/); -fuzz takes one package and one target at a time.
@@ -67,11 +69,11 @@ test-fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	$(FUZZ) '^FuzzRetryAfter$$' ./internal/publish/
 	$(FUZZ) '^FuzzTemplate$$' ./internal/publish/
 
-# The scenario suite builds ./worker and runs `worker dev` processes against
-# loopback receivers; -parallel 4 overlaps the scenarios that mostly wait
-# (the rate-limited storm alone takes over 5 minutes).
-test-scenarios: ## the shipped binary under faults: target down, HEAD 501, kill -9, 429 storm, redirects, out of order, discovery; the engine cost of an alert
-	$(GO) test -count=1 -timeout 25m -parallel 4 -v ./internal/scenario/
+# The scenario suite runs `worker dev` processes of bin/worker (built once,
+# shared with the cluster tests) against loopback receivers; -parallel 4
+# overlaps the scenarios that mostly wait.
+test-scenarios: build ## the shipped binary under faults: target down, HEAD 501, kill -9, 429 storm, redirects, out of order, discovery; the engine cost of an alert
+	HERALD_WORKER_BIN=$(CURDIR)/$(BIN)/worker $(GO) test -count=1 -timeout 25m -parallel 4 -v ./internal/scenario/
 
 test-rules: ## promtool checks and unit tests of the Prometheus alert rules
 	$(PROMTOOL) check rules deploy/prometheus/herald-alerts.yml

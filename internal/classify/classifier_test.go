@@ -59,13 +59,16 @@ func TestClassifierFallbacks(t *testing.T) {
 				calls.Add(1)
 				tc.reply(w, r)
 			})
-			c := &Classifier{Rules: rules, MinConfidence: tc.min,
-				LLM: &LLM{URL: srv.URL + "/v1", Model: "m", APIKey: testKey, Timeout: 200 * time.Millisecond}}
-			start := time.Now()
-			got := c.Classify(context.Background(), alert.Alert{Status: "firing", Labels: tc.labels})
-			if elapsed := time.Since(start); elapsed > 2*time.Second {
-				t.Errorf("classification took %v with a 200ms LLM timeout", elapsed)
+			// The fakes answer at once, except the one that never does: a
+			// generous timeout keeps a loaded machine from turning an
+			// answer into a timeout.
+			timeout := 10 * time.Second
+			if strings.HasPrefix(tc.reason, "llm timeout") {
+				timeout = 200 * time.Millisecond
 			}
+			c := &Classifier{Rules: rules, MinConfidence: tc.min,
+				LLM: &LLM{URL: srv.URL + "/v1", Model: "m", APIKey: testKey, Timeout: timeout}}
+			got := c.Classify(context.Background(), alert.Alert{Status: "firing", Labels: tc.labels})
 			if got.Severity != tc.severity || got.Source != tc.source || !strings.HasPrefix(got.Reason, tc.reason) {
 				t.Fatalf("got %+v, want severity %s source %s reason %q...", got, tc.severity, tc.source, tc.reason)
 			}

@@ -41,6 +41,9 @@ type Prober struct {
 	Timeout time.Duration
 	// Now is the clock of Observation.At; nil means time.Now in UTC.
 	Now func() time.Time
+	// Resolver resolves the target's host for the connect step; nil means
+	// the system resolver.
+	Resolver *net.Resolver
 }
 
 // Probe checks t once and returns what it saw. The request per type:
@@ -97,7 +100,7 @@ func (p *Prober) probe(ctx context.Context, t target.Target) Observation {
 	base := target.RedactURL(endpoint)
 	client := p.client()
 
-	if err := connect(ctx, client, u); err != nil {
+	if err := connect(ctx, client, p.resolver(), u); err != nil {
 		return failure(ErrorClass(err), 0, "connect "+base+": "+errorText(err))
 	}
 
@@ -283,7 +286,15 @@ func (p *Prober) client() *http.Client {
 
 // connect opens a TCP connection to u's host and, for https, completes a TLS
 // handshake with the client's TLS settings; then closes it.
-func connect(ctx context.Context, client *http.Client, u *url.URL) error {
+// resolver is the Resolver of p (nil for a nil Prober: the system's).
+func (p *Prober) resolver() *net.Resolver {
+	if p == nil {
+		return nil
+	}
+	return p.Resolver
+}
+
+func connect(ctx context.Context, client *http.Client, resolver *net.Resolver, u *url.URL) error {
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "80"
@@ -292,7 +303,7 @@ func connect(ctx context.Context, client *http.Client, u *url.URL) error {
 		}
 	}
 	addr := net.JoinHostPort(host, port)
-	var d net.Dialer
+	d := net.Dialer{Resolver: resolver}
 	conn, err := netguard.DialContext(ctx, &d, "tcp", addr)
 	if err != nil {
 		return err

@@ -365,17 +365,68 @@ func TestProbeTransportFailures(t *testing.T) {
 }
 
 func TestProbeDNSFailure(t *testing.T) {
-	p := &Prober{Timeout: 3 * time.Second}
+	p := &Prober{Timeout: 3 * time.Second, Resolver: nxdomainResolver(t)}
 	o := p.Probe(context.Background(), target.Target{Name: "x", Type: "webhook", URL: "https://nonexistent.invalid/hook"})
-	if o.Class == ClassTimeout {
-		t.Skipf("resolver unreachable here: %s", o.Message)
-	}
 	if o.OK || o.Class != ClassDNS {
 		t.Fatalf("got ok=%v class=%q (%s), want dns", o.OK, o.Class, o.Message)
 	}
 	if !strings.Contains(o.Message, "nonexistent.invalid") {
 		t.Errorf("message should name the host: %q", o.Message)
 	}
+}
+
+// nxdomainResolver is a resolver whose DNS server, on loopback, answers
+// every question with NXDOMAIN: the test needs no network.
+func nxdomainResolver(t *testing.T) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 12 {
+				continue
+			}
+			// The question echoed back: header flags QR, RD, RA and
+			// RCODE 3 (NXDOMAIN), no answers.
+			resp := append([]byte(nil), buf[:n]...)
+			resp[2] = 0x81 | (buf[2] & 0x01)
+			resp[3] = 0x83
+			for i := 6; i < 12; i++ {
+				resp[i] = 0 // ANCOUNT, NSCOUNT, ARCOUNT
+			}
+			// Drop anything after the question (an EDNS record).
+			if end := questionEnd(resp); end > 0 {
+				resp = resp[:end]
+			}
+			_, _ = pc.WriteTo(resp, addr)
+		}
+	}()
+	server := pc.LocalAddr().String()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", server)
+	}}
+}
+
+// questionEnd is the offset after the first question of a DNS message (0
+// if it is malformed).
+func questionEnd(msg []byte) int {
+	i := 12
+	for i < len(msg) && msg[i] != 0 {
+		i += int(msg[i]) + 1
+	}
+	if i+5 > len(msg) {
+		return 0
+	}
+	return i + 5 // the root label, QTYPE and QCLASS
 }
 
 func TestProbeCancelledContext(t *testing.T) {

@@ -26,6 +26,18 @@ import (
 // returns a function that waits for it and gives the binary's path.
 func buildWorkerInBackground(t *testing.T) func() string {
 	t.Helper()
+	// make test builds bin/worker once and names it here (the scenario
+	// suite uses the same binary).
+	if prebuilt := os.Getenv("HERALD_WORKER_BIN"); prebuilt != "" {
+		abs, err := filepath.Abs(prebuilt)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
+		if err != nil {
+			t.Fatalf("HERALD_WORKER_BIN: %v", err)
+		}
+		return func() string { return abs }
+	}
 	bin := filepath.Join(t.TempDir(), "worker")
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
@@ -302,12 +314,14 @@ func testTwoWorkerProcesses(t *testing.T, tc *pgTemporal, bin string) {
 	victim, survivor := workers[0], workers[1]
 	const want = pgBurstAlerts * 2
 	var posting sync.WaitGroup
+	var postErr error // read after posting.Wait
 	posting.Add(1)
 	burstBegin := time.Now()
 	go func() {
 		defer posting.Done()
-		for from := 0; from < pgBurstAlerts; from += 20 {
-			starter.post(webhookBody(alertBatch("burst", from, 20)...))
+		// Not t.Fatal: this is not the test's goroutine.
+		for from := 0; from < pgBurstAlerts && postErr == nil; from += 20 {
+			postErr = starter.tryPost(webhookBody(alertBatch("burst", from, 20)...))
 		}
 	}()
 	eventually(t, 120*time.Second, "a quarter of the burst delivered", func() bool {
@@ -343,6 +357,9 @@ func testTwoWorkerProcesses(t *testing.T, tc *pgTemporal, bin string) {
 		t.Errorf("%s died with no delivery on the wire: the kill interrupted nothing", victim.name)
 	}
 	posting.Wait()
+	if postErr != nil {
+		t.Fatalf("posting the burst: %v", postErr)
+	}
 	// Activities the victim held are retried after 5s, workflow tasks after
 	// their 10s timeout; the rest is throughput.
 	eventually(t, 150*time.Second, fmt.Sprintf("every burst alert at every target (%d deliveries)", want), func() bool {

@@ -192,7 +192,7 @@ func TestDeadLetterRecoveryAtSize(t *testing.T) {
 	// signal limit), which archives the oldest bodies.
 	for w := 0; w < total-1; w += 1000 {
 		end := min(w+1000, total-1)
-		signalAll(ctx, t, h, id, entries[w:end])
+		signalAll(ctx, t, h, id, entries[w:end], 6)
 		eventually(t, 2*time.Minute, fmt.Sprintf("%d entries recorded", end), func() bool {
 			return h.call("GET", "/api/v1/dlq/stats", "", &stats) == 200 && stats.Total == end
 		})

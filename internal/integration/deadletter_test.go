@@ -42,6 +42,7 @@ func (h *herald) call(method, path, token string, into any) int {
 // in the dead letters after its retries; once fixed, a replay through the
 // HTTP API delivers the alert exactly once and removes the entry.
 func TestDeadLetterAndReplayThroughAPI(t *testing.T) {
+	t.Parallel() // its own task queue and dead-letter workflow
 	const admin = "admin-token-1"
 	var healthy atomic.Bool
 	s := newSink(t)

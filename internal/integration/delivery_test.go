@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -287,9 +288,9 @@ func TestNoSecretInHistoryLogsOrAPI(t *testing.T) {
 	}
 	h := startHerald(t, []target.Target{tgt})
 	a := firingAlert("s1", "Secretive")
-	h.post(webhookBody(a))
+	mustPost(t, h, webhookBody(a))
 	eventually(t, 30*time.Second, "delivered", func() bool { return len(s.all()) == 2 })
-	h.post(webhookBody(resolvedAlert(a)))
+	mustPost(t, h, webhookBody(resolvedAlert(a)))
 	h.waitWorkflowDone("s1")
 
 	if got := s.all()[0].Header.Get("Authorization"); got != "Bearer HEADER-SECRET-987" {
@@ -303,33 +304,30 @@ func TestNoSecretInHistoryLogsOrAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var api, targets bytes.Buffer
-	resp, _ := http.Get(h.http.URL + "/api/v1/alerts/s1")
-	_, _ = api.ReadFrom(resp.Body)
-	resp.Body.Close()
-	resp, _ = http.Get(h.http.URL + "/api/v1/targets")
-	_, _ = targets.ReadFrom(resp.Body)
-	resp.Body.Close()
+	api, targets := getText(t, h.http.URL+"/api/v1/alerts/s1"), getText(t, h.http.URL+"/api/v1/targets")
 	metricsText := scrape(t, h.http.URL+"/metrics")
 	for _, secret := range []string{"T0KEN-IN-PATH-123456", "HEADER-SECRET-987"} {
 		for where, text := range map[string]string{
-			"history": string(histJSON), "logs": h.logs.String(), "alert API": api.String(),
-			"targets API": targets.String(), "metrics": metricsText,
+			"history": string(histJSON), "logs": h.logs.String(), "alert API": api,
+			"targets API": targets, "metrics": metricsText,
 		} {
 			if strings.Contains(text, secret) {
 				t.Errorf("secret %q leaked into %s", secret, where)
 			}
 		}
 	}
-	if !strings.Contains(targets.String(), target.Redacted) {
-		t.Errorf("targets API does not show redacted credentials: %s", targets.String())
+	if !strings.Contains(targets, target.Redacted) {
+		t.Errorf("targets API does not show redacted credentials: %s", targets)
+	}
+	if !strings.Contains(api, `"s1"`) {
+		t.Errorf("alert API answer does not describe the alert: %s", api)
 	}
 }
 
 func TestMetricsCountDeliveries(t *testing.T) {
 	s := newSink(t)
 	h := startHerald(t, []target.Target{webhookTargetFor("counted", s, nil)})
-	h.post(webhookBody(firingAlert("m1", "Counted")))
+	mustPost(t, h, webhookBody(firingAlert("m1", "Counted")))
 	eventually(t, 30*time.Second, "delivered", func() bool { return s.count("firing") == 1 })
 	text := scrape(t, h.http.URL+"/metrics")
 	for _, want := range []string{
@@ -341,4 +339,27 @@ func TestMetricsCountDeliveries(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// mustPost posts a webhook and requires a 200.
+func mustPost(t *testing.T, h *herald, body []byte) {
+	t.Helper()
+	if code, answer := h.post(body); code != http.StatusOK {
+		t.Fatalf("POST /webhook = %d %s", code, answer)
+	}
+}
+
+// getText GETs url and requires a 200; it returns the body.
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d (%v): %s", url, resp.StatusCode, err, b)
+	}
+	return string(b)
 }

@@ -229,9 +229,13 @@ func TestAlertmanagerForwardExpiresWithoutResends(t *testing.T) {
 	eventually(t, 5*time.Second, "downstream receiver gets the expiry as a resolve", func() bool {
 		return notifications(hook, "resolved", name) == 1
 	})
-	// It expired at the first endsAt: no re-send moved it.
-	if late := expiredAt.Sub(firstEndsAt); late < 0 || late > 1500*time.Millisecond {
-		t.Errorf("expired %s after the first endsAt, want within 1.5s of it", late.Round(time.Millisecond))
+	// It expired at the first endsAt: no re-send moved it. A re-send would
+	// have moved it by a whole TTL; Alertmanager's expiry and the polling
+	// above may each be a second late on a loaded machine, so the window
+	// is half the TTL.
+	if late := expiredAt.Sub(firstEndsAt); late < 0 || late > forwardTTL/2 {
+		t.Errorf("expired %s after the first endsAt, want within %s of it (a re-send moves it by %s)",
+			late.Round(time.Millisecond), forwardTTL/2, forwardTTL)
 	}
 	t.Logf("without re-sends the alert expired %s after the first delivery (TTL %s), %s after its first endsAt",
 		expiredAt.Sub(firstSeen).Round(time.Millisecond), forwardTTL, expiredAt.Sub(firstEndsAt).Round(time.Millisecond))

@@ -90,11 +90,18 @@ func startHerald(t testing.TB, targets []target.Target, opts ...heraldOption) *h
 			t.Logf("herald logs:\n%s", logs.String())
 		}
 	})
-	h := &herald{t: t, client: server.GetDefaultClient(), taskQueue: cfg.TaskQueue, registry: target.NewRegistry(),
-		metrics: metrics.New(), logs: logs}
+	h := &herald{t: t, taskQueue: cfg.TaskQueue, registry: target.NewRegistry(), metrics: metrics.New(), logs: logs}
 	if cfg.TemporalNamespace != server.GetDefaultNamespace() {
-		h.client = namespaceClient(t, cfg.TemporalNamespace)
+		namespaceClient(t, cfg.TemporalNamespace) // registers the namespace
 	}
+	// The client as the binaries dial it: the SDK's log lines go to the
+	// same logger (checked for secrets) and its metrics to the registry.
+	c, closeClient, err := app.Dial(cfg, server.GetFrontendHostPort(), h.metrics, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeClient)
+	h.client = c
 	h.registry.Update("test", targets, nil)
 	// The worker's own composition: publishers, guard, classifier and the
 	// delivery settings of cfg.
@@ -104,6 +111,11 @@ func startHerald(t testing.TB, targets []target.Target, opts ...heraldOption) *h
 	}
 	deps.Prober = &health.Prober{Timeout: 2 * time.Second}
 	h.deps = deps
+	// The health reporter runs beside the worker, as in the binaries.
+	rctx, stopReporter := context.WithCancel(context.Background())
+	reported := make(chan struct{})
+	go func() { deps.HealthReports.Run(rctx); close(reported) }()
+	t.Cleanup(func() { stopReporter(); <-reported })
 	h.startWorker()
 	h.http = httptest.NewServer(app.NewHTTP(cfg, h.client, h.registry, h.metrics, log, nil))
 	t.Cleanup(h.http.Close)

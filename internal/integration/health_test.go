@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/herald-alerts/herald/internal/app"
@@ -92,11 +93,21 @@ func TestTargetDownAlertsFlowAndItCatchesUp(t *testing.T) {
 	var targets struct {
 		Targets []ingest.TargetView `json:"targets"`
 	}
-	h.call("GET", "/api/v1/targets", "", &targets)
+	if code := h.call("GET", "/api/v1/targets", "", &targets); code != 200 {
+		t.Fatalf("GET /api/v1/targets = %d", code)
+	}
+	listed := false
 	for _, tv := range targets.Targets {
-		if tv.Name == "down" && (tv.Health == nil || tv.Health.State != health.StateHealthy) {
+		if tv.Name != "down" {
+			continue
+		}
+		listed = true
+		if tv.Health == nil || tv.Health.State != health.StateHealthy {
 			t.Errorf("targets API health of down = %+v", tv.Health)
 		}
+	}
+	if !listed {
+		t.Errorf("targets API does not list the target down: %+v", targets.Targets)
 	}
 }
 
@@ -110,28 +121,37 @@ func TestHealthScheduleIsCreatedOnce(t *testing.T) {
 			t.Fatalf("ensure schedule (%s): %v", every, err)
 		}
 	}
-	it, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
 	id := workflows.HealthScheduleIDFor(queue)
-	for it.HasNext() {
-		s, err := it.Next()
+	// Visibility of schedules is eventually consistent: wait until the
+	// schedule is listed, then it must be listed exactly once.
+	n := 0
+	eventually(t, 20*time.Second, "the health schedule listed", func() bool {
+		it, err := c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
 		if err != nil {
-			t.Fatal(err)
+			return false
 		}
-		if s.ID == id {
-			n++
+		n = 0
+		for it.HasNext() {
+			s, err := it.Next()
+			if err != nil {
+				return false
+			}
+			if s.ID == id {
+				n++
+			}
 		}
+		return n > 0
+	})
+	if n != 1 {
+		t.Errorf("schedule %s listed %d times, want once", id, n)
 	}
-	// Visibility of schedules is eventually consistent; the handle is not.
 	desc, err := c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n > 1 {
-		t.Errorf("schedule %s listed %d times", id, n)
+	// A slow run is never overlapped by the next (docs/workflows.md).
+	if got := desc.Schedule.Policy.Overlap; got != enumspb.SCHEDULE_OVERLAP_POLICY_SKIP {
+		t.Errorf("overlap policy = %v, want skip", got)
 	}
 	if got := desc.Schedule.Spec.Intervals; len(got) != 1 || got[0].Every != 2*time.Hour {
 		t.Errorf("intervals = %+v, want one of 2h (updated, not duplicated)", got)

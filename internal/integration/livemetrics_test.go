@@ -64,6 +64,7 @@ var notExported = map[string]string{
 //     HeraldCircuitBreakerOpen and HeraldPermanentDeliveryErrors for the
 //     targets that earn them).
 func TestOperationsArtifactsAgainstALiveHerald(t *testing.T) {
+	t.Parallel() // its own embedded server and Prometheus
 	promBin := prometheusBinary(t)
 	healthy := newSink(t)
 	down := newSink(t, response{Status: http.StatusServiceUnavailable, Body: "down for maintenance"})

@@ -34,6 +34,7 @@ import (
 // It fails (does not skip) without PostgreSQL binaries; run `make deps`, or
 // set HERALD_SKIP_POSTGRES=1 to skip it on purpose.
 func TestOnPostgres(t *testing.T) {
+	t.Parallel() // its own PostgreSQL and Temporal server
 	// The worker binary links for tens of seconds: build it while
 	// PostgreSQL and Temporal start and the first scenarios run.
 	workerBin := buildWorkerInBackground(t)
@@ -108,15 +109,40 @@ func startPGHerald(t *testing.T, tc *pgTemporal, queue, targets string, withWork
 // post sends a webhook and requires 200.
 func (h *pgHerald) post(body []byte) {
 	h.t.Helper()
+	if err := h.tryPost(body); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// tryPost sends a webhook as Alertmanager does: a 503 ("retry later",
+// Temporal slow or busy) is sent again, up to 5 times with backoff.
+// Anything else but a 200 is reported. Safe to call from another
+// goroutine than the test's.
+func (h *pgHerald) tryPost(body []byte) error {
+	var err error
+	for try := range 6 {
+		if try > 0 {
+			time.Sleep(time.Duration(try) * time.Second)
+		}
+		var status int
+		if status, err = h.postOnce(body); err == nil || status != http.StatusServiceUnavailable {
+			return err
+		}
+	}
+	return err
+}
+
+func (h *pgHerald) postOnce(body []byte) (int, error) {
 	resp, err := http.Post(h.url+"/webhook", "application/json", bytes.NewReader(body))
 	if err != nil {
-		h.t.Fatalf("POST /webhook: %v", err)
+		return 0, fmt.Errorf("POST /webhook: %w", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		h.t.Fatalf("POST /webhook = %d %s", resp.StatusCode, b)
+		return resp.StatusCode, fmt.Errorf("POST /webhook = %d %s", resp.StatusCode, b)
 	}
+	return resp.StatusCode, nil
 }
 
 // call makes an API request, decodes the JSON answer into into and

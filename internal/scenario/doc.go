@@ -6,7 +6,8 @@
 // discovery unavailable at start).
 //
 // The package links no Temporal server: it drives the binary over HTTP only.
-// Run it with `make test-scenarios`; `go test -short` skips the two long
-// scenarios (kill -9 burst and rate-limited storm). HERALD_SCENARIO_BIN names
-// a prebuilt binary instead of building ./worker.
+// Run it with `make test-scenarios`; `go test -short` skips the long kill -9
+// burst. HERALD_WORKER_BIN names a prebuilt binary instead of building
+// ./worker (make builds bin/worker once for this suite and the cluster
+// tests).
 package scenario

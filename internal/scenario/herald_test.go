@@ -30,10 +30,16 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	if bin := os.Getenv("HERALD_SCENARIO_BIN"); bin != "" {
+	// make test builds bin/worker once and names it here (the cluster
+	// tests use the same binary).
+	if bin := os.Getenv("HERALD_WORKER_BIN"); bin != "" {
 		abs, err := filepath.Abs(bin)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, "scenario: HERALD_SCENARIO_BIN:", err)
+			fmt.Fprintln(os.Stderr, "scenario: HERALD_WORKER_BIN:", err)
+			return 2
+		}
+		if _, err := os.Stat(abs); err != nil {
+			fmt.Fprintln(os.Stderr, "scenario: HERALD_WORKER_BIN:", err)
 			return 2
 		}
 		workerBin = abs

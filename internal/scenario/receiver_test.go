@@ -282,6 +282,13 @@ func (r *Receiver) Methods() string {
 	return describeCounts(r.methods)
 }
 
+// Answered is how many POSTs were answered with status.
+func (r *Receiver) Answered(status int) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.answers[status]
+}
+
 // Answers describes the statuses given to POSTs, e.g. "200=300 429=12".
 func (r *Receiver) Answers() string {
 	r.mu.Lock()
