@@ -113,15 +113,17 @@ func TestRateLimit(t *testing.T) {
 			tg := slow("d", 0.1)
 			mustAcquire(t, g, context.Background(), tg)
 			for i := 0; i < 2; i++ { // the failed reservation is given back
-				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-				start := time.Now()
+				// The deadline (5s) is before the slot (10s): Acquire answers
+				// at once, long before the deadline, instead of waiting for it.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				_, err := g.Acquire(ctx, tg)
+				waitedForDeadline := ctx.Err() != nil
 				cancel()
 				pe := publishtest.AssertError(t, err, publish.KindRateLimited, true, -1)
 				if pe.RetryAfter < 9*time.Second || pe.RetryAfter > 10*time.Second {
 					t.Errorf("attempt %d: RetryAfter = %v, want about 10s", i, pe.RetryAfter)
 				}
-				if time.Since(start) > 90*time.Millisecond {
+				if waitedForDeadline {
 					t.Error("Acquire must not wait when the slot is beyond the deadline")
 				}
 			}
@@ -710,6 +712,47 @@ func TestAdmitDefers(t *testing.T) {
 			if d := spacing(); d < 90*time.Millisecond || d > 130*time.Millisecond {
 				t.Errorf("spacing after a second, fresh pushback %v, want about 111ms (a learned 9/s)", d)
 			}
+		}},
+		{"a learned rate has a floor, rises after quiet periods and is released", func(t *testing.T, _ *guard.Guard) {
+			clk := newClock()
+			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
+			push := publish.ClassifyStatus(http.StatusTooManyRequests, nil, nil, time.Time{})
+			limited := func(name string, perSecond float64) target.Target {
+				return target.Target{Name: name, Type: target.TypeWebhook, URL: "https://example.com/" + name,
+					RateLimit: &target.RateLimitSpec{PerSecond: perSecond, Burst: 1}}
+			}
+			// spacing is the interval between two deliveries asked at once.
+			spacing := func(tg target.Target) time.Duration {
+				a, b := admit(t, g, tg, ""), admit(t, g, tg, "")
+				if a.Deferred() {
+					t.Fatalf("first delivery to %s deferred: %+v", tg.Name, a)
+				}
+				a.Done(nil)
+				return b.Delay
+			}
+			near := func(what string, got, want time.Duration) {
+				t.Helper()
+				if got < want-want/20 || got > want+want/20 {
+					t.Errorf("%s: spacing %v, want %v", what, got, want)
+				}
+			}
+			// Floor: half of 0.3/s would be 0.15/s; the learned rate stops at 0.2/s.
+			floor := limited("floor", 0.3)
+			admit(t, g, floor, "").Done(push)
+			clk.Advance(4 * time.Second) // the next 0.3/s slot is free; no rise yet
+			near("at the floor", spacing(floor), 5*time.Second)
+
+			// Rise and release: 1/s configured, 0.5/s learned; after 5
+			// quiet seconds 0.75/s; after 5 more it would be 1.125/s, above
+			// the configured limit, so it is dropped.
+			tg := limited("rise", 1)
+			admit(t, g, tg, "").Done(push)
+			clk.Advance(2 * time.Second)
+			near("learned", spacing(tg), 2*time.Second)
+			clk.Advance(6 * time.Second)
+			near("risen once", spacing(tg), 1333*time.Millisecond)
+			clk.Advance(6 * time.Second)
+			near("released", spacing(tg), time.Second)
 		}},
 		{"Acquire (no deferral) still fails retryably", func(t *testing.T, g *guard.Guard) {
 			g2 := guard.New(guard.Options{MaxWait: 10 * time.Millisecond})

@@ -66,10 +66,20 @@ func TemporalReady(ctx context.Context, c client.Client, namespace, taskQueue st
 	if err != nil {
 		return fmt.Errorf("describe task queue %q: %w", taskQueue, err)
 	}
-	for _, p := range resp.GetPollers() {
-		if t := p.GetLastAccessTime(); t != nil && time.Since(t.AsTime()) < pollerFreshness {
-			return nil
-		}
+	if polledRecently(resp.GetPollers(), time.Now()) {
+		return nil
 	}
 	return fmt.Errorf("no worker is polling task queue %q", taskQueue)
+}
+
+// polledRecently reports whether a poller accessed the task queue within
+// pollerFreshness of now: Temporal keeps listing a worker that died for a
+// while, with its last access time.
+func polledRecently(pollers []*taskqueuepb.PollerInfo, now time.Time) bool {
+	for _, p := range pollers {
+		if t := p.GetLastAccessTime(); t != nil && now.Sub(t.AsTime()) < pollerFreshness {
+			return true
+		}
+	}
+	return false
 }

@@ -42,9 +42,23 @@ func TestAdminReads(t *testing.T) {
 				rec := s.do(t, http.MethodGet, p, nil)
 				assert.Equal(t, http.StatusOK, rec.Code, "GET %s stays open: %s", p, rec.Body.String())
 			}
-			// Changing state needs the token either way.
-			rec := s.do(t, http.MethodDelete, "/api/v1/dlq?older_than=1h", nil)
-			assert.Equal(t, http.StatusUnauthorized, rec.Code)
+			// Changing state needs the token either way: check-now,
+			// replay-all, replay and drop of one entry, purge.
+			for _, c := range []struct{ method, path string }{
+				{http.MethodPost, "/api/v1/targets/team-a/check"},
+				{http.MethodPost, "/api/v1/dlq/replay"},
+				{http.MethodPost, "/api/v1/dlq/abc.hook.1/replay"},
+				{http.MethodDelete, "/api/v1/dlq/abc.hook.1"},
+				{http.MethodDelete, "/api/v1/dlq?older_than=1h"},
+			} {
+				rec := s.do(t, c.method, c.path, nil, hdr...)
+				if tc.token == "adm1n" {
+					assert.NotEqual(t, http.StatusUnauthorized, rec.Code, "%s %s with the admin token", c.method, c.path)
+					continue
+				}
+				assert.Equal(t, http.StatusUnauthorized, rec.Code, "%s %s without the admin token: %s", c.method, c.path, rec.Body.String())
+				assert.Equal(t, `Bearer realm="herald-admin"`, rec.Header().Get("WWW-Authenticate"))
+			}
 		})
 	}
 }
