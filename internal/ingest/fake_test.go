@@ -30,6 +30,10 @@ type fakeClient struct {
 	client.Client
 	// signal decides the outcome of one SignalWithStart; nil accepts.
 	signal func(ctx context.Context, n contract.Notify) error
+	// update answers UpdateWorkflow (the value is its result); query
+	// answers QueryWorkflow. Nil: the workflow does not exist.
+	update func(ctx context.Context, opts client.UpdateWorkflowOptions) (any, error)
+	query  func(name string, args ...any) (any, error)
 
 	mu    sync.Mutex
 	calls []signalCall
@@ -77,8 +81,39 @@ func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflow
 	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
 }
 
-func (f *fakeClient) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
-	return nil, serviceerror.NewNotFound("no such workflow")
+func (f *fakeClient) QueryWorkflow(_ context.Context, _, _ string, name string, args ...any) (converter.EncodedValue, error) {
+	if f.query == nil {
+		return nil, serviceerror.NewNotFound("no such workflow")
+	}
+	v, err := f.query(name, args...)
+	if err != nil {
+		return nil, err
+	}
+	return jsonValue{v}, nil
+}
+
+func (f *fakeClient) UpdateWorkflow(ctx context.Context, opts client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	if f.update == nil {
+		return nil, serviceerror.NewNotFound("no such workflow")
+	}
+	v, err := f.update(ctx, opts)
+	return updateHandle{value: v, err: err, id: opts.UpdateID}, nil
+}
+
+type updateHandle struct {
+	value any
+	err   error
+	id    string
+}
+
+func (u updateHandle) WorkflowID() string { return "herald-dead-letters" }
+func (u updateHandle) RunID() string      { return "run" }
+func (u updateHandle) UpdateID() string   { return u.id }
+func (u updateHandle) Get(_ context.Context, into any) error {
+	if u.err != nil {
+		return u.err
+	}
+	return jsonValue{u.value}.Get(into)
 }
 
 func (f *fakeClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
