@@ -233,6 +233,9 @@ func counterValue(t *testing.T, m *metrics.Metrics, name string, labels ...strin
 					continue next
 				}
 			}
+			if g := mt.GetGauge(); g != nil {
+				return g.GetValue()
+			}
 			return mt.GetCounter().GetValue()
 		}
 	}

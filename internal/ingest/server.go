@@ -109,6 +109,9 @@ func New(cfg Config) *Server {
 	s, r := newOpsServer(cfg)
 	cfg = s.cfg
 	s.webhookSlots, s.queueWait, s.limits = newSlots(cfg.WebhookConcurrency, cfg.MaxBodyBytes), webhookQueueWait, cfg.AlertLimits
+	if cfg.Metrics != nil {
+		s.webhookSlots.waiting = cfg.Metrics.WebhookWaiting
+	}
 	s.api = newAPIGate(cfg.APIConcurrency)
 	r.With(s.bearer(cfg.WebhookToken, "webhook")).Post("/webhook", s.handleWebhook)
 	if cfg.DevSink {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sync/semaphore"
 	"io"
 	"mime"
 	"net/http"
@@ -14,10 +13,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/internal/contract"
@@ -401,6 +402,8 @@ type slots struct {
 	sem     *semaphore.Weighted
 	n       int
 	maxBody int64
+	// waiting counts the requests waiting for room (optional).
+	waiting prometheus.Gauge
 }
 
 // minSlotBytes is the least a request takes of the budget, and the step by
@@ -449,6 +452,10 @@ func (sh *share) take(ctx context.Context, wait time.Duration, n int64) bool {
 		}
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		defer cancel()
+		if g := sh.slots.waiting; g != nil {
+			g.Inc()
+			defer g.Dec()
+		}
 		if sh.slots.sem.Acquire(wctx, n) != nil {
 			return false
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
@@ -346,11 +347,18 @@ func TestWebhookConcurrencyBound(t *testing.T) {
 	s.queueWait = 5 * time.Second
 	done := make(chan int)
 	go func() { done <- s.post(t, body).Code }()
-	time.Sleep(20 * time.Millisecond)
+	// Free a slot only once the request waits for one.
+	waiting := func() float64 {
+		var d dto.Metric
+		_ = s.metrics.WebhookWaiting.Write(&d)
+		return d.GetGauge().GetValue()
+	}
+	require.Eventually(t, func() bool { return waiting() == 1 }, 5*time.Second, time.Millisecond, "the request waits for room")
 	close(release)
 	wg.Wait()
 	assert.Equal(t, []int{http.StatusOK, http.StatusOK}, codes)
 	assert.Equal(t, http.StatusOK, <-done)
+	assert.Zero(t, counterValue(t, s.metrics, "herald_webhook_waiting_requests"), "no request waits any more (exported)")
 }
 
 func TestSlotsHonourContext(t *testing.T) {

@@ -71,6 +71,9 @@ type Metrics struct {
 	AlertsTrimmed prometheus.Counter
 	ValuesTrimmed prometheus.Counter
 	WebhookBusy   prometheus.Counter // requests refused: too many in flight
+	// WebhookWaiting is the number of webhook requests waiting for room
+	// in the body budget (up to a second, then they are WebhookBusy).
+	WebhookWaiting prometheus.Gauge
 }
 
 // Reasons of herald_webhook_rejected_alerts_total.
@@ -126,6 +129,7 @@ func New() *Metrics {
 		m.WebhookRejected.WithLabelValues(r)
 	}
 	m.WebhookBusy = f.counter("webhook_busy_total", "Webhook requests answered 503 because too many were being processed.")
+	m.WebhookWaiting = f.gauge("webhook_waiting_requests", "Webhook requests waiting for room in the body budget (HERALD_WEBHOOK_CONCURRENCY); they wait up to 1s, then are answered 503.")
 	return m
 }
 
