@@ -6,21 +6,15 @@ import (
 	"strings"
 	"text/template"
 	"text/template/parse"
-	"unicode"
-	"unicode/utf8"
 )
 
 // TemplateFuncs are the functions a target's title and body templates may
-// call (documented in docs/targets.md). Validation parses templates with
-// them, and rendering executes with BudgetedFuncs (the same functions,
-// with their work charged to the execution's budget), so a template that
-// validates also renders.
-var TemplateFuncs = template.FuncMap{
-	"upper": strings.ToUpper,
-	"lower": strings.ToLower,
-	"join":  strings.Join,
-	"title": titleCase,
-}
+// call (documented in docs/targets.md): Herald's own and Alertmanager's
+// (template_funcs.go). Validation parses templates with them, and
+// rendering executes with BudgetedFuncs (the same functions, with their
+// work charged to the execution's budget), so a template that validates
+// also renders. These charge nothing.
+var TemplateFuncs = templateFuncs(unlimited{})
 
 // stepFunc is the function ParseTemplate calls before every action, if,
 // with and range, and at the start of every range iteration, with the
@@ -41,9 +35,11 @@ type Budget interface {
 // BudgetedFuncs returns TemplateFuncs, the string-building built-ins of
 // text/template (printf, print, println, html, js, urlquery) and the step
 // function ParseTemplate inserts, each charging b: the step function its
-// steps, the others the length of what they return. Each single call is
-// bounded by its arguments (fmt caps widths and precisions at 10^6), so
-// charging after the call bounds the total.
+// steps, the others a step per call, the length of what they return, and
+// the work of what they read or match (see templateFuncs). Each single
+// call is bounded by its arguments (fmt caps widths and precisions at
+// 10^6; regexps, join and reReplaceAll have their own bounds), so
+// charging around the call bounds the total.
 func BudgetedFuncs(b Budget) template.FuncMap {
 	built := func(r string) (string, error) {
 		if err := b.Step(1); err != nil {
@@ -51,39 +47,20 @@ func BudgetedFuncs(b Budget) template.FuncMap {
 		}
 		return r, b.Built(len(r))
 	}
-	str := func(f func(string) string) func(string) (string, error) {
-		return func(s string) (string, error) { return built(f(s)) }
-	}
 	variadic := func(f func(...any) string) func(...any) (string, error) {
 		return func(args ...any) (string, error) { return built(f(args...)) }
 	}
-	return template.FuncMap{
-		stepFunc: func(n int) (string, error) { return "", b.Step(max(n, 1)) },
-		"upper":  str(strings.ToUpper),
-		"lower":  str(strings.ToLower),
-		"title":  str(titleCase),
-		"join": func(elems []string, sep string) (string, error) {
-			return built(strings.Join(elems, sep))
-		},
-		"printf": func(format string, args ...any) (string, error) {
-			return built(fmt.Sprintf(format, args...))
-		},
-		"print":    variadic(fmt.Sprint),
-		"println":  variadic(fmt.Sprintln),
-		"html":     variadic(template.HTMLEscaper),
-		"js":       variadic(template.JSEscaper),
-		"urlquery": variadic(template.URLQueryEscaper),
+	funcs := templateFuncs(b)
+	funcs[stepFunc] = func(n int) (string, error) { return "", b.Step(max(n, 1)) }
+	funcs["printf"] = func(format string, args ...any) (string, error) {
+		return built(fmt.Sprintf(format, args...))
 	}
-}
-
-// titleCase upper-cases the first character of s (a whole rune, so
-// multi-byte text stays valid UTF-8).
-func titleCase(s string) string {
-	r, size := utf8.DecodeRuneInString(s)
-	if size == 0 || r == utf8.RuneError {
-		return s
-	}
-	return string(unicode.ToUpper(r)) + s[size:]
+	funcs["print"] = variadic(fmt.Sprint)
+	funcs["println"] = variadic(fmt.Sprintln)
+	funcs["html"] = variadic(template.HTMLEscaper)
+	funcs["js"] = variadic(template.JSEscaper)
+	funcs["urlquery"] = variadic(template.URLQueryEscaper)
+	return funcs
 }
 
 // MaxRangeDepth is how deeply a target template may nest range loops.

@@ -101,8 +101,9 @@ func TestTemplateProblem(t *testing.T) {
 
 // TestBudgetedFuncsCoverTemplateFuncs: rendering charges every function a
 // template may call, so a function added to TemplateFuncs without a
-// budgeted twin fails here. Every budgeted function charges a step and
-// what it built.
+// budgeted twin fails here. Every budgeted function (each called with its
+// funcSamples arguments) charges at least a step and what it built, and
+// fails once the budget is spent.
 func TestBudgetedFuncsCoverTemplateFuncs(t *testing.T) {
 	b := &countingBudget{}
 	funcs := target.BudgetedFuncs(b)
@@ -128,6 +129,36 @@ func TestBudgetedFuncsCoverTemplateFuncs(t *testing.T) {
 	b.refuse = errors.New("over budget")
 	if _, err := funcs["upper"].(func(string) (string, error))("x"); !errors.Is(err, b.refuse) {
 		t.Errorf("upper over budget: err = %v", err)
+	}
+
+	for name := range funcs {
+		args, ok := funcSamples[name]
+		if !ok {
+			t.Errorf("%s: no sample arguments in funcSamples (have %v)", name, sampleNames())
+			continue
+		}
+		b := &countingBudget{}
+		f := target.BudgetedFuncs(b)[name]
+		got, err := callFunc(t, f, args...)
+		if err != nil {
+			t.Errorf("%s%v: %v", name, args, err)
+			continue
+		}
+		if b.steps < 1 {
+			t.Errorf("%s%v charged no step", name, args)
+		}
+		if s, ok := got.(string); ok && b.built < len(s) {
+			t.Errorf("%s%v = %q, charged %d bytes built", name, args, s, b.built)
+		}
+		b.refuse = errors.New("over budget")
+		if _, err := callFunc(t, f, args...); !errors.Is(err, b.refuse) {
+			t.Errorf("%s%v over budget: err = %v, want the budget's error", name, args, err)
+		}
+	}
+	for name := range funcSamples {
+		if _, ok := funcs[name]; !ok {
+			t.Errorf("funcSamples has %s, which is not a template function", name)
+		}
 	}
 }
 
