@@ -93,10 +93,10 @@ func (g *fakeGuard) Admit(_ context.Context, t target.Target, req guard.Request)
 func testTargets() []target.Target {
 	disabled := false
 	return []target.Target{
-		{Name: "hook", Type: target.TypeWebhook, URL: hookURL, Headers: map[string]string{"Authorization": headerSecret}},
-		{Name: "chat", Type: target.TypeSlack, Token: apiToken, Channel: "#alerts"},
+		{Name: "hook", Type: "webhook", URL: hookURL, Headers: map[string]string{"Authorization": headerSecret}},
+		{Name: "chat", Type: "slack", Token: apiToken, Channel: "#alerts"},
 		{Name: "odd", Type: "carrier-pigeon", URL: "https://pigeon.example.com"},
-		{Name: "off", Type: target.TypeWebhook, URL: "https://off.example.com", Enabled: &disabled},
+		{Name: "off", Type: "webhook", URL: "https://off.example.com", Enabled: &disabled},
 	}
 }
 
@@ -160,7 +160,7 @@ func TestPublishSuccess(t *testing.T) {
 	pub := &fakePublisher{res: publish.Result{StatusCode: 201, State: publish.ProviderState{"id": "msg-1"}}}
 	a := &activities.Activities{
 		Registry:   newRegistry(testTargets()...),
-		Publishers: publish.Publishers{target.TypeWebhook: pub},
+		Publishers: publish.Publishers{"webhook": pub},
 		Logger:     quietLogger(),
 	}
 	before := time.Now().UTC()
@@ -244,7 +244,7 @@ func TestPublishFailures(t *testing.T) {
 			pub := &fakePublisher{err: tc.err}
 			a := &activities.Activities{
 				Registry:   newRegistry(testTargets()...),
-				Publishers: publish.Publishers{target.TypeWebhook: pub, target.TypeSlack: pub},
+				Publishers: publish.Publishers{"webhook": pub, "slack": pub},
 				Logger:     quietLogger(),
 			}
 			_, err := runPublish(t, a, activities.PublishInput{Target: tc.target, Notification: notification()})
@@ -277,7 +277,7 @@ func TestPublishRateLimitedDetails(t *testing.T) {
 	pub := &fakePublisher{err: publish.Retryable(publish.KindRateLimited, 7*time.Second, "rate limited by receiver")}
 	a := &activities.Activities{
 		Registry:   newRegistry(testTargets()...),
-		Publishers: publish.Publishers{target.TypeWebhook: pub},
+		Publishers: publish.Publishers{"webhook": pub},
 		Logger:     quietLogger(),
 	}
 	_, err := runPublish(t, a, activities.PublishInput{Target: "hook", Notification: notification()})
@@ -309,7 +309,7 @@ func TestPublishRedactsSecrets(t *testing.T) {
 			m := metrics.New()
 			a := &activities.Activities{
 				Registry:   newRegistry(testTargets()...),
-				Publishers: publish.Publishers{target.TypeWebhook: pub, target.TypeSlack: pub},
+				Publishers: publish.Publishers{"webhook": pub, "slack": pub},
 				Logger:     quietLogger(),
 				Metrics:    m,
 			}
@@ -342,7 +342,7 @@ func TestPublishGuard(t *testing.T) {
 		g := &fakeGuard{err: publish.Retryable(publish.KindCircuitOpen, 45*time.Second, "circuit open for %s", "hook")}
 		a := &activities.Activities{
 			Registry:   newRegistry(testTargets()...),
-			Publishers: publish.Publishers{target.TypeWebhook: pub},
+			Publishers: publish.Publishers{"webhook": pub},
 			Guard:      g,
 			Logger:     quietLogger(),
 		}
@@ -361,7 +361,7 @@ func TestPublishGuard(t *testing.T) {
 		m := metrics.New()
 		a := &activities.Activities{
 			Registry:   newRegistry(testTargets()...),
-			Publishers: publish.Publishers{target.TypeWebhook: pub},
+			Publishers: publish.Publishers{"webhook": pub},
 			Guard:      g,
 			Metrics:    m,
 			Logger:     quietLogger(),
@@ -386,7 +386,7 @@ func TestPublishGuard(t *testing.T) {
 		g := &fakeGuard{}
 		a := &activities.Activities{
 			Registry:   newRegistry(testTargets()...),
-			Publishers: publish.Publishers{target.TypeWebhook: pub},
+			Publishers: publish.Publishers{"webhook": pub},
 			Guard:      g,
 			Logger:     quietLogger(),
 		}
@@ -400,7 +400,7 @@ func TestPublishGuard(t *testing.T) {
 		g := &fakeGuard{}
 		a := &activities.Activities{
 			Registry:   newRegistry(testTargets()...),
-			Publishers: publish.Publishers{target.TypeWebhook: &fakePublisher{}},
+			Publishers: publish.Publishers{"webhook": &fakePublisher{}},
 			Guard:      g,
 			Logger:     quietLogger(),
 		}
@@ -430,7 +430,7 @@ func TestPublishMetrics(t *testing.T) {
 			m := metrics.New()
 			a := &activities.Activities{
 				Registry:   newRegistry(testTargets()...),
-				Publishers: publish.Publishers{target.TypeWebhook: &fakePublisher{res: publish.Result{StatusCode: 200}, err: tc.err}},
+				Publishers: publish.Publishers{"webhook": &fakePublisher{res: publish.Result{StatusCode: 200}, err: tc.err}},
 				Logger:     quietLogger(),
 				Metrics:    m,
 			}
@@ -442,10 +442,10 @@ func TestPublishMetrics(t *testing.T) {
 				if o == tc.outcome {
 					want = 1
 				}
-				assert.Equal(t, want, toFloat64(t, m.Deliveries.WithLabelValues("hook", target.TypeWebhook, publish.EventFiring, o)), "deliveries outcome=%s", o)
+				assert.Equal(t, want, toFloat64(t, m.Deliveries.WithLabelValues("hook", "webhook", publish.EventFiring, o)), "deliveries outcome=%s", o)
 			}
 			if tc.kind != "" {
-				assert.Equal(t, 1.0, toFloat64(t, m.DeliveryErrors.WithLabelValues("hook", target.TypeWebhook, tc.kind)))
+				assert.Equal(t, 1.0, toFloat64(t, m.DeliveryErrors.WithLabelValues("hook", "webhook", tc.kind)))
 			} else {
 				assert.Zero(t, collectAndCount(m.DeliveryErrors))
 			}
@@ -465,7 +465,7 @@ func TestPublishGuardWaitMetric(t *testing.T) {
 	m := metrics.New()
 	a := &activities.Activities{
 		Registry:   newRegistry(testTargets()...),
-		Publishers: publish.Publishers{target.TypeWebhook: &fakePublisher{res: publish.Result{StatusCode: 200}}},
+		Publishers: publish.Publishers{"webhook": &fakePublisher{res: publish.Result{StatusCode: 200}}},
 		Guard:      &fakeGuard{},
 		Logger:     quietLogger(),
 		Metrics:    m,
@@ -614,7 +614,7 @@ func TestPublishHealthObservationHoldsNoSecret(t *testing.T) {
 	reporter := &activities.HealthReporter{}
 	a := &activities.Activities{
 		Registry:      newRegistry(testTargets()...),
-		Publishers:    publish.Publishers{target.TypeWebhook: &fakePublisher{err: echo}},
+		Publishers:    publish.Publishers{"webhook": &fakePublisher{err: echo}},
 		HealthReports: reporter,
 		Logger:        quietLogger(),
 	}

@@ -35,9 +35,9 @@ func TestPublishCountsRefusals(t *testing.T) {
 		wantFails bool
 	}{
 		{name: "open breaker, not deferred", guardErr: circuitOpen, target: "hook", runs: 1, wantFails: true,
-			want: map[series]float64{{"hook", target.TypeWebhook, publish.KindCircuitOpen}: 1}},
+			want: map[series]float64{{"hook", "webhook", publish.KindCircuitOpen}: 1}},
 		{name: "open breaker, deferred: once per refusal", guardErr: circuitOpen, deferred: true, target: "hook", runs: 3,
-			want: map[series]float64{{"hook", target.TypeWebhook, publish.KindCircuitOpen}: 3}},
+			want: map[series]float64{{"hook", "webhook", publish.KindCircuitOpen}: 3}},
 		{name: "own rate limit, deferred: no error", guardErr: rateLimited, deferred: true, target: "hook", runs: 1,
 			want: map[series]float64{}},
 		{name: "own rate limit, not deferred: no error", guardErr: rateLimited, target: "hook", runs: 1, wantFails: true,
@@ -45,7 +45,7 @@ func TestPublishCountsRefusals(t *testing.T) {
 		{name: "target never configured", target: "nope", runs: 2, wantFails: true,
 			want: map[series]float64{{"nope", "unknown", publish.KindTargetAbsent}: 2}},
 		{name: "target removed: counted with its last type", target: "hook", removed: true, runs: 1, wantFails: true,
-			want: map[series]float64{{"hook", target.TypeWebhook, publish.KindTargetAbsent}: 1}},
+			want: map[series]float64{{"hook", "webhook", publish.KindTargetAbsent}: 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,7 +57,7 @@ func TestPublishCountsRefusals(t *testing.T) {
 			pub := &fakePublisher{}
 			a := &activities.Activities{
 				Registry:   reg,
-				Publishers: publish.Publishers{target.TypeWebhook: pub},
+				Publishers: publish.Publishers{"webhook": pub},
 				Guard:      &fakeGuard{err: tc.guardErr},
 				Metrics:    m,
 				Logger:     quietLogger(),
@@ -88,12 +88,12 @@ func TestRefusalKindsArePublishKinds(t *testing.T) {
 func TestPublishRateLimitWaitCoversDeferrals(t *testing.T) {
 	clk := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	g := guard.New(guard.Options{Now: func() time.Time { return clk }, InlineWait: 10 * time.Millisecond})
-	slow := target.Target{Name: "slow", Type: target.TypeWebhook, URL: "https://example.com/slow",
+	slow := target.Target{Name: "slow", Type: "webhook", URL: "https://example.com/slow",
 		RateLimit: &target.RateLimitSpec{PerSecond: 0.1, Burst: 1}}
 	m := metrics.New()
 	a := &activities.Activities{
 		Registry:   newRegistry(slow),
-		Publishers: publish.Publishers{target.TypeWebhook: &fakePublisher{res: publish.Result{StatusCode: 200}}},
+		Publishers: publish.Publishers{"webhook": &fakePublisher{res: publish.Result{StatusCode: 200}}},
 		Guard:      g,
 		Metrics:    m,
 		Logger:     quietLogger(),

@@ -60,12 +60,12 @@ func resolveTargets(t *testing.T, a *activities.Activities, labels map[string]st
 func routingTargets() []target.Target {
 	disabled := false
 	return []target.Target{
-		{Name: "zeta", Type: target.TypeWebhook, URL: "https://z.example.com/hook"},
-		{Name: "alpha", Type: target.TypeWebhook, URL: "https://a.example.com/hook",
+		{Name: "zeta", Type: "webhook", URL: "https://z.example.com/hook"},
+		{Name: "alpha", Type: "webhook", URL: "https://a.example.com/hook",
 			Retry: &target.RetrySpec{MaxAttempts: 3}},
-		{Name: "payments", Type: target.TypeSlack, Token: apiToken, Channel: "#pay",
+		{Name: "payments", Type: "slack", Token: apiToken, Channel: "#pay",
 			Filter: target.Filter{"team": {"payments", "billing"}}},
-		{Name: "off", Type: target.TypeWebhook, URL: "https://off.example.com/hook", Enabled: &disabled},
+		{Name: "off", Type: "webhook", URL: "https://off.example.com/hook", Enabled: &disabled},
 	}
 }
 
@@ -163,7 +163,7 @@ func TestResolveTargetsRefs(t *testing.T) {
 	for _, r := range res.Targets {
 		byName[r.Name] = r
 	}
-	assert.Equal(t, target.TypeSlack, byName["payments"].Type)
+	assert.Equal(t, "slack", byName["payments"].Type)
 	assert.Equal(t, int32(3), byName["alpha"].Retry.MaxAttempts, "per-target retry override")
 	assert.Equal(t, target.DefaultRetry, byName["zeta"].Retry)
 
@@ -182,7 +182,7 @@ func TestResolveTargetsMetricsOnly(t *testing.T) {
 		targets []target.Target
 	}{
 		{"no targets", nil},
-		{"only disabled targets", []target.Target{{Name: "off", Type: target.TypeWebhook, URL: "https://x.example.com", Enabled: &disabled}}},
+		{"only disabled targets", []target.Target{{Name: "off", Type: "webhook", URL: "https://x.example.com", Enabled: &disabled}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -508,7 +508,7 @@ func TestPublishReportsInformativeOutcomes(t *testing.T) {
 			reporter := &activities.HealthReporter{Store: &activities.HealthStore{Client: c, WorkflowID: "herald-health"}}
 			a := &activities.Activities{
 				Registry:      newRegistry(testTargets()...),
-				Publishers:    publish.Publishers{target.TypeWebhook: &fakePublisher{res: publish.Result{StatusCode: 200}, err: tc.err}},
+				Publishers:    publish.Publishers{"webhook": &fakePublisher{res: publish.Result{StatusCode: 200}, err: tc.err}},
 				HealthReports: reporter,
 				Logger:        quietLogger(),
 			}

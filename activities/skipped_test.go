@@ -20,7 +20,7 @@ import (
 // and only those pairs ever appear.
 func TestDeliveriesSkippedValues(t *testing.T) {
 	hook := func(name string) target.Target {
-		return target.Target{Name: name, Type: target.TypeWebhook, URL: "https://example.com/" + name}
+		return target.Target{Name: name, Type: "webhook", URL: "https://example.com/" + name}
 	}
 	picky := hook("picky")
 	picky.Filter = target.Filter{"team": {"payments"}}

@@ -17,11 +17,11 @@ import (
 // one from a namespace the operator lets route cluster-wide.
 func tenancyTargets() []target.Target {
 	return []target.Target{
-		{Name: "ops-file", Type: target.TypeWebhook, URL: "https://ops.example.com/hook", Origin: "file:targets.yaml#0"},
-		{Name: "team-a-hook", Type: target.TypeWebhook, URL: "https://a.example.com/hook", Origin: "secret:team-a/hook",
+		{Name: "ops-file", Type: "webhook", URL: "https://ops.example.com/hook", Origin: "file:targets.yaml#0"},
+		{Name: "team-a-hook", Type: "webhook", URL: "https://a.example.com/hook", Origin: "secret:team-a/hook",
 			Filter: target.Filter{"namespace": {"team-a", "team-b", "payments"}},
 			Scope:  target.Scope{Tenant: true, Namespace: "team-a"}},
-		{Name: "platform-hook", Type: target.TypeWebhook, URL: "https://p.example.com/hook", Origin: "secret:platform/hook",
+		{Name: "platform-hook", Type: "webhook", URL: "https://p.example.com/hook", Origin: "secret:platform/hook",
 			Scope: target.Scope{Tenant: true}},
 	}
 }

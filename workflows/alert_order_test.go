@@ -160,7 +160,7 @@ type alertAt struct {
 // forward TTL, so the receiving Alertmanager never expires it while it
 // fires; the resolve stops the re-sends. Other targets get no re-sends.
 func TestAlertWorkflow_ForwardResendsKeepDownstreamAlertActive(t *testing.T) {
-	am := target.Target{Name: "am", Type: target.TypeAlertmanager, URL: "http://am.invalid",
+	am := target.Target{Name: "am", Type: "alertmanager", URL: "http://am.invalid",
 		Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(30 * time.Minute)}}
 	h := newHarness(t, am, webhookTarget("hook"))
 	a := firing("fp1", nil)

@@ -120,7 +120,7 @@ func newGuardedHarness(t *testing.T, g activities.Guard, targets ...target.Targe
 	fh := &fakeHealth{states: map[string]string{}}
 	env.RegisterActivity(&activities.Activities{
 		Registry:   reg,
-		Publishers: publish.Publishers{target.TypeWebhook: pub, target.TypeAlertmanager: pub},
+		Publishers: publish.Publishers{"webhook": pub, "alertmanager": pub},
 		HealthView: fh,
 		Guard:      g,
 	})
@@ -138,7 +138,7 @@ func newGuardedHarness(t *testing.T, g activities.Guard, targets ...target.Targe
 }
 
 func webhookTarget(name string) target.Target {
-	return target.Target{Name: name, Type: target.TypeWebhook, URL: "http://example.invalid/" + name}
+	return target.Target{Name: name, Type: "webhook", URL: "http://example.invalid/" + name}
 }
 
 func firing(fp string, annotations map[string]string) alert.Alert {

@@ -26,7 +26,7 @@ func dlqWith1000(b *testing.B, fn func(h *dlqHarness)) {
 	reg := target.NewRegistry()
 	reg.Update("bench", []target.Target{webhookTarget("hook")}, nil)
 	pub := &scriptedPublisher{fail: map[string][]error{}}
-	env.RegisterActivity(&activities.Activities{Registry: reg, Publishers: publish.Publishers{target.TypeWebhook: pub},
+	env.RegisterActivity(&activities.Activities{Registry: reg, Publishers: publish.Publishers{"webhook": pub},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	env.RegisterWorkflow(DeadLetterWorkflow)
 	h := &dlqHarness{env: env, pub: pub}

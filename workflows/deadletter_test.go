@@ -40,7 +40,7 @@ func newDLQHarness(t *testing.T, targets ...target.Target) *dlqHarness {
 	reg := target.NewRegistry()
 	reg.Update("test", targets, nil)
 	pub := &scriptedPublisher{fail: map[string][]error{}}
-	env.RegisterActivity(&activities.Activities{Registry: reg, Publishers: publish.Publishers{target.TypeWebhook: pub}})
+	env.RegisterActivity(&activities.Activities{Registry: reg, Publishers: publish.Publishers{"webhook": pub}})
 	env.RegisterWorkflow(DeadLetterWorkflow)
 	h := &dlqHarness{t: t, env: env, pub: pub}
 	env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, "", contract.DeliveryReplayedSignal, mock.Anything).Return(
@@ -60,7 +60,7 @@ func newDLQHarness(t *testing.T, targets ...target.Target) *dlqHarness {
 
 func entry(id, targetName string, failedAt time.Time) DeadLetter {
 	return DeadLetter{
-		ID: id, Fingerprint: "fp-" + id, AlertName: "DiskFull", Target: targetName, TargetType: target.TypeWebhook,
+		ID: id, Fingerprint: "fp-" + id, AlertName: "DiskFull", Target: targetName, TargetType: "webhook",
 		Event: publish.EventFiring, ErrorKind: publish.KindHTTPServer, Error: "HTTP 500", StatusCode: 500,
 		Attempts: 10, FirstFailure: failedAt, LastFailure: failedAt, AlertWorkflowID: contract.AlertWorkflowID("fp-" + id), Seq: 1,
 		Alert: alert.Alert{Fingerprint: "fp-" + id, Status: alert.StatusFiring, Labels: map[string]string{"alertname": "DiskFull"}},

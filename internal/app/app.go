@@ -27,12 +27,9 @@ import (
 	"github.com/herald-alerts/herald/internal/ingest"
 	"github.com/herald-alerts/herald/internal/metrics"
 	"github.com/herald-alerts/herald/internal/netguard"
+	"github.com/herald-alerts/herald/internal/provider"
+	"github.com/herald-alerts/herald/internal/providers"
 	"github.com/herald-alerts/herald/internal/publish"
-	"github.com/herald-alerts/herald/internal/publish/alertmanager"
-	"github.com/herald-alerts/herald/internal/publish/pagerduty"
-	"github.com/herald-alerts/herald/internal/publish/rootly"
-	"github.com/herald-alerts/herald/internal/publish/slack"
-	"github.com/herald-alerts/herald/internal/publish/webhook"
 	"github.com/herald-alerts/herald/internal/target"
 	"github.com/herald-alerts/herald/workflows"
 )
@@ -120,13 +117,7 @@ func Publishers(hc *http.Client, m *metrics.Metrics) publish.Publishers {
 	if m != nil {
 		observe = func(typ string, d time.Duration) { m.FormatLatency.WithLabelValues(typ).Observe(d.Seconds()) }
 	}
-	pubs := publish.Publishers{
-		target.TypeWebhook:      &webhook.Publisher{Client: hc, ObserveFormat: observe},
-		target.TypeAlertmanager: &alertmanager.Publisher{Client: hc, ObserveFormat: observe},
-		target.TypeSlack:        &slack.Publisher{Client: hc, ObserveFormat: observe},
-		target.TypePagerDuty:    &pagerduty.Publisher{Client: hc, ObserveFormat: observe},
-		target.TypeRootly:       &rootly.Publisher{Client: hc, ObserveFormat: observe},
-	}
+	pubs := publish.Publishers(providers.Publishers(provider.Deps{Client: hc, ObserveFormat: observe}))
 	if m != nil {
 		for typ := range pubs {
 			m.FormatLatency.WithLabelValues(typ)

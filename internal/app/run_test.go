@@ -60,7 +60,7 @@ func TestWorkerHandlerServesOnlyOps(t *testing.T) {
 // has not synced (alerts wait, they are not metrics-only), then normal or
 // metrics-only.
 func TestModeGaugeFollowsDiscovery(t *testing.T) {
-	hook := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://example.com/hook"}
+	hook := target.Target{Name: "hook", Type: "webhook", URL: "https://example.com/hook"}
 	tests := []struct {
 		name    string
 		prepare func(r *target.Registry)

@@ -43,7 +43,7 @@ func TestSecretTargetsCannotReachLoopback(t *testing.T) {
 	defer srv.Close()
 
 	reg := target.NewRegistry()
-	reg.Update("file:targets.yaml", []target.Target{{Name: "from-file", Type: target.TypeWebhook, URL: srv.URL + "/hook",
+	reg.Update("file:targets.yaml", []target.Target{{Name: "from-file", Type: "webhook", URL: srv.URL + "/hook",
 		Origin: "file:targets.yaml#0"}}, nil)
 	// The Secret names the receiver by a name that resolves to loopback:
 	// only the dial-time check can catch it.

@@ -380,7 +380,7 @@ func TestExampleTargetSecrets(t *testing.T) {
 		}
 		names[tg.Name] = true
 		types[tg.Type] = true
-		if tg.Type == target.TypeSlack {
+		if tg.Type == "slack" {
 			slackKinds[map[bool]string{true: "bot", false: "webhook"}[tg.Token != ""]] = true
 		}
 		for _, secret := range tg.Secrets() {
@@ -390,7 +390,7 @@ func TestExampleTargetSecrets(t *testing.T) {
 		}
 		objs = append(objs, s)
 	}
-	for _, typ := range target.Types {
+	for _, typ := range target.Types() {
 		if !types[typ] {
 			t.Errorf("no example for type %s", typ)
 		}

@@ -91,7 +91,7 @@ func TestSecretLifecycleReachesRegistry(t *testing.T) {
 
 	s.Data["config"] = []byte(`{"name": "team-a-slack", "type": "webhook", "url": "https://hooks.example.com/a"}`)
 	h.update(t, s)
-	waitFor(t, "updated target", func() bool { got, _ := h.reg.Get("team-a-slack"); return got.Type == target.TypeWebhook })
+	waitFor(t, "updated target", func() bool { got, _ := h.reg.Get("team-a-slack"); return got.Type == "webhook" })
 
 	s.Data["config"] = []byte(`{"name": "team-a-slack", "type": "webhook", "url": "https://hooks.example.com/a", "enabled": false}`)
 	h.update(t, s)

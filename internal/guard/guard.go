@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -27,19 +28,6 @@ import (
 type Limit struct {
 	PerSecond float64
 	Burst     int
-}
-
-// DefaultLimits are the per-type delivery rates, from the providers' own
-// published limits: Slack about one message per second per channel,
-// PagerDuty 120 events per minute per routing key, Rootly 3000 requests per
-// minute. Generic webhooks and Alertmanagers have no published limit, so
-// they get none unless their configuration sets one; when such a receiver
-// answers 429 or 503 with Retry-After, the guard learns a rate from it
-// (see Admission).
-var DefaultLimits = map[string]Limit{
-	target.TypeSlack:     {PerSecond: 1, Burst: 1},
-	target.TypePagerDuty: {PerSecond: 2, Burst: 2},
-	target.TypeRootly:    {PerSecond: 50, Burst: 50},
 }
 
 // Defaults of Options.
@@ -127,16 +115,32 @@ func (g *Guard) LimitFor(t target.Target) Limit {
 	if l, ok := g.opts.Limits[t.Type]; ok {
 		return l
 	}
-	return DefaultLimits[t.Type]
+	return DefaultLimit(t.Type)
 }
 
-// LimiterKey is the key deliveries share a rate limit by: the routing key
-// (hashed) for PagerDuty, whose limit is per integration key, else the
-// target name.
+// DefaultLimit is the delivery rate of a target type whose targets set
+// none: the provider's, from its published limits (Slack about one message
+// per second per channel, PagerDuty 120 events per minute per routing key,
+// Rootly 3000 requests per minute). Generic webhooks and Alertmanagers
+// have no published limit, so they get none; when such a receiver answers
+// 429 or 503 with Retry-After, the guard learns a rate from it (see
+// Admission).
+func DefaultLimit(typ string) Limit {
+	k, ok := target.KindOf(typ)
+	if !ok {
+		return Limit{}
+	}
+	l := k.DefaultLimit()
+	return Limit{PerSecond: l.PerSecond, Burst: l.Burst}
+}
+
+// LimiterKey is the key deliveries share a rate limit by: the provider's
+// (PagerDuty's limit is per integration key), else the target name.
 func LimiterKey(t target.Target) string {
-	if t.Type == target.TypePagerDuty && t.RoutingKey != "" {
-		sum := sha256.Sum256([]byte(t.RoutingKey))
-		return "pagerduty/" + hex.EncodeToString(sum[:8])
+	if k, ok := target.KindOf(t.Type); ok {
+		if key := k.LimiterKey(t); key != "" {
+			return key
+		}
 	}
 	return "target/" + t.Name
 }
@@ -413,7 +417,14 @@ func (g *Guard) limiterLocked(t target.Target) *limiter {
 // address or credentials change starts with a closed breaker.
 func configFingerprint(t target.Target) string {
 	h := sha256.New()
-	for _, s := range []string{t.Type, t.Endpoint(), t.RoutingKey, t.Token, t.Channel} {
+	parts := []string{t.Type, t.Endpoint(), t.RoutingKey, t.Token, t.Channel}
+	if t.Config != nil {
+		// The type's own config: its address and credentials.
+		if b, err := json.Marshal(t.Config); err == nil {
+			parts = append(parts, string(b))
+		}
+	}
+	for _, s := range parts {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}

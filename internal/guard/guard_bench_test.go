@@ -17,14 +17,14 @@ var unlimited = Limit{PerSecond: 1e12, Burst: 1 << 30}
 // always free, then recording the outcome: the guard's fixed cost per
 // delivery.
 func BenchmarkAcquire_NoLimit(b *testing.B) {
-	g := New(Options{Limits: map[string]Limit{target.TypeWebhook: unlimited}})
-	benchAcquire(b, g, target.Target{Name: "ops-hook", Type: target.TypeWebhook, URL: "https://example.com/hook"})
+	g := New(Options{Limits: map[string]Limit{"webhook": unlimited}})
+	benchAcquire(b, g, target.Target{Name: "ops-hook", Type: "webhook", URL: "https://example.com/hook"})
 }
 
 // BenchmarkAcquire_Limited: the target's own rate_limit of 1000/s; each op
 // waits for its slot, so ns/op stays near 1 ms.
 func BenchmarkAcquire_Limited(b *testing.B) {
-	benchAcquire(b, New(Options{}), target.Target{Name: "ops-hook", Type: target.TypeWebhook, URL: "https://example.com/hook",
+	benchAcquire(b, New(Options{}), target.Target{Name: "ops-hook", Type: "webhook", URL: "https://example.com/hook",
 		RateLimit: &target.RateLimitSpec{PerSecond: 1000, Burst: 1}})
 }
 
@@ -44,10 +44,10 @@ func benchAcquire(b *testing.B, g *Guard, t target.Target) {
 // BenchmarkAcquire_Parallel10Targets: concurrent deliveries spread over ten
 // targets, contending for the guard's maps.
 func BenchmarkAcquire_Parallel10Targets(b *testing.B) {
-	g := New(Options{Limits: map[string]Limit{target.TypeWebhook: unlimited}})
+	g := New(Options{Limits: map[string]Limit{"webhook": unlimited}})
 	ts := make([]target.Target, 10)
 	for i := range ts {
-		ts[i] = target.Target{Name: fmt.Sprintf("hook-%d", i), Type: target.TypeWebhook, URL: fmt.Sprintf("https://example.com/%d", i)}
+		ts[i] = target.Target{Name: fmt.Sprintf("hook-%d", i), Type: "webhook", URL: fmt.Sprintf("https://example.com/%d", i)}
 	}
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -69,8 +69,8 @@ func BenchmarkAcquire_Parallel10Targets(b *testing.B) {
 // with a retryable error (no wait, no send).
 func BenchmarkAcquire_BreakerOpen(b *testing.B) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	g := New(Options{Limits: map[string]Limit{target.TypeWebhook: unlimited}, Now: func() time.Time { return now }})
-	t := target.Target{Name: "dead-hook", Type: target.TypeWebhook, URL: "https://example.com/dead"}
+	g := New(Options{Limits: map[string]Limit{"webhook": unlimited}, Now: func() time.Time { return now }})
+	t := target.Target{Name: "dead-hook", Type: "webhook", URL: "https://example.com/dead"}
 	ctx := context.Background()
 	for range DefaultFailureThreshold {
 		done, err := g.Acquire(ctx, t)

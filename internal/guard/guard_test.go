@@ -45,37 +45,37 @@ func fast(name, typ string) target.Target {
 }
 
 func TestLimitFor(t *testing.T) {
-	g := guard.New(guard.Options{Limits: map[string]guard.Limit{target.TypeRootly: {PerSecond: 5, Burst: 2}}})
+	g := guard.New(guard.Options{Limits: map[string]guard.Limit{"rootly": {PerSecond: 5, Burst: 2}}})
 	for _, tc := range []struct {
 		name string
 		t    target.Target
 		want guard.Limit
 	}{
-		{"slack default", target.Target{Type: target.TypeSlack}, guard.Limit{PerSecond: 1, Burst: 1}},
-		{"pagerduty default: 120/min", target.Target{Type: target.TypePagerDuty}, guard.Limit{PerSecond: 2, Burst: 2}},
+		{"slack default", target.Target{Type: "slack"}, guard.Limit{PerSecond: 1, Burst: 1}},
+		{"pagerduty default: 120/min", target.Target{Type: "pagerduty"}, guard.Limit{PerSecond: 2, Burst: 2}},
 		// No published limit: none unless configured.
-		{"webhook: no limit", target.Target{Type: target.TypeWebhook}, guard.Limit{}},
-		{"alertmanager: no limit", target.Target{Type: target.TypeAlertmanager}, guard.Limit{}},
-		{"options override the type default", target.Target{Type: target.TypeRootly}, guard.Limit{PerSecond: 5, Burst: 2}},
+		{"webhook: no limit", target.Target{Type: "webhook"}, guard.Limit{}},
+		{"alertmanager: no limit", target.Target{Type: "alertmanager"}, guard.Limit{}},
+		{"options override the type default", target.Target{Type: "rootly"}, guard.Limit{PerSecond: 5, Burst: 2}},
 		{"unknown type", target.Target{Type: "carrier-pigeon"}, guard.Limit{}},
-		{"target rate_limit wins", target.Target{Type: target.TypeSlack, RateLimit: &target.RateLimitSpec{PerSecond: 3, Burst: 7}}, guard.Limit{PerSecond: 3, Burst: 7}},
-		{"burst defaults to the rate", target.Target{Type: target.TypeSlack, RateLimit: &target.RateLimitSpec{PerSecond: 2.5}}, guard.Limit{PerSecond: 2.5, Burst: 3}},
-		{"burst at least 1", target.Target{Type: target.TypeSlack, RateLimit: &target.RateLimitSpec{PerSecond: 0.2}}, guard.Limit{PerSecond: 0.2, Burst: 1}},
+		{"target rate_limit wins", target.Target{Type: "slack", RateLimit: &target.RateLimitSpec{PerSecond: 3, Burst: 7}}, guard.Limit{PerSecond: 3, Burst: 7}},
+		{"burst defaults to the rate", target.Target{Type: "slack", RateLimit: &target.RateLimitSpec{PerSecond: 2.5}}, guard.Limit{PerSecond: 2.5, Burst: 3}},
+		{"burst at least 1", target.Target{Type: "slack", RateLimit: &target.RateLimitSpec{PerSecond: 0.2}}, guard.Limit{PerSecond: 0.2, Burst: 1}},
 	} {
 		if got := g.LimitFor(tc.t); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	if got := guard.DefaultLimits[target.TypeRootly]; got.PerSecond*60 != 3000 {
+	if got := guard.DefaultLimit("rootly"); got.PerSecond*60 != 3000 {
 		t.Errorf("rootly default = %v/min, want 3000/min", got.PerSecond*60)
 	}
 }
 
 func TestLimiterKey(t *testing.T) {
 	const key = "R0UTINGKEY0123456789abcdefABCDEF"
-	a := target.Target{Name: "pd-a", Type: target.TypePagerDuty, RoutingKey: key}
-	b := target.Target{Name: "pd-b", Type: target.TypePagerDuty, RoutingKey: key}
-	c := target.Target{Name: "pd-c", Type: target.TypePagerDuty, RoutingKey: "another-key-0000000000000000000"}
+	a := target.Target{Name: "pd-a", Type: "pagerduty", RoutingKey: key}
+	b := target.Target{Name: "pd-b", Type: "pagerduty", RoutingKey: key}
+	c := target.Target{Name: "pd-c", Type: "pagerduty", RoutingKey: "another-key-0000000000000000000"}
 	if guard.LimiterKey(a) != guard.LimiterKey(b) {
 		t.Error("pagerduty targets sharing a routing key must share a limiter")
 	}
@@ -85,7 +85,7 @@ func TestLimiterKey(t *testing.T) {
 	if strings.Contains(guard.LimiterKey(a), key) {
 		t.Error("the limiter key must not contain the routing key")
 	}
-	s1, s2 := target.Target{Name: "s1", Type: target.TypeSlack}, target.Target{Name: "s2", Type: target.TypeSlack}
+	s1, s2 := target.Target{Name: "s1", Type: "slack"}, target.Target{Name: "s2", Type: "slack"}
 	if guard.LimiterKey(s1) == guard.LimiterKey(s2) {
 		t.Error("other targets are limited by name")
 	}
@@ -93,7 +93,7 @@ func TestLimiterKey(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	slow := func(name string, perSecond float64) target.Target {
-		return target.Target{Name: name, Type: target.TypeWebhook, URL: "https://example.com",
+		return target.Target{Name: name, Type: "webhook", URL: "https://example.com",
 			RateLimit: &target.RateLimitSpec{PerSecond: perSecond, Burst: 1}}
 	}
 	for _, tc := range []struct {
@@ -159,7 +159,7 @@ func TestRateLimit(t *testing.T) {
 			mustAcquire(t, g, ctx, tg)
 		}},
 		{"pagerduty targets share the routing key's limit", func(t *testing.T, g *guard.Guard) {
-			a := target.Target{Name: "pd-a", Type: target.TypePagerDuty, RoutingKey: "shared-key-000000000000000000000",
+			a := target.Target{Name: "pd-a", Type: "pagerduty", RoutingKey: "shared-key-000000000000000000000",
 				RateLimit: &target.RateLimitSpec{PerSecond: 0.1, Burst: 1}}
 			b := a
 			b.Name = "pd-b"
@@ -303,7 +303,7 @@ func TestBreakerScenarios(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newClock()
 			g := guard.New(guard.Options{Now: clk.Now})
-			tg := fast("svc", target.TypeWebhook)
+			tg := fast("svc", "webhook")
 			for i, s := range tc.steps {
 				clk.Advance(s.advance)
 				done, err := g.Acquire(context.Background(), tg)
@@ -343,7 +343,7 @@ func openBreaker(t *testing.T, g *guard.Guard, tg target.Target) {
 func TestBreakerHalfOpenAdmitsOneProbe(t *testing.T) {
 	clk := newClock()
 	g := guard.New(guard.Options{Now: clk.Now})
-	tg := fast("probe", target.TypeWebhook)
+	tg := fast("probe", "webhook")
 	openBreaker(t, g, tg)
 	clk.Advance(guard.DefaultOpenTimeout)
 	probe := mustAcquire(t, g, context.Background(), tg)
@@ -365,7 +365,7 @@ func TestBreakerHalfOpenAdmitsOneProbe(t *testing.T) {
 func TestBreakerIgnoresStaleAndAbandonedOutcomes(t *testing.T) {
 	clk := newClock()
 	g := guard.New(guard.Options{Now: clk.Now})
-	tg := fast("stale", target.TypeWebhook)
+	tg := fast("stale", "webhook")
 	early := mustAcquire(t, g, context.Background(), tg)
 	openBreaker(t, g, tg)
 	early(nil) // admitted before the breaker opened
@@ -398,7 +398,7 @@ func TestBreakerIgnoresStaleAndAbandonedOutcomes(t *testing.T) {
 func TestBreakerResetsOnConfigChange(t *testing.T) {
 	clk := newClock()
 	g := guard.New(guard.Options{Now: clk.Now})
-	tg := fast("moved", target.TypeWebhook)
+	tg := fast("moved", "webhook")
 	openBreaker(t, g, tg)
 	same := tg
 	same.RateLimit = &target.RateLimitSpec{PerSecond: 1e6, Burst: 999}
@@ -424,7 +424,7 @@ func TestStateChangesReachMetrics(t *testing.T) {
 		seen = append(seen, s)
 		mu.Unlock()
 	}})
-	tg := fast("metered", target.TypeSlack)
+	tg := fast("metered", "slack")
 	mustAcquire(t, g, context.Background(), tg)(nil)
 	if v := gaugeValue(t, gauge, "metered"); v != 0 {
 		t.Errorf("gauge = %v, want 0 (closed)", v)
@@ -460,7 +460,7 @@ func TestStateChangesReachMetrics(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	clk := newClock()
 	g := guard.New(guard.Options{Now: clk.Now, OnStateChange: func(string, guard.State) {}})
-	targets := []target.Target{fast("a", target.TypeSlack), fast("b", target.TypeWebhook), fast("c", target.TypeRootly)}
+	targets := []target.Target{fast("a", "slack"), fast("b", "webhook"), fast("c", "rootly")}
 	outcomes := []error{nil, errNetwork, err404, err500, nil, err429}
 	var wg sync.WaitGroup
 	for w := 0; w < 16; w++ {
@@ -519,8 +519,8 @@ func admit(t *testing.T, g *guard.Guard, tg target.Target, ticket string) guard.
 // failing them, and the deferred ones come back in the order of their
 // reserved slots.
 func TestAdmitDefers(t *testing.T) {
-	slack := target.Target{Name: "s", Type: target.TypeSlack, URL: "https://hooks.example.com/x"}
-	webhook := target.Target{Name: "w", Type: target.TypeWebhook, URL: "https://example.com"}
+	slack := target.Target{Name: "s", Type: "slack", URL: "https://hooks.example.com/x"}
+	webhook := target.Target{Name: "w", Type: "webhook", URL: "https://example.com"}
 	retryAfter := func(status int, d time.Duration) error {
 		h := http.Header{}
 		h.Set("Retry-After", fmt.Sprint(int(d.Seconds())))
@@ -564,7 +564,7 @@ func TestAdmitDefers(t *testing.T) {
 			}
 		}},
 		{"an open breaker defers until it half-opens", func(t *testing.T, g *guard.Guard) {
-			tg := fast("b", target.TypeWebhook)
+			tg := fast("b", "webhook")
 			openBreaker(t, g, tg)
 			ad := admit(t, g, tg, "")
 			if !ad.Deferred() || ad.Kind != publish.KindCircuitOpen || ad.Delay <= 0 || ad.Delay > guard.DefaultOpenTimeout {
@@ -611,7 +611,7 @@ func TestAdmitDefers(t *testing.T) {
 		{"a configured burst goes at once, then the rate applies", func(t *testing.T, _ *guard.Guard) {
 			clk := newClock()
 			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
-			bursty := target.Target{Name: "b", Type: target.TypeWebhook, URL: "https://example.com/b",
+			bursty := target.Target{Name: "b", Type: "webhook", URL: "https://example.com/b",
 				RateLimit: &target.RateLimitSpec{PerSecond: 4, Burst: 8}}
 			admitted, deferred := 0, []time.Duration{}
 			for i := 0; i < 10; i++ {
@@ -642,7 +642,7 @@ func TestAdmitDefers(t *testing.T) {
 		{"a receiver that pushes back under its configured limit gets a learned rate below it", func(t *testing.T, _ *guard.Guard) {
 			clk := newClock()
 			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
-			limited := target.Target{Name: "l", Type: target.TypeWebhook, URL: "https://example.com/l",
+			limited := target.Target{Name: "l", Type: "webhook", URL: "https://example.com/l",
 				RateLimit: &target.RateLimitSpec{PerSecond: 10, Burst: 10}}
 			for i := 0; i < 10; i++ {
 				admit(t, g, limited, "").Done(nil)
@@ -678,7 +678,7 @@ func TestAdmitDefers(t *testing.T) {
 		{"only a pushback to a delivery scheduled after the last one lowers the rate again", func(t *testing.T, _ *guard.Guard) {
 			clk := newClock()
 			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
-			tg := target.Target{Name: "p", Type: target.TypeWebhook, URL: "https://example.com/p"}
+			tg := target.Target{Name: "p", Type: "webhook", URL: "https://example.com/p"}
 			push := publish.ClassifyStatus(http.StatusTooManyRequests, nil, nil, time.Time{})
 			// 8 deliveries in the first quarter second: a storm begun, not
 			// a trickle of 8/s.
@@ -718,7 +718,7 @@ func TestAdmitDefers(t *testing.T) {
 			g := guard.New(guard.Options{Now: clk.Now, InlineWait: 10 * time.Millisecond})
 			push := publish.ClassifyStatus(http.StatusTooManyRequests, nil, nil, time.Time{})
 			limited := func(name string, perSecond float64) target.Target {
-				return target.Target{Name: name, Type: target.TypeWebhook, URL: "https://example.com/" + name,
+				return target.Target{Name: name, Type: "webhook", URL: "https://example.com/" + name,
 					RateLimit: &target.RateLimitSpec{PerSecond: perSecond, Burst: 1}}
 			}
 			// spacing is the interval between two deliveries asked at once.

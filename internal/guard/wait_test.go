@@ -13,7 +13,7 @@ import (
 // slow is a target with a slot every 10 seconds: the second delivery in a
 // row is deferred by 10s.
 func slow() target.Target {
-	return target.Target{Name: "slow", Type: target.TypeWebhook, URL: "https://example.com/slow",
+	return target.Target{Name: "slow", Type: "webhook", URL: "https://example.com/slow",
 		RateLimit: &target.RateLimitSpec{PerSecond: 0.1, Burst: 1}}
 }
 
@@ -79,7 +79,7 @@ func TestAdmitMeasuresTheWholeWait(t *testing.T) {
 // as before deferrals existed.
 func TestAdmitMeasuresTheInlineWait(t *testing.T) {
 	g := guard.New(guard.Options{})
-	tg := target.Target{Name: "ten", Type: target.TypeWebhook, URL: "https://example.com/ten",
+	tg := target.Target{Name: "ten", Type: "webhook", URL: "https://example.com/ten",
 		RateLimit: &target.RateLimitSpec{PerSecond: 10, Burst: 1}}
 	admit(t, g, tg, "").Done(nil)
 	start := time.Now()

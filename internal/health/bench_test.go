@@ -22,7 +22,7 @@ func benchmarkHealthCheck(b *testing.B, n int) {
 			w.WriteHeader(http.StatusOK)
 		}))
 		b.Cleanup(srv.Close)
-		targets[i] = target.Target{Name: fmt.Sprintf("am-%d", i), Type: target.TypeAlertmanager, URL: srv.URL}
+		targets[i] = target.Target{Name: fmt.Sprintf("am-%d", i), Type: "alertmanager", URL: srv.URL}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 2
@@ -85,7 +85,7 @@ func BenchmarkProbe_Webhook(b *testing.B) {
 		}
 	}))
 	b.Cleanup(srv.Close)
-	t := target.Target{Name: "hook", Type: target.TypeWebhook, URL: srv.URL + "/hook"}
+	t := target.Target{Name: "hook", Type: "webhook", URL: srv.URL + "/hook"}
 	p := &Prober{Client: srv.Client(), Timeout: 5 * time.Second}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -101,7 +101,7 @@ func BenchmarkProbe_Refused(b *testing.B) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	url := srv.URL
 	srv.Close()
-	t := target.Target{Name: "gone", Type: target.TypeWebhook, URL: url + "/hook"}
+	t := target.Target{Name: "gone", Type: "webhook", URL: url + "/hook"}
 	p := &Prober{Timeout: 5 * time.Second}
 	b.ReportAllocs()
 	for b.Loop() {

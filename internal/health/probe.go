@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,19 +46,43 @@ type Prober struct {
 	Resolver *net.Resolver
 }
 
-// Probe checks t once and returns what it saw. The request per type:
-//
-//   - alertmanager: GET {url}/-/healthy, 200 expected;
-//   - webhook: HEAD {url}, any answer but 502/503/504 counts (501 Not
-//     Implemented included: a receiver need implement only POST);
-//   - slack incoming webhook: GET {scheme}://{host}/ (the webhook URL itself
-//     is never requested), any HTTP answer counts;
-//   - slack bot token: POST {endpoint}/auth.test with the token, ok:true
-//     expected (invalid_auth and the like are auth failures);
-//   - pagerduty: GET {endpoint}/, any answer below 500 counts (never
-//     /v2/enqueue);
-//   - rootly: GET {endpoint}/v1/alerts?page[size]=1 with the token, 200
-//     expected (401/403 are auth failures).
+// ProbeEnv is what a type's probe works with: the prober's client (it never
+// follows redirects) and the target's endpoint, already connected to.
+type ProbeEnv struct {
+	Client *http.Client
+	// Endpoint is the target's endpoint (its url or the type's default),
+	// URL its parsed form.
+	Endpoint string
+	URL      *url.URL
+}
+
+// ProbeFunc is a type's probe: one harmless request that never creates an
+// alert, judged so that a working receiver is never marked unusable.
+type ProbeFunc func(ctx context.Context, env ProbeEnv, t target.Target) Observation
+
+var probes = struct {
+	sync.RWMutex
+	byType map[string]ProbeFunc
+}{byType: map[string]ProbeFunc{}}
+
+// RegisterProbe makes the probe of a type known (internal/providers
+// registers every provider's).
+func RegisterProbe(typ string, fn ProbeFunc) {
+	probes.Lock()
+	defer probes.Unlock()
+	probes.byType[typ] = fn
+}
+
+func probeFor(typ string) (ProbeFunc, bool) {
+	probes.RLock()
+	defer probes.RUnlock()
+	fn, ok := probes.byType[typ]
+	return fn, ok
+}
+
+// Probe checks t once and returns what it saw: a TCP connect and, for
+// https, a TLS handshake to the endpoint's host, then the request of t's
+// type (each provider package documents its own).
 //
 // The message never holds credentials, URL paths or queries.
 func (p *Prober) Probe(ctx context.Context, t target.Target) Observation {
@@ -89,73 +113,54 @@ func (p *Prober) Probe(ctx context.Context, t target.Target) Observation {
 
 // probe runs the checks; Probe fills in target, time, latency and source.
 func (p *Prober) probe(ctx context.Context, t target.Target) Observation {
+	typeProbe, known := probeFor(t.Type)
+	if !known {
+		return Failure(ClassConfig, 0, fmt.Sprintf("unsupported target type %q", t.Type))
+	}
 	endpoint := t.Endpoint()
 	if endpoint == "" {
-		return failure(ClassConfig, 0, "target has no url")
+		return Failure(ClassConfig, 0, "target has no url")
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return failure(ClassConfig, 0, "target url is not an absolute http(s) URL")
+		return Failure(ClassConfig, 0, "target url is not an absolute http(s) URL")
 	}
 	base := target.RedactURL(endpoint)
 	client := p.client()
 
 	if err := connect(ctx, client, p.resolver(), u); err != nil {
-		return failure(ErrorClass(err), 0, "connect "+base+": "+errorText(err))
+		return Failure(ErrorClass(err), 0, "connect "+base+": "+ErrorText(err))
 	}
-
-	switch t.Type {
-	case target.TypeAlertmanager:
-		return expect(ctx, client, http.MethodGet, joinURL(u, "/-/healthy", nil), t.Headers, onlyOK)
-	case target.TypeWebhook:
-		return expect(ctx, client, http.MethodHead, endpoint, t.Headers, reachable)
-	case target.TypePagerDuty:
-		return expect(ctx, client, http.MethodGet, joinURL(u, "/", nil), t.Headers, below500)
-	case target.TypeRootly:
-		headers := withHeaders(t.Headers)
-		headers["Accept"] = "application/vnd.api+json"
-		if t.Token != "" {
-			headers["Authorization"] = "Bearer " + t.Token
-		}
-		q := url.Values{"page[size]": {"1"}}
-		return expect(ctx, client, http.MethodGet, joinURL(u, "/v1/alerts", q), headers, authOrOK)
-	case target.TypeSlack:
-		if t.Token != "" {
-			return slackAuthTest(ctx, client, t, u)
-		}
-		// Incoming webhook: only the host's root, never the webhook URL
-		// (a GET there is harmless too, but the path is the credential).
-		root := u.Scheme + "://" + u.Host + "/"
-		return expect(ctx, client, http.MethodGet, root, nil, anyAnswer)
-	default:
-		return failure(ClassConfig, 0, fmt.Sprintf("unsupported target type %q", t.Type))
-	}
+	return typeProbe(ctx, ProbeEnv{Client: client, Endpoint: endpoint, URL: u}, t)
 }
 
-// verdict judges an HTTP status: ok, else the failure class.
-type verdict func(status int) (ok bool, class string)
+// Verdict judges an HTTP status: ok, else the failure class.
+type Verdict func(status int) (ok bool, class string)
 
-func onlyOK(status int) (bool, string) {
+// OnlyOK accepts 200 only.
+func OnlyOK(status int) (bool, string) {
 	if status == http.StatusOK {
 		return true, ""
 	}
 	return false, ClassHTTPStatus
 }
 
-func below500(status int) (bool, string) {
+// Below500 accepts any answer below 500.
+func Below500(status int) (bool, string) {
 	if status < 500 {
 		return true, ""
 	}
 	return false, ClassHTTPStatus
 }
 
-func anyAnswer(int) (bool, string) { return true, "" }
+// AnyAnswer accepts any HTTP answer.
+func AnyAnswer(int) (bool, string) { return true, "" }
 
-// reachable judges a webhook probe: a webhook receiver need implement
+// Reachable judges a webhook probe: a webhook receiver need implement
 // nothing but POST, so any HTTP answer proves it is there (405, 404, 501
 // Not Implemented, 505...), except the answers that say it is not serving:
 // 502, 503 and 504 (a proxy or the server itself reporting it unavailable).
-func reachable(status int) (bool, string) {
+func Reachable(status int) (bool, string) {
 	switch status {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return false, ClassHTTPStatus
@@ -163,7 +168,8 @@ func reachable(status int) (bool, string) {
 	return true, ""
 }
 
-func authOrOK(status int) (bool, string) {
+// AuthOrOK accepts 200; 401 and 403 are auth failures.
+func AuthOrOK(status int) (bool, string) {
 	switch {
 	case status == http.StatusOK:
 		return true, ""
@@ -174,68 +180,22 @@ func authOrOK(status int) (bool, string) {
 	}
 }
 
-// expect sends one request and judges its status with v.
-func expect(ctx context.Context, client *http.Client, method, rawURL string, headers map[string]string, v verdict) Observation {
-	status, _, err := send(ctx, client, method, rawURL, headers)
+// Expect sends one request and judges its status with v.
+func Expect(ctx context.Context, client *http.Client, method, rawURL string, headers map[string]string, v Verdict) Observation {
+	status, _, err := Send(ctx, client, method, rawURL, headers)
 	label := method + " " + target.RedactURL(rawURL)
 	if err != nil {
-		return failure(ErrorClass(err), 0, label+": "+errorText(err))
+		return Failure(ErrorClass(err), 0, label+": "+ErrorText(err))
 	}
 	ok, class := v(status)
 	if ok {
 		return Observation{OK: true, StatusCode: status}
 	}
-	return failure(class, status, fmt.Sprintf("%s: HTTP %d", label, status))
+	return Failure(class, status, fmt.Sprintf("%s: HTTP %d", label, status))
 }
 
-// slackAuthTest calls auth.test with the bot token.
-func slackAuthTest(ctx context.Context, client *http.Client, t target.Target, u *url.URL) Observation {
-	headers := withHeaders(t.Headers)
-	headers["Authorization"] = "Bearer " + t.Token
-	headers["Content-Type"] = "application/x-www-form-urlencoded"
-	rawURL := joinURL(u, "/auth.test", nil)
-	label := "POST " + target.RedactURL(rawURL)
-	status, body, err := send(ctx, client, http.MethodPost, rawURL, headers)
-	if err != nil {
-		return failure(ErrorClass(err), 0, label+": "+errorText(err))
-	}
-	switch {
-	case status == http.StatusUnauthorized || status == http.StatusForbidden:
-		return failure(ClassAuth, status, fmt.Sprintf("%s: HTTP %d", label, status))
-	case status/100 != 2:
-		return failure(ClassHTTPStatus, status, fmt.Sprintf("%s: HTTP %d", label, status))
-	}
-	var r struct {
-		OK    bool   `json:"ok"`
-		Error string `json:"error"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return failure(ClassHTTPStatus, status, label+": answer is not Slack API JSON")
-	}
-	if r.OK {
-		return Observation{OK: true, StatusCode: status}
-	}
-	class := ClassHTTPStatus
-	if slackAuthErrors[r.Error] {
-		class = ClassAuth
-	}
-	return failure(class, status, label+": "+safeCode(r.Error))
-}
-
-// slackAuthErrors are auth.test error codes that mean the token is no good.
-var slackAuthErrors = map[string]bool{
-	"invalid_auth":           true,
-	"not_authed":             true,
-	"account_inactive":       true,
-	"token_revoked":          true,
-	"token_expired":          true,
-	"no_permission":          true,
-	"missing_scope":          true,
-	"not_allowed_token_type": true,
-}
-
-// safeCode keeps an error code short and free of anything but [a-z0-9_].
-func safeCode(code string) string {
+// SafeCode keeps an error code short and free of anything but [a-z0-9_].
+func SafeCode(code string) string {
 	if code == "" {
 		return "unknown_error"
 	}
@@ -250,9 +210,9 @@ func safeCode(code string) string {
 	return code
 }
 
-// send performs one request without following redirects and returns the
-// status and (up to maxProbeBody of) the body.
-func send(ctx context.Context, client *http.Client, method, rawURL string, headers map[string]string) (int, []byte, error) {
+// Send performs one request without following redirects and returns the
+// status and (up to 64 KiB of) the body.
+func Send(ctx context.Context, client *http.Client, method, rawURL string, headers map[string]string) (int, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
 		return 0, nil, errors.New("invalid probe request")
@@ -381,9 +341,9 @@ func isTLSError(err error) bool {
 	return strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:")
 }
 
-// errorText is the error's message without any URL: a *url.Error keeps only
+// ErrorText is the error's message without any URL: a *url.Error keeps only
 // its cause (the caller names the redacted endpoint).
-func errorText(err error) string {
+func ErrorText(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
@@ -403,13 +363,14 @@ func cleanMessage(msg string, t target.Target) string {
 	return msg
 }
 
-func failure(class string, status int, msg string) Observation {
+// Failure is a failed observation of class with status and message.
+func Failure(class string, status int, msg string) Observation {
 	return Observation{Class: class, StatusCode: status, Message: msg}
 }
 
-// joinURL appends path to u's path (one slash between) and adds query to
+// JoinURL appends path to u's path (one slash between) and adds query to
 // u's query.
-func joinURL(u *url.URL, path string, query url.Values) string {
+func JoinURL(u *url.URL, path string, query url.Values) string {
 	v := *u
 	v.Path = strings.TrimRight(u.Path, "/") + path
 	v.RawPath = ""
@@ -423,7 +384,8 @@ func joinURL(u *url.URL, path string, query url.Values) string {
 	return v.String()
 }
 
-func withHeaders(h map[string]string) map[string]string {
+// WithHeaders copies h with room for more.
+func WithHeaders(h map[string]string) map[string]string {
 	out := make(map[string]string, len(h)+3)
 	for k, v := range h {
 		out[k] = v
@@ -451,7 +413,7 @@ func ObserveDelivery(targetName string, at time.Time, latency time.Duration, err
 			o.Class, o.Message = ClassNetwork, "delivery canceled"
 			return o
 		}
-		o.Class, o.Message = ErrorClass(err), capped(errorText(err))
+		o.Class, o.Message = ErrorClass(err), capped(ErrorText(err))
 		return o
 	}
 	o.StatusCode = pe.StatusCode
@@ -471,7 +433,7 @@ func ObserveDelivery(targetName string, at time.Time, latency time.Duration, err
 		}
 	case publish.KindProvider:
 		switch {
-		case slackAuthErrors[providerCode(pe.Msg)]:
+		case pe.Auth:
 			o.Class = ClassAuth
 		case pe.Retryable:
 			o.Class = ClassHTTPStatus
@@ -506,14 +468,6 @@ func classFromMessage(msg string) string {
 		return ClassTimeout
 	}
 	return ClassNetwork
-}
-
-// providerCode is the Slack error code at the end of "slack METHOD: CODE".
-func providerCode(msg string) string {
-	if i := strings.LastIndex(msg, ": "); i >= 0 {
-		return strings.TrimSpace(msg[i+2:])
-	}
-	return strings.TrimSpace(msg)
 }
 
 func capped(s string) string {

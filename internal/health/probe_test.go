@@ -1,4 +1,4 @@
-package health
+package health_test
 
 import (
 	"context"
@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-alerts/herald/internal/health"
+	_ "github.com/herald-alerts/herald/internal/providers"
 	"github.com/herald-alerts/herald/internal/publish"
+	"github.com/herald-alerts/herald/internal/publish/slack"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
@@ -79,19 +82,19 @@ func TestProbeByType(t *testing.T) {
 		{
 			name: "alertmanager 500", handler: status(500),
 			target: func(b string) target.Target { return target.Target{Type: "alertmanager", URL: b} },
-			class:  ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/-/healthy"},
+			class:  health.ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/-/healthy"},
 		},
 		{
 			name: "alertmanager 404 is not healthy", handler: status(404),
 			target: func(b string) target.Target { return target.Target{Type: "alertmanager", URL: b} },
-			class:  ClassHTTPStatus, code: 404, wantReq: seen{Method: "GET", Path: "/-/healthy"},
+			class:  health.ClassHTTPStatus, code: 404, wantReq: seen{Method: "GET", Path: "/-/healthy"},
 		},
 		{
 			name: "alertmanager redirect is not followed", handler: func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, "/elsewhere", http.StatusFound)
 			},
 			target: func(b string) target.Target { return target.Target{Type: "alertmanager", URL: b} },
-			class:  ClassHTTPStatus, code: 302, wantReq: seen{Method: "GET", Path: "/-/healthy"},
+			class:  health.ClassHTTPStatus, code: 302, wantReq: seen{Method: "GET", Path: "/-/healthy"},
 		},
 		{
 			name: "webhook 405 counts as reachable", handler: status(405),
@@ -113,7 +116,7 @@ func TestProbeByType(t *testing.T) {
 		{
 			name: "webhook 503", handler: status(503),
 			target: func(b string) target.Target { return target.Target{Type: "webhook", URL: b + "/hook"} },
-			class:  ClassHTTPStatus, code: 503, wantReq: seen{Method: "HEAD", Path: "/hook"},
+			class:  health.ClassHTTPStatus, code: 503, wantReq: seen{Method: "HEAD", Path: "/hook"},
 		},
 		{
 			name: "slack incoming webhook: host root only", tls: true, handler: status(404),
@@ -141,35 +144,35 @@ func TestProbeByType(t *testing.T) {
 			target: func(b string) target.Target {
 				return target.Target{Type: "slack", URL: b + "/api/", Token: "xoxb-bot-secret", Channel: "#c"}
 			},
-			class: ClassAuth, code: 200, wantReq: seen{Method: "POST", Path: "/api/auth.test"}, wantAuth: "Bearer xoxb-bot-secret",
+			class: health.ClassAuth, code: 200, wantReq: seen{Method: "POST", Path: "/api/auth.test"}, wantAuth: "Bearer xoxb-bot-secret",
 		},
 		{
 			name: "slack bot token not_authed", handler: jsonBody(200, `{"ok":false,"error":"not_authed"}`),
 			target: func(b string) target.Target {
 				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
 			},
-			class: ClassAuth, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
+			class: health.ClassAuth, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "slack bot token other error", handler: jsonBody(200, `{"ok":false,"error":"fatal_error"}`),
 			target: func(b string) target.Target {
 				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
 			},
-			class: ClassHTTPStatus, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
+			class: health.ClassHTTPStatus, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "slack bot token garbage answer", handler: jsonBody(200, `<html>`),
 			target: func(b string) target.Target {
 				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
 			},
-			class: ClassHTTPStatus, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
+			class: health.ClassHTTPStatus, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "slack bot token 502", handler: status(502),
 			target: func(b string) target.Target {
 				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
 			},
-			class: ClassHTTPStatus, code: 502, wantReq: seen{Method: "POST", Path: "/auth.test"},
+			class: health.ClassHTTPStatus, code: 502, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "pagerduty root 404 is reachable", handler: status(404),
@@ -183,7 +186,7 @@ func TestProbeByType(t *testing.T) {
 			target: func(b string) target.Target {
 				return target.Target{Type: "pagerduty", URL: b, RoutingKey: "pd-routing-secret"}
 			},
-			class: ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/"},
+			class: health.ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/"},
 		},
 		{
 			name: "rootly ok", handler: jsonBody(200, `{"data":[]}`),
@@ -204,17 +207,17 @@ func TestProbeByType(t *testing.T) {
 		{
 			name: "rootly 401", handler: status(401),
 			target: func(b string) target.Target { return target.Target{Type: "rootly", URL: b, Token: "rootly-secret"} },
-			class:  ClassAuth, code: 401, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
+			class:  health.ClassAuth, code: 401, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
 		},
 		{
 			name: "rootly 403", handler: status(403),
 			target: func(b string) target.Target { return target.Target{Type: "rootly", URL: b, Token: "rootly-secret"} },
-			class:  ClassAuth, code: 403, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
+			class:  health.ClassAuth, code: 403, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
 		},
 		{
 			name: "rootly 500", handler: status(500),
 			target: func(b string) target.Target { return target.Target{Type: "rootly", URL: b, Token: "rootly-secret"} },
-			class:  ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
+			class:  health.ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
 		},
 	}
 	for _, tc := range tests {
@@ -229,14 +232,14 @@ func TestProbeByType(t *testing.T) {
 			defer srv.Close()
 			tg := tc.target(srv.URL)
 			tg.Name = "t1"
-			p := &Prober{Client: srv.Client(), Timeout: 5 * time.Second, Now: func() time.Time { return fixedNow }}
+			p := &health.Prober{Client: srv.Client(), Timeout: 5 * time.Second, Now: func() time.Time { return fixedNow }}
 			o := p.Probe(context.Background(), tg)
 
 			if o.OK != tc.wantOK || o.Class != tc.class || o.StatusCode != tc.code {
 				t.Fatalf("got ok=%v class=%q status=%d (%s), want ok=%v class=%q status=%d",
 					o.OK, o.Class, o.StatusCode, o.Message, tc.wantOK, tc.class, tc.code)
 			}
-			if o.Target != "t1" || o.Source != SourceProbe || !o.At.Equal(fixedNow) || o.Latency <= 0 {
+			if o.Target != "t1" || o.Source != health.SourceProbe || !o.At.Equal(fixedNow) || o.Latency <= 0 {
 				t.Errorf("observation metadata: %+v", o)
 			}
 			if tc.wantOK && o.Message != "" {
@@ -290,7 +293,7 @@ func TestProbeNeverCreatesAlerts(t *testing.T) {
 		{Name: "pd", Type: "pagerduty", URL: srv.URL, RoutingKey: "rk-1234"},
 		{Name: "ro", Type: "rootly", URL: srv.URL, Token: "ro-1234"},
 	}
-	p := &Prober{Client: srv.Client()}
+	p := &health.Prober{Client: srv.Client()}
 	for _, tg := range targets {
 		if o := p.Probe(context.Background(), tg); !o.OK {
 			t.Errorf("%s: %+v", tg.Name, o)
@@ -336,18 +339,18 @@ func TestProbeTransportFailures(t *testing.T) {
 		timeout time.Duration
 		class   string
 	}{
-		{"refused", target.Target{Type: "webhook", URL: "http://" + closedAddr + "/hook"}, nil, time.Second, ClassRefused},
-		{"timeout", target.Target{Type: "webhook", URL: slow.URL}, slow.Client(), 150 * time.Millisecond, ClassTimeout},
-		{"untrusted certificate", target.Target{Type: "alertmanager", URL: untrusted.URL}, &http.Client{}, time.Second, ClassTLS},
+		{"refused", target.Target{Type: "webhook", URL: "http://" + closedAddr + "/hook"}, nil, time.Second, health.ClassRefused},
+		{"timeout", target.Target{Type: "webhook", URL: slow.URL}, slow.Client(), 150 * time.Millisecond, health.ClassTimeout},
+		{"untrusted certificate", target.Target{Type: "alertmanager", URL: untrusted.URL}, &http.Client{}, time.Second, health.ClassTLS},
 		{"trusted certificate", target.Target{Type: "alertmanager", URL: trusted.URL}, trusted.Client(), time.Second, ""},
-		{"no url", target.Target{Type: "webhook"}, nil, time.Second, ClassConfig},
-		{"bad url", target.Target{Type: "webhook", URL: "ftp://example.com/x"}, nil, time.Second, ClassConfig},
-		{"unsupported type", target.Target{Type: "carrier-pigeon", URL: trusted.URL}, trusted.Client(), time.Second, ClassConfig},
+		{"no url", target.Target{Type: "webhook"}, nil, time.Second, health.ClassConfig},
+		{"bad url", target.Target{Type: "webhook", URL: "ftp://example.com/x"}, nil, time.Second, health.ClassConfig},
+		{"unsupported type", target.Target{Type: "carrier-pigeon", URL: trusted.URL}, trusted.Client(), time.Second, health.ClassConfig},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.target.Name = "x"
-			p := &Prober{Client: tc.client, Timeout: tc.timeout}
+			p := &health.Prober{Client: tc.client, Timeout: tc.timeout}
 			start := time.Now()
 			o := p.Probe(context.Background(), tc.target)
 			elapsed := time.Since(start)
@@ -357,7 +360,7 @@ func TestProbeTransportFailures(t *testing.T) {
 			if elapsed > tc.timeout+2*time.Second {
 				t.Errorf("probe took %v with timeout %v", elapsed, tc.timeout)
 			}
-			if tc.class == ClassTimeout && o.Latency < tc.timeout {
+			if tc.class == health.ClassTimeout && o.Latency < tc.timeout {
 				t.Errorf("timeout latency %v below the timeout %v", o.Latency, tc.timeout)
 			}
 		})
@@ -365,9 +368,9 @@ func TestProbeTransportFailures(t *testing.T) {
 }
 
 func TestProbeDNSFailure(t *testing.T) {
-	p := &Prober{Timeout: 3 * time.Second, Resolver: nxdomainResolver(t)}
+	p := &health.Prober{Timeout: 3 * time.Second, Resolver: nxdomainResolver(t)}
 	o := p.Probe(context.Background(), target.Target{Name: "x", Type: "webhook", URL: "https://nonexistent.invalid/hook"})
-	if o.OK || o.Class != ClassDNS {
+	if o.OK || o.Class != health.ClassDNS {
 		t.Fatalf("got ok=%v class=%q (%s), want dns", o.OK, o.Class, o.Message)
 	}
 	if !strings.Contains(o.Message, "nonexistent.invalid") {
@@ -434,7 +437,7 @@ func TestProbeCancelledContext(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	o := (&Prober{Client: srv.Client()}).Probe(ctx, target.Target{Name: "x", Type: "webhook", URL: srv.URL})
+	o := (&health.Prober{Client: srv.Client()}).Probe(ctx, target.Target{Name: "x", Type: "webhook", URL: srv.URL})
 	if o.OK {
 		t.Fatalf("probe with a cancelled context succeeded: %+v", o)
 	}
@@ -443,7 +446,7 @@ func TestProbeCancelledContext(t *testing.T) {
 func TestProbeNilProberUsesDefaults(t *testing.T) {
 	srv := httptest.NewServer(status(200))
 	defer srv.Close()
-	var p *Prober
+	var p *health.Prober
 	before := time.Now()
 	o := p.Probe(context.Background(), target.Target{Name: "x", Type: "alertmanager", URL: srv.URL})
 	if !o.OK || o.At.Before(before) {
@@ -497,7 +500,7 @@ func TestProbeMessagesHoldNoSecrets(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			o := (&Prober{Client: tc.client, Timeout: 3 * time.Second}).Probe(context.Background(), tc.target)
+			o := (&health.Prober{Client: tc.client, Timeout: 3 * time.Second}).Probe(context.Background(), tc.target)
 			if o.OK {
 				t.Fatalf("expected a failure: %+v", o)
 			}
@@ -523,19 +526,19 @@ func TestErrorClass(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, ""},
-		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), ClassTimeout},
-		{"net timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, ClassTimeout},
-		{"dns not found", &net.OpError{Op: "dial", Err: &net.DNSError{Name: "x.invalid", Err: "no such host", IsNotFound: true}}, ClassDNS},
-		{"dns timeout", &net.DNSError{Name: "x", Err: "i/o timeout", IsTimeout: true}, ClassTimeout},
-		{"refused", &url.Error{Op: "Get", URL: "http://h/p", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, ClassRefused},
-		{"tls message", errors.New("remote error: tls: handshake failure"), ClassTLS},
-		{"tls record", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, ClassTLS},
-		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, ClassNetwork},
-		{"other", errors.New("boom"), ClassNetwork},
+		{"deadline", fmt.Errorf("get: %w", context.DeadlineExceeded), health.ClassTimeout},
+		{"net timeout", &net.OpError{Op: "dial", Err: timeoutErr{}}, health.ClassTimeout},
+		{"dns not found", &net.OpError{Op: "dial", Err: &net.DNSError{Name: "x.invalid", Err: "no such host", IsNotFound: true}}, health.ClassDNS},
+		{"dns timeout", &net.DNSError{Name: "x", Err: "i/o timeout", IsTimeout: true}, health.ClassTimeout},
+		{"refused", &url.Error{Op: "Get", URL: "http://h/p", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, health.ClassRefused},
+		{"tls message", errors.New("remote error: tls: handshake failure"), health.ClassTLS},
+		{"tls record", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, health.ClassTLS},
+		{"reset", &net.OpError{Op: "read", Err: syscall.ECONNRESET}, health.ClassNetwork},
+		{"other", errors.New("boom"), health.ClassNetwork},
 	}
 	for _, tc := range tests {
-		if got := ErrorClass(tc.err); got != tc.want {
-			t.Errorf("%s: ErrorClass = %q, want %q", tc.name, got, tc.want)
+		if got := health.ErrorClass(tc.err); got != tc.want {
+			t.Errorf("%s: health.ErrorClass = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -556,32 +559,32 @@ func TestObserveDelivery(t *testing.T) {
 		status int
 	}{
 		{"success", nil, true, "", 0},
-		{"timeout", publish.Retryable(publish.KindTimeout, 0, "Post https://h: context deadline exceeded"), false, ClassTimeout, 0},
-		{"refused", publish.ClassifyTransport(&url.Error{Op: "Post", URL: "http://h/secret", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}), false, ClassRefused, 0},
-		{"dns", publish.ClassifyTransport(&url.Error{Op: "Post", URL: "http://h", Err: &net.DNSError{Name: "h", Err: "no such host"}}), false, ClassDNS, 0},
-		{"tls", publish.ClassifyTransport(&url.Error{Op: "Post", URL: "https://h", Err: errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")}), false, ClassTLS, 0},
-		{"network other", publish.ClassifyTransport(errors.New("connection reset by peer")), false, ClassNetwork, 0},
-		{"5xx", publish.ClassifyStatus(502, nil, nil, at), false, ClassHTTPStatus, 502},
-		{"429", publish.ClassifyStatus(429, http.Header{}, nil, at), false, ClassHTTPStatus, 429},
+		{"timeout", publish.Retryable(publish.KindTimeout, 0, "Post https://h: context deadline exceeded"), false, health.ClassTimeout, 0},
+		{"refused", publish.ClassifyTransport(&url.Error{Op: "Post", URL: "http://h/secret", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}), false, health.ClassRefused, 0},
+		{"dns", publish.ClassifyTransport(&url.Error{Op: "Post", URL: "http://h", Err: &net.DNSError{Name: "h", Err: "no such host"}}), false, health.ClassDNS, 0},
+		{"tls", publish.ClassifyTransport(&url.Error{Op: "Post", URL: "https://h", Err: errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority")}), false, health.ClassTLS, 0},
+		{"network other", publish.ClassifyTransport(errors.New("connection reset by peer")), false, health.ClassNetwork, 0},
+		{"5xx", publish.ClassifyStatus(502, nil, nil, at), false, health.ClassHTTPStatus, 502},
+		{"429", publish.ClassifyStatus(429, http.Header{}, nil, at), false, health.ClassHTTPStatus, 429},
 		{"400 is healthy", publish.ClassifyStatus(400, nil, []byte("bad payload"), at), true, "", 0},
 		{"404 is healthy", publish.ClassifyStatus(404, nil, nil, at), true, "", 0},
-		{"401", publish.ClassifyStatus(401, nil, nil, at), false, ClassAuth, 401},
-		{"403", publish.ClassifyStatus(403, nil, nil, at), false, ClassAuth, 403},
-		{"slack invalid_auth", &publish.Error{Kind: publish.KindProvider, StatusCode: 200, Msg: "slack chat.postMessage: invalid_auth"}, false, ClassAuth, 200},
+		{"401", publish.ClassifyStatus(401, nil, nil, at), false, health.ClassAuth, 401},
+		{"403", publish.ClassifyStatus(403, nil, nil, at), false, health.ClassAuth, 403},
+		{"slack invalid_auth", slack.ClassifyAPIError("chat.postMessage", "invalid_auth", 200, http.Header{}, at), false, health.ClassAuth, 200},
 		{"slack channel_not_found is reachable", &publish.Error{Kind: publish.KindProvider, StatusCode: 200, Msg: "slack chat.postMessage: channel_not_found"}, true, "", 0},
-		{"slack internal_error", &publish.Error{Kind: publish.KindProvider, StatusCode: 200, Retryable: true, Msg: "slack chat.postMessage: internal_error"}, false, ClassHTTPStatus, 200},
-		{"config", publish.Permanent(publish.KindConfig, "template does not render"), false, ClassConfig, 0},
-		{"wrapped", fmt.Errorf("activity: %w", publish.ClassifyStatus(500, nil, nil, at)), false, ClassHTTPStatus, 500},
-		{"plain deadline", context.DeadlineExceeded, false, ClassTimeout, 0},
+		{"slack internal_error", &publish.Error{Kind: publish.KindProvider, StatusCode: 200, Retryable: true, Msg: "slack chat.postMessage: internal_error"}, false, health.ClassHTTPStatus, 200},
+		{"config", publish.Permanent(publish.KindConfig, "template does not render"), false, health.ClassConfig, 0},
+		{"wrapped", fmt.Errorf("activity: %w", publish.ClassifyStatus(500, nil, nil, at)), false, health.ClassHTTPStatus, 500},
+		{"plain deadline", context.DeadlineExceeded, false, health.ClassTimeout, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			o := ObserveDelivery("tg", at, 42*time.Millisecond, tc.err)
+			o := health.ObserveDelivery("tg", at, 42*time.Millisecond, tc.err)
 			if o.OK != tc.ok || o.Class != tc.class || o.StatusCode != tc.status {
 				t.Fatalf("got ok=%v class=%q status=%d (%s), want ok=%v class=%q status=%d",
 					o.OK, o.Class, o.StatusCode, o.Message, tc.ok, tc.class, tc.status)
 			}
-			if o.Target != "tg" || !o.At.Equal(at) || o.Latency != 42*time.Millisecond || o.Source != SourceDelivery {
+			if o.Target != "tg" || !o.At.Equal(at) || o.Latency != 42*time.Millisecond || o.Source != health.SourceDelivery {
 				t.Errorf("metadata: %+v", o)
 			}
 			if !tc.ok && o.Message == "" {

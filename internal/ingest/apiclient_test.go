@@ -114,7 +114,7 @@ func newAPIServer(t *testing.T, cfg Config, c *apiClient) *apiServer {
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = target.NewRegistry()
-		cfg.Registry.Update("test", []target.Target{{Name: "t1", Type: target.TypeWebhook, URL: "http://sink.test/hook"}}, nil)
+		cfg.Registry.Update("test", []target.Target{{Name: "t1", Type: "webhook", URL: "http://sink.test/hook"}}, nil)
 	}
 	if cfg.Health == nil {
 		cfg.Health = &activities.HealthStore{Client: c, TaskQueue: cfg.TaskQueue, WorkflowID: "herald-health"}

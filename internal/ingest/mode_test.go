@@ -32,7 +32,7 @@ func getMode(t *testing.T, reg *target.Registry) modeAnswer {
 }
 
 func webhookTarget(name string, enabled bool) target.Target {
-	return target.Target{Name: name, Type: target.TypeWebhook, URL: "http://" + name + ".test/hook", Enabled: &enabled}
+	return target.Target{Name: name, Type: "webhook", URL: "http://" + name + ".test/hook", Enabled: &enabled}
 }
 
 // While a target source has not synced, alerts wait for it (ResolveTargets

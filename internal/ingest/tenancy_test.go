@@ -26,9 +26,9 @@ const internalAnswer = "http_4xx (HTTP 403): {\"AccessKeyId\": \"ASIA-internal\"
 
 func tenancyRegistry() *target.Registry {
 	reg := target.NewRegistry()
-	reg.Update("file:targets.yaml", []target.Target{{Name: "own", Type: target.TypeWebhook, URL: "http://own.test/hook",
+	reg.Update("file:targets.yaml", []target.Target{{Name: "own", Type: "webhook", URL: "http://own.test/hook",
 		Origin: "file:targets.yaml#0"}}, nil)
-	reg.Update("kubernetes", []target.Target{{Name: "tenant", Type: target.TypeWebhook, URL: "http://tenant.test/hook",
+	reg.Update("kubernetes", []target.Target{{Name: "tenant", Type: "webhook", URL: "http://tenant.test/hook",
 		Origin: "secret:team-a/hook", Scope: target.Scope{Tenant: true, Namespace: "team-a"}}}, nil)
 	return reg
 }
@@ -125,9 +125,9 @@ func TestTenantErrorExcerptsNeedTheAdminToken(t *testing.T) {
 // staying ready (a tenant must not take a replica out of service).
 func TestReadyzReportsRefusedNames(t *testing.T) {
 	reg := target.NewRegistry()
-	reg.Update("file:targets.yaml", []target.Target{{Name: "ops", Type: target.TypeWebhook, URL: "http://ops.test/", Origin: "file:targets.yaml#0"}}, nil)
+	reg.Update("file:targets.yaml", []target.Target{{Name: "ops", Type: "webhook", URL: "http://ops.test/", Origin: "file:targets.yaml#0"}}, nil)
 	reg.Update("kubernetes", []target.Target{
-		{Name: "ops", Type: target.TypeWebhook, URL: "http://evil.test/", Origin: "secret:team-b/ops", Scope: target.Scope{Tenant: true}},
+		{Name: "ops", Type: "webhook", URL: "http://evil.test/", Origin: "secret:team-b/ops", Scope: target.Scope{Tenant: true}},
 	}, []target.Problem{
 		{Origin: "secret:team-a/oncall", Target: "oncall", Reason: target.ReasonDuplicateName, Message: "also defined by secret:team-b/oncall"},
 		{Origin: "secret:team-b/oncall", Target: "oncall", Reason: target.ReasonDuplicateName, Message: "also defined by secret:team-a/oncall"},

@@ -169,7 +169,7 @@ func TestAPIViewsHaveNoRawDurations(t *testing.T) {
 		hasDurations bool
 	}{
 		{"alert state", newAlertView(st), true},
-		{"target", TargetView{Public: target.Target{Name: "t1", Type: target.TypeWebhook}.Public(), Health: &hv}, true},
+		{"target", TargetView{Public: target.Target{Name: "t1", Type: "webhook"}.Public(), Health: &hv}, true},
 		{"check", CheckResult{Observation: newObservationView(obs), Health: hv}, true},
 		{"dead letters", newDeadLetterList(workflows.ListResponse{Entries: []*workflows.DeadLetter{&dl}}), false},
 	}

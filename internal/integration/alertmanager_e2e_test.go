@@ -117,7 +117,7 @@ receivers:
 `)
 	h := startHerald(t, []target.Target{
 		webhookTargetFor("e2e-hook", hook, quickRetry(5)),
-		{Name: "downstream-am", Type: target.TypeAlertmanager, URL: downstream, Retry: quickRetry(5)},
+		{Name: "downstream-am", Type: "alertmanager", URL: downstream, Retry: quickRetry(5)},
 	}, func(c *config.Config) { c.WebhookToken = token })
 
 	upstream := startAlertmanager(t, "alertmanager", fmt.Sprintf(`

@@ -70,7 +70,7 @@ func TestHeraldChaining(t *testing.T) {
 	t.Parallel()
 	hook := newSink(t)
 	b := startHerald(t, []target.Target{webhookTargetFor("b-hook", hook, quickRetry(5))}, inNamespace("herald-chain-b"))
-	a := startHerald(t, []target.Target{{Name: "to-herald-b", Type: target.TypeWebhook, URL: b.http.URL + "/webhook",
+	a := startHerald(t, []target.Target{{Name: "to-herald-b", Type: "webhook", URL: b.http.URL + "/webhook",
 		Retry: quickRetry(5)}})
 
 	tests := []struct {

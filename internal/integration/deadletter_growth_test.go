@@ -39,7 +39,7 @@ func TestDeadLetterGrowth(t *testing.T) {
 	t.Parallel() // its own task queue and dead-letter workflow
 	const total, replayed = 10000, 5000
 	s := newSink(t)
-	h := startHerald(t, []target.Target{{Name: "sink", Type: target.TypeWebhook, URL: s.URL + "/hook", Retry: quickRetry(3)}})
+	h := startHerald(t, []target.Target{{Name: "sink", Type: "webhook", URL: s.URL + "/hook", Retry: quickRetry(3)}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	id := workflows.DeadLetterWorkflowIDFor(h.taskQueue)

@@ -54,7 +54,7 @@ func TestDeadLetterAndReplayThroughAPI(t *testing.T) {
 		s.Config.Handler.ServeHTTP(w, r)
 	}))
 	const pathSecret, headerSecret = "DLQ-PATH-SECRET-4242", "DLQ-HEADER-SECRET-4343"
-	h := startHerald(t, []target.Target{{Name: "down", Type: target.TypeWebhook, URL: failing.URL + "/hook/" + pathSecret,
+	h := startHerald(t, []target.Target{{Name: "down", Type: "webhook", URL: failing.URL + "/hook/" + pathSecret,
 		Headers: map[string]string{"Authorization": "Bearer " + headerSecret}, Retry: quickRetry(3)}},
 		func(c *config.Config) { c.AdminToken = admin })
 

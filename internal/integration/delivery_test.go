@@ -281,7 +281,7 @@ func TestAlertAPI(t *testing.T) {
 func TestNoSecretInHistoryLogsOrAPI(t *testing.T) {
 	s := newSink(t, response{Status: 500, Body: "upstream down"}, response{Status: 200})
 	tgt := target.Target{
-		Name: "secret-hook", Type: target.TypeWebhook,
+		Name: "secret-hook", Type: "webhook",
 		URL:     s.URL + "/hooks/T0KEN-IN-PATH-123456",
 		Headers: map[string]string{"Authorization": "Bearer HEADER-SECRET-987"},
 		Retry:   quickRetry(3),

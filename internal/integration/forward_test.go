@@ -34,7 +34,7 @@ receivers:
     send_resolved: true
 `, hook.URL))
 	h = startHerald(t, []target.Target{{
-		Name: "downstream-am", Type: target.TypeAlertmanager, URL: downstream, Retry: quickRetry(5),
+		Name: "downstream-am", Type: "alertmanager", URL: downstream, Retry: quickRetry(5),
 		Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(ttl)},
 	}})
 	return h, downstream, hook

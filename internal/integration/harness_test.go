@@ -325,7 +325,7 @@ func bodyFingerprint(body map[string]any) string {
 }
 
 func webhookTargetFor(name string, s *sink, retry *target.RetrySpec) target.Target {
-	return target.Target{Name: name, Type: target.TypeWebhook, URL: s.URL + "/hook/" + name, Retry: retry}
+	return target.Target{Name: name, Type: "webhook", URL: s.URL + "/hook/" + name, Retry: retry}
 }
 
 func quickRetry(attempts int32) *target.RetrySpec {

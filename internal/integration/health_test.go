@@ -36,7 +36,7 @@ func TestTargetDownAlertsFlowAndItCatchesUp(t *testing.T) {
 	}))
 	h := startHerald(t, []target.Target{
 		webhookTargetFor("up", up, quickRetry(3)),
-		{Name: "down", Type: target.TypeWebhook, URL: down.URL + "/hook", Retry: quickRetry(3)},
+		{Name: "down", Type: "webhook", URL: down.URL + "/hook", Retry: quickRetry(3)},
 	}, func(c *config.Config) { c.HealthRecheck = time.Second })
 
 	// Three failed checks make the target unhealthy (shared state).

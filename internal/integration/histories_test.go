@@ -48,7 +48,7 @@ func TestRecordedScenarios(t *testing.T) {
 		webhookTargetFor("flaky", flaky, quickRetry(5)),
 		webhookTargetFor("broken", broken, quickRetry(5)),
 		// Another Alertmanager: a firing alert is re-sent every TTL/3.
-		{Name: "fwd", Type: target.TypeAlertmanager, URL: fwd.URL, Retry: quickRetry(5),
+		{Name: "fwd", Type: "alertmanager", URL: fwd.URL, Retry: quickRetry(5),
 			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(6 * time.Second)}},
 	})
 	dlqID := workflows.DeadLetterWorkflowIDFor(h.taskQueue)
@@ -264,7 +264,7 @@ func TestRecordedSupportWorkflows(t *testing.T) {
 	}))
 	h := startHerald(t, []target.Target{
 		webhookTargetFor("good", good, quickRetry(3)),
-		{Name: "down", Type: target.TypeWebhook, URL: down.URL + "/hook", Retry: quickRetry(2)},
+		{Name: "down", Type: "webhook", URL: down.URL + "/hook", Retry: quickRetry(2)},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -20,7 +20,7 @@ import (
 //	go test -run '^$' -bench Webhook10Alerts -benchtime 200x ./internal/integration/
 func BenchmarkWebhook10Alerts(b *testing.B) {
 	sinkSrv := newBenchSink(b)
-	h := startHerald(b, []target.Target{{Name: "bench", Type: target.TypeWebhook, URL: sinkSrv + "/hook"}})
+	h := startHerald(b, []target.Target{{Name: "bench", Type: "webhook", URL: sinkSrv + "/hook"}})
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -41,6 +41,10 @@ type Error struct {
 	// RetryAfter is the delay the receiver asked for (0: use the backoff).
 	RetryAfter time.Duration
 	Msg        string
+	// Auth is set by a provider whose answer says the target's
+	// credentials are no good (Slack's invalid_auth and kin): health
+	// counts it as an auth failure.
+	Auth bool `json:",omitempty"`
 }
 
 func (e *Error) Error() string {

@@ -41,10 +41,10 @@ func largeFiring() publish.Notification {
 }
 
 var (
-	slackTarget   = target.Target{Name: "team-a-slack", Type: target.TypeSlack, URL: "https://hooks.slack.com/services/T0/B0/x"}
-	pdTarget      = target.Target{Name: "payments-pd", Type: target.TypePagerDuty, URL: "https://events.pagerduty.com", RoutingKey: "R0UT1NGKEY0123456789012345678901"}
-	rootlyTarget  = target.Target{Name: "rootly-prod", Type: target.TypeRootly, URL: "https://api.rootly.com", Token: "rootly-token"}
-	webhookTarget = target.Target{Name: "ops-hook", Type: target.TypeWebhook, URL: "https://example.com/hook"}
+	slackTarget   = target.Target{Name: "team-a-slack", Type: "slack", URL: "https://hooks.slack.com/services/T0/B0/x"}
+	pdTarget      = target.Target{Name: "payments-pd", Type: "pagerduty", URL: "https://events.pagerduty.com", RoutingKey: "R0UT1NGKEY0123456789012345678901"}
+	rootlyTarget  = target.Target{Name: "rootly-prod", Type: "rootly", URL: "https://api.rootly.com", Token: "rootly-token"}
+	webhookTarget = target.Target{Name: "ops-hook", Type: "webhook", URL: "https://example.com/hook"}
 )
 
 // benchFormat runs format (a provider's formatter, then its JSON encoding,
@@ -115,7 +115,7 @@ func BenchmarkEncode_Alertmanager(b *testing.B) {
 // BenchmarkFormatResolved_Slack: the resolve of a Slack bot message (a
 // thread reply).
 func BenchmarkFormatResolved_Slack(b *testing.B) {
-	tg := target.Target{Name: "team-a-bot", Type: target.TypeSlack, URL: "https://slack.com/api", Token: "xoxb-bench", Channel: "#alerts"}
+	tg := target.Target{Name: "team-a-bot", Type: "slack", URL: "https://slack.com/api", Token: "xoxb-bench", Channel: "#alerts"}
 	n := publishtest.Resolved(publish.ProviderState{"channel": "C0", "ts": "1700000000.000100"})
 	benchFormat(b, func(n publish.Notification) ([]byte, error) {
 		m, err := slack.FormatReply(tg, n)

@@ -45,7 +45,7 @@ func FuzzTemplate(f *testing.F) {
 	n := publishtest.Firing()
 	resolved := publishtest.Resolved(nil)
 	f.Fuzz(func(t *testing.T, src string) {
-		tg := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://hooks.example.com/h",
+		tg := target.Target{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/h",
 			Template: &target.TemplateSpec{Title: src, Body: src}}
 		if err := tg.Validate(); err != nil {
 			return

@@ -33,43 +33,43 @@ func TestEveryPublisherObservesItsFormatStep(t *testing.T) {
 		target func(url string) target.Target
 		n      publish.Notification
 	}{
-		{typ: target.TypeWebhook, answer: publishtest.OK(""),
+		{typ: "webhook", answer: publishtest.OK(""),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &webhook.Publisher{Client: c, ObserveFormat: o}
 			},
-			target: func(u string) target.Target { return target.Target{Name: "hook", Type: target.TypeWebhook, URL: u} }},
-		{typ: target.TypeAlertmanager, answer: publishtest.OK(""),
+			target: func(u string) target.Target { return target.Target{Name: "hook", Type: "webhook", URL: u} }},
+		{typ: "alertmanager", answer: publishtest.OK(""),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &alertmanager.Publisher{Client: c, ObserveFormat: o}
 			},
-			target: func(u string) target.Target { return target.Target{Name: "am", Type: target.TypeAlertmanager, URL: u} }},
-		{typ: target.TypeSlack, answer: publishtest.OK("ok"),
+			target: func(u string) target.Target { return target.Target{Name: "am", Type: "alertmanager", URL: u} }},
+		{typ: "slack", answer: publishtest.OK("ok"),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &slack.Publisher{Client: c, ObserveFormat: o}
 			},
 			target: func(u string) target.Target {
-				return target.Target{Name: "slack", Type: target.TypeSlack, URL: u + "/services/x"}
+				return target.Target{Name: "slack", Type: "slack", URL: u + "/services/x"}
 			}},
-		{typ: target.TypeSlack + " (web api)", answer: publishtest.JSON(200, map[string]any{"ok": true, "channel": "C1", "ts": "1.2"}),
+		{typ: "slack" + " (web api)", answer: publishtest.JSON(200, map[string]any{"ok": true, "channel": "C1", "ts": "1.2"}),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &slack.Publisher{Client: c, ObserveFormat: o}
 			},
 			target: func(u string) target.Target {
-				return target.Target{Name: "bot", Type: target.TypeSlack, URL: u, Token: "xoxb-1", Channel: "#alerts"}
+				return target.Target{Name: "bot", Type: "slack", URL: u, Token: "xoxb-1", Channel: "#alerts"}
 			}},
-		{typ: target.TypePagerDuty, answer: publishtest.JSON(http.StatusAccepted, map[string]string{"status": "success", "dedup_key": "k"}),
+		{typ: "pagerduty", answer: publishtest.JSON(http.StatusAccepted, map[string]string{"status": "success", "dedup_key": "k"}),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &pagerduty.Publisher{Client: c, ObserveFormat: o}
 			},
 			target: func(u string) target.Target {
-				return target.Target{Name: "pd", Type: target.TypePagerDuty, URL: u, RoutingKey: "R0UTINGKEY0123456789abcdefABCDEF"}
+				return target.Target{Name: "pd", Type: "pagerduty", URL: u, RoutingKey: "R0UTINGKEY0123456789abcdefABCDEF"}
 			}},
-		{typ: target.TypeRootly, answer: publishtest.JSON(201, map[string]any{"data": map[string]any{"id": "r1", "type": "alerts"}}),
+		{typ: "rootly", answer: publishtest.JSON(201, map[string]any{"data": map[string]any{"id": "r1", "type": "alerts"}}),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &rootly.Publisher{Client: c, ObserveFormat: o}
 			},
 			target: func(u string) target.Target {
-				return target.Target{Name: "rootly", Type: target.TypeRootly, URL: u, Token: "tok"}
+				return target.Target{Name: "rootly", Type: "rootly", URL: u, Token: "tok"}
 			}},
 	}
 	for _, tc := range cases {

@@ -46,7 +46,7 @@ func TestRenderWorkBounded(t *testing.T) {
 			want: "functions built more than"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tg := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://hooks.example.com/h",
+			tg := target.Target{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/h",
 				Template: &target.TemplateSpec{Body: tc.body}}
 			if err := tg.Validate(); err != nil {
 				t.Fatalf("the template must be valid: %v", err)

@@ -89,7 +89,7 @@ func TestTemplateFunctionsValidateAndRender(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := &target.TemplateSpec{Title: tc.title, Body: tc.body}
-			tg := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://hooks.example.com/h", Template: spec}
+			tg := target.Target{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/h", Template: spec}
 			err := tg.Validate()
 			if tc.wantInvalid != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantInvalid) {
@@ -138,7 +138,7 @@ func TestUnboundedTemplatesAreInvalid(t *testing.T) {
 		{`{{ range $k, $v := .Labels }}{{ $k }}={{ $v }}{{ else }}none{{ end }}`, ""},
 		{`{{ with .Labels.team }}{{ range $.LabelNames }}{{ . }}{{ end }}{{ end }}`, ""},
 	} {
-		tg := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://hooks.example.com/h",
+		tg := target.Target{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/h",
 			Template: &target.TemplateSpec{Body: tc.src}}
 		err := tg.Validate()
 		switch {

@@ -34,7 +34,7 @@ type problemKey struct{ origin, reason string }
 // NewMetricsObserver returns an observer that writes into m.
 func NewMetricsObserver(m *metrics.Metrics) *MetricsObserver {
 	o := &MetricsObserver{m: m, types: map[string]bool{}, problems: map[problemKey]bool{}, sources: map[string]bool{}}
-	for _, t := range Types {
+	for _, t := range Types() {
 		o.types[t] = true
 	}
 	return o

@@ -51,16 +51,16 @@ func TestMetricsObserver(t *testing.T) {
 	target.ObserveRegistry(reg, m)
 
 	// Before any source reports, every type shows zero targets.
-	if n := obsSeries(m.Targets); n != 2*len(target.Types) {
-		t.Errorf("%d herald_targets series, want %d", n, 2*len(target.Types))
+	if n := obsSeries(m.Targets); n != 2*len(target.Types()) {
+		t.Errorf("%d herald_targets series, want %d", n, 2*len(target.Types()))
 	}
 
 	off := false
-	disabled := regTarget("pd-off", target.TypePagerDuty, "secret:ns/pd-off")
+	disabled := regTarget("pd-off", "pagerduty", "secret:ns/pd-off")
 	disabled.Enabled = &off
 	reg.Update("kubernetes", []target.Target{
-		regTarget("hook-1", target.TypeWebhook, "secret:ns/h1"),
-		regTarget("hook-2", target.TypeWebhook, "secret:ns/h2"),
+		regTarget("hook-1", "webhook", "secret:ns/h1"),
+		regTarget("hook-2", "webhook", "secret:ns/h2"),
 		disabled,
 	}, []target.Problem{
 		{Origin: "secret:ns/bad", Reason: "invalid_json"},
@@ -82,7 +82,7 @@ func TestMetricsObserver(t *testing.T) {
 	old := reg.Snapshot()
 
 	// The bad secret is fixed, the duplicate stays.
-	reg.Update("kubernetes", []target.Target{regTarget("hook-1", target.TypeWebhook, "secret:ns/h1")},
+	reg.Update("kubernetes", []target.Target{regTarget("hook-1", "webhook", "secret:ns/h1")},
 		[]target.Problem{{Origin: "secret:ns/dup", Target: "hook-1", Reason: "duplicate_name"}})
 	if n := obsNonZero(t, m.DiscoveryProblem); n != 1 {
 		t.Errorf("%d problem series, want only the duplicate", n)

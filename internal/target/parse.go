@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
@@ -58,10 +60,8 @@ func ParseOne(data []byte, origin string) (Target, error) {
 	if len(js) == 0 || bytes.Equal(js, []byte("null")) {
 		return Target{}, &ParseError{Msg: "empty document, want a target object"}
 	}
-	var t Target
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
+	t, err := decode(js)
+	if err != nil {
 		// Keep the name for the report if it is readable.
 		var named struct {
 			Name string `json:"name"`
@@ -75,6 +75,68 @@ func ParseOne(data []byte, origin string) (Target, error) {
 		return t, err
 	}
 	return t, nil
+}
+
+// decode reads a target object: the common fields into Target, and the
+// fields of a type with a config of its own (ConfigKind) into that config.
+// A field known to neither is an error.
+func decode(js []byte) (Target, error) {
+	var t Target
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(js, &fields); err != nil {
+		return t, err
+	}
+	var typ string
+	if raw, ok := fields["type"]; ok {
+		_ = json.Unmarshal(raw, &typ)
+	}
+	kind, _ := KindOf(typ)
+	ck, hasConfig := kind.(ConfigKind)
+	if !hasConfig {
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		return t, dec.Decode(&t)
+	}
+	common, own := map[string]json.RawMessage{}, map[string]json.RawMessage{}
+	for k, v := range fields {
+		if commonFields[k] {
+			common[k] = v
+		} else {
+			own[k] = v
+		}
+	}
+	if err := strictDecode(common, &t); err != nil {
+		return t, err
+	}
+	cfg := ck.NewConfig()
+	if err := strictDecode(own, cfg); err != nil {
+		return t, err
+	}
+	t.Config = cfg
+	return t, nil
+}
+
+// commonFields are the JSON names of Target's own fields.
+var commonFields = func() map[string]bool {
+	m := map[string]bool{}
+	rt := reflect.TypeOf(Target{})
+	for i := 0; i < rt.NumField(); i++ {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			m[name] = true
+		}
+	}
+	return m
+}()
+
+func strictDecode(fields map[string]json.RawMessage, into any) error {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(into)
 }
 
 // toJSON converts YAML to JSON. Input that already is a JSON object or list

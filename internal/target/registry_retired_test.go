@@ -8,7 +8,7 @@ import (
 
 func TestRegistryRetiredTargets(t *testing.T) {
 	r := target.NewRegistry()
-	a := target.Target{Name: "a", Type: target.TypeWebhook, URL: "http://a.example/hook"}
+	a := target.Target{Name: "a", Type: "webhook", URL: "http://a.example/hook"}
 	r.Update("src", []target.Target{a}, nil)
 	if _, ok := r.Retired("a"); ok {
 		t.Fatal("a current target is reported retired")

@@ -12,7 +12,7 @@ import (
 func regTarget(name, typ, origin string) target.Target {
 	t := target.Target{Name: name, Type: typ, Origin: origin}
 	switch typ {
-	case target.TypePagerDuty:
+	case "pagerduty":
 		t.RoutingKey = "k"
 	default:
 		t.URL = "https://example.com/" + name
@@ -30,12 +30,12 @@ func regNames(ts []target.Target) string {
 
 func TestRegistryMergesSourcesDeterministically(t *testing.T) {
 	fileTargets := []target.Target{
-		regTarget("shared", target.TypeWebhook, "file:t.yaml#0"),
-		regTarget("only-file", target.TypeWebhook, "file:t.yaml#1"),
+		regTarget("shared", "webhook", "file:t.yaml#0"),
+		regTarget("only-file", "webhook", "file:t.yaml#1"),
 	}
 	k8sTargets := []target.Target{
-		regTarget("shared", target.TypePagerDuty, "secret:ns/shared"),
-		regTarget("only-k8s", target.TypeWebhook, "secret:ns/only"),
+		regTarget("shared", "pagerduty", "secret:ns/shared"),
+		regTarget("only-k8s", "webhook", "secret:ns/only"),
 	}
 	k8sProblems := []target.Problem{{Origin: "secret:ns/bad", Reason: "invalid_json", Message: "malformed target object: x"}}
 
@@ -56,7 +56,7 @@ func TestRegistryMergesSourcesDeterministically(t *testing.T) {
 				t.Fatalf("targets = %s", got)
 			}
 			shared, _ := reg.Get("shared")
-			if shared.Origin != "file:t.yaml#0" || shared.Type != target.TypeWebhook {
+			if shared.Origin != "file:t.yaml#0" || shared.Type != "webhook" {
 				t.Errorf("shared won by %q", shared.Origin)
 			}
 			if len(snap.Problems) != 2 {
@@ -94,14 +94,14 @@ func TestRegistryMergesSourcesDeterministically(t *testing.T) {
 
 func TestRegistrySnapshotsAreImmutable(t *testing.T) {
 	reg := target.NewRegistry()
-	in := []target.Target{regTarget("a", target.TypeWebhook, "o"), regTarget("b", target.TypeWebhook, "o")}
+	in := []target.Target{regTarget("a", "webhook", "o"), regTarget("b", "webhook", "o")}
 	reg.Update("s", in, nil)
 	before := reg.Snapshot()
 
 	in[0].Name = "mutated" // the caller's slice is not the registry's
 	list := reg.List()
 	list[1].Name = "mutated-too"
-	reg.Update("s", []target.Target{regTarget("c", target.TypeWebhook, "o")}, nil)
+	reg.Update("s", []target.Target{regTarget("c", "webhook", "o")}, nil)
 
 	if got := regNames(before.List()); got != "a,b" {
 		t.Errorf("old snapshot changed: %s", got)
@@ -119,10 +119,10 @@ func TestRegistrySnapshotsAreImmutable(t *testing.T) {
 
 func TestRegistryEnabled(t *testing.T) {
 	off := false
-	d := regTarget("disabled", target.TypeWebhook, "o")
+	d := regTarget("disabled", "webhook", "o")
 	d.Enabled = &off
 	reg := target.NewRegistry()
-	reg.Update("s", []target.Target{regTarget("z", target.TypeWebhook, "o"), d, regTarget("a", target.TypeWebhook, "o")}, nil)
+	reg.Update("s", []target.Target{regTarget("z", "webhook", "o"), d, regTarget("a", "webhook", "o")}, nil)
 	if got := regNames(reg.List()); got != "a,disabled,z" {
 		t.Errorf("list = %s", got)
 	}
@@ -158,7 +158,7 @@ func TestRegistryWatchersSeeGenerationsInOrder(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 50 {
-				reg.Update(fmt.Sprintf("src-%d", g), []target.Target{regTarget(fmt.Sprintf("t-%d-%d", g, i), target.TypeWebhook, "o")}, nil)
+				reg.Update(fmt.Sprintf("src-%d", g), []target.Target{regTarget(fmt.Sprintf("t-%d-%d", g, i), "webhook", "o")}, nil)
 			}
 		}()
 	}
@@ -201,7 +201,7 @@ func TestRegistryConcurrentLookups(t *testing.T) {
 	for i := range 500 {
 		var ts []target.Target
 		for j := range i % 20 {
-			ts = append(ts, regTarget(fmt.Sprintf("t%d", j), target.TypeWebhook, "o"))
+			ts = append(ts, regTarget(fmt.Sprintf("t%d", j), "webhook", "o"))
 		}
 		reg.Update(fmt.Sprintf("s%d", i%3), ts, []target.Problem{{Origin: "x", Reason: "invalid_json"}})
 	}
@@ -216,7 +216,7 @@ func BenchmarkRegistryLookupParallel(b *testing.B) {
 		names := make([]string, n)
 		for i := range ts {
 			names[i] = fmt.Sprintf("target-%d", i)
-			ts[i] = regTarget(names[i], target.TypeWebhook, "o")
+			ts[i] = regTarget(names[i], "webhook", "o")
 		}
 		reg.Update("bench", ts, nil)
 		b.Run(fmt.Sprintf("Get/targets=%d", n), func(b *testing.B) {
@@ -274,7 +274,7 @@ func BenchmarkRegistryLookupParallel(b *testing.B) {
 func BenchmarkRegistryUpdate(b *testing.B) {
 	ts := make([]target.Target, 1000)
 	for i := range ts {
-		ts[i] = regTarget(fmt.Sprintf("target-%d", i), target.TypeWebhook, "o")
+		ts[i] = regTarget(fmt.Sprintf("target-%d", i), "webhook", "o")
 	}
 	reg := target.NewRegistry()
 	b.ReportAllocs()

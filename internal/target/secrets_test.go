@@ -43,7 +43,7 @@ func TestRequestSecrets(t *testing.T) {
 			}
 		})
 	}
-	tg := target.Target{Name: "am", Type: target.TypeAlertmanager, URL: "https://am-user:am-pass-5e6f@am.example.com"}
+	tg := target.Target{Name: "am", Type: "alertmanager", URL: "https://am-user:am-pass-5e6f@am.example.com"}
 	if !slices.Contains(tg.Secrets(), basic) {
 		t.Errorf("Secrets() = %q, want the basic auth credential %q", tg.Secrets(), basic)
 	}

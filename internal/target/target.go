@@ -13,25 +13,6 @@ import (
 	"time"
 )
 
-// Target types.
-const (
-	TypeSlack        = "slack"
-	TypePagerDuty    = "pagerduty"
-	TypeRootly       = "rootly"
-	TypeWebhook      = "webhook"
-	TypeAlertmanager = "alertmanager"
-)
-
-// Types lists every supported target type.
-var Types = []string{TypeAlertmanager, TypePagerDuty, TypeRootly, TypeSlack, TypeWebhook}
-
-// Default endpoints of the hosted providers, used when a target has no url.
-const (
-	DefaultPagerDutyURL = "https://events.pagerduty.com"
-	DefaultRootlyURL    = "https://api.rootly.com"
-	DefaultSlackAPIURL  = "https://slack.com/api"
-)
-
 // Target is one place Herald publishes to. It holds credentials (url tokens,
 // headers, routing keys, API tokens) and therefore never leaves the worker:
 // workflows carry a Ref instead.
@@ -65,6 +46,11 @@ type Target struct {
 	Rootly *RootlyOptions `json:"rootly,omitempty"`
 	// Alertmanager holds optional settings of alertmanager targets.
 	Alertmanager *AlertmanagerOptions `json:"alertmanager,omitempty"`
+
+	// Config is the type's own part of the target object, for types whose
+	// provider declares one (ConfigKind): decoded from the same object by
+	// ParseOne. The provider package owns its struct.
+	Config Config `json:"-"`
 
 	// Origin says where the target came from ("file:/etc/herald/targets.yaml#2",
 	// "secret:monitoring/team-a-slack"). Not part of the schema.
@@ -175,7 +161,7 @@ func (t Target) RetryPolicy() RetryPolicy {
 // Ref returns the credential-free reference a workflow carries.
 func (t Target) Ref() Ref {
 	r := Ref{Name: t.Name, Type: t.Type, Retry: t.RetryPolicy()}
-	if t.Type == TypeAlertmanager {
+	if t.Alertmanager != nil || t.Type == "alertmanager" {
 		r.ForwardTTL = t.ForwardTTL()
 	}
 	return r
@@ -205,13 +191,8 @@ func (t Target) Endpoint() string {
 	if t.URL != "" {
 		return t.URL
 	}
-	switch t.Type {
-	case TypePagerDuty:
-		return DefaultPagerDutyURL
-	case TypeRootly:
-		return DefaultRootlyURL
-	case TypeSlack:
-		return DefaultSlackAPIURL
+	if k, ok := KindOf(t.Type); ok {
+		return k.DefaultURL()
 	}
 	return ""
 }
@@ -234,6 +215,11 @@ func (t Target) Secrets() []string {
 	add(t.Token)
 	for _, v := range RequestSecrets(t.URL, t.Headers) {
 		add(v)
+	}
+	if t.Config != nil {
+		for _, v := range t.Config.Secrets() {
+			add(v)
+		}
 	}
 	return s
 }
@@ -333,10 +319,11 @@ func (t Target) Validate() error {
 		return fe("name", "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters)")
 	}
 	if t.Type == "" {
-		return fe("type", "is required (one of %s)", strings.Join(Types, ", "))
+		return fe("type", "is required (one of %s)", strings.Join(Types(), ", "))
 	}
-	if !contains(Types, t.Type) {
-		return fe("type", "%q is not one of %s", t.Type, strings.Join(Types, ", "))
+	kind, known := KindOf(t.Type)
+	if !known {
+		return fe("type", "%q is not one of %s", t.Type, strings.Join(Types(), ", "))
 	}
 	if t.URL != "" {
 		u, err := url.Parse(t.URL)
@@ -344,26 +331,8 @@ func (t Target) Validate() error {
 			return fe("url", "must be an absolute http or https URL")
 		}
 	}
-	switch t.Type {
-	case TypeWebhook, TypeAlertmanager:
-		if t.URL == "" {
-			return fe("url", "is required for type %s", t.Type)
-		}
-	case TypePagerDuty:
-		if t.RoutingKey == "" {
-			return fe("routing_key", "is required for type pagerduty (the Events API v2 integration key)")
-		}
-	case TypeRootly:
-		if t.Token == "" && t.Headers["Authorization"] == "" {
-			return fe("token", "is required for type rootly (or an Authorization header)")
-		}
-	case TypeSlack:
-		if t.URL == "" && t.Token == "" {
-			return fe("url", "is required for type slack (an incoming webhook URL), unless token and channel are set")
-		}
-		if t.Token != "" && t.Channel == "" {
-			return fe("channel", "is required for a slack target with a bot token")
-		}
+	if t.URL == "" && kind.DefaultURL() == "" && !urlOptional(kind) {
+		return fe("url", "is required for type %s", t.Type)
 	}
 	for k := range t.Headers {
 		if k == "" || strings.ContainsAny(k, " :\r\n") {
@@ -397,7 +366,10 @@ func (t Target) Validate() error {
 			return fe("rate_limit.burst", "must not be negative")
 		}
 	}
-	if err := t.validateTypeOptions(); err != nil {
+	if err := t.validateOptionBlocks(); err != nil {
+		return err
+	}
+	if err := kind.Validate(t); err != nil {
 		return err
 	}
 	if tp := t.Template; tp != nil {
@@ -554,7 +526,7 @@ type AlertmanagerOptions struct {
 // routes the alert.
 type RootlyOptions struct {
 	// Source is the Rootly alert source (default "alertmanager"); one of
-	// RootlySources.
+	// rootly.Sources.
 	Source string `json:"source,omitempty"`
 	// NotificationTargetType is one of Group, Service, EscalationPolicy,
 	// Functionality, User (Rootly On-Call); it needs NotificationTargetID.
@@ -566,80 +538,29 @@ type RootlyOptions struct {
 	EnvironmentIDs         []string `json:"environment_ids,omitempty"`
 }
 
-// RootlySources are the alert sources the Rootly alerts API accepts: the
-// source enum of POST /v1/alerts in Rootly's API reference
-// (https://docs.rootly.com/api-reference/alerts/creates-an-alert), sorted.
-var RootlySources = []string{
-	"alertmanager", "api", "app_dynamics", "app_optics", "asana", "azure", "bug_snag", "catchpoint",
-	"checkly", "chronosphere", "clickup", "cloud_watch", "datadog", "email", "generic_webhook",
-	"gitlab", "google_cloud", "grafana", "honeycomb", "jira", "linear", "live_call_routing", "manual",
-	"monte_carlo", "nagios", "new_relic", "nobl9", "opsgenie", "pagerduty", "pagertree", "prtg",
-	"rollbar", "rootly", "sentry", "service_now", "slack", "splunk", "victorops", "web", "workflow",
-	"zendesk",
-}
-
-// RootlyNotificationTargetTypes are the accepted notification_target_type values.
-var RootlyNotificationTargetTypes = []string{"EscalationPolicy", "Functionality", "Group", "Service", "User"}
-
-var slackEmojiRE = regexp.MustCompile(`^:[a-z0-9_+'-]+:$`)
-
-// validateTypeOptions checks the per-type option blocks.
-func (t Target) validateTypeOptions() error {
-	fe := func(field, format string, args ...any) error {
-		return &FieldError{Target: t.Name, Field: field, Msg: fmt.Sprintf(format, args...)}
-	}
-	only := func(field, typ string) error {
-		return fe(field, "is only valid for targets of type %s", typ)
-	}
-	if o := t.Slack; o != nil {
-		if t.Type != TypeSlack {
-			return only("slack", TypeSlack)
-		}
-		if len(o.Username) > 80 {
-			return fe("slack.username", "must be at most 80 characters")
-		}
-		if o.IconEmoji != "" && !slackEmojiRE.MatchString(o.IconEmoji) {
-			return fe("slack.icon_emoji", "must look like :emoji_name:")
-		}
-	}
-	if o := t.PagerDuty; o != nil {
-		if t.Type != TypePagerDuty {
-			return only("pagerduty", TypePagerDuty)
-		}
-		for _, f := range [...]struct{ name, value string }{
-			{"source", o.Source}, {"component", o.Component}, {"group", o.Group}, {"class", o.Class},
-		} {
-			if len(f.value) > 255 {
-				return fe("pagerduty."+f.name, "must be at most 255 characters")
-			}
-		}
-		for i, k := range o.PreviousRoutingKeys {
-			if strings.TrimSpace(k) == "" {
-				return fe(fmt.Sprintf("pagerduty.previous_routing_keys[%d]", i), "must not be empty")
-			}
-		}
-	}
-	if o := t.Alertmanager; o != nil {
-		if t.Type != TypeAlertmanager {
-			return only("alertmanager", TypeAlertmanager)
-		}
-		if d := time.Duration(o.ForwardTTL); d != 0 && (d < MinForwardTTL || d > MaxForwardTTL) {
-			return fe("alertmanager.forward_ttl", "must be between %s and %s", MinForwardTTL, MaxForwardTTL)
-		}
-	}
-	if o := t.Rootly; o != nil {
-		if t.Type != TypeRootly {
-			return only("rootly", TypeRootly)
-		}
-		if o.Source != "" && !contains(RootlySources, o.Source) {
-			return fe("rootly.source", "%q is not a Rootly alert source (one of %s)", o.Source, strings.Join(RootlySources, ", "))
-		}
-		if o.NotificationTargetType != "" && !contains(RootlyNotificationTargetTypes, o.NotificationTargetType) {
-			return fe("rootly.notification_target_type", "%q is not one of %s", o.NotificationTargetType, strings.Join(RootlyNotificationTargetTypes, ", "))
-		}
-		if (o.NotificationTargetType == "") != (o.NotificationTargetID == "") {
-			return fe("rootly.notification_target_id", "notification_target_type and notification_target_id must be set together")
+// validateOptionBlocks refuses an option block of another type. Each
+// provider's Validate checks the content of its own block.
+func (t Target) validateOptionBlocks() error {
+	for _, b := range [...]struct {
+		typ string
+		set bool
+	}{
+		{"slack", t.Slack != nil}, {"pagerduty", t.PagerDuty != nil}, {"rootly", t.Rootly != nil},
+		{"alertmanager", t.Alertmanager != nil},
+	} {
+		if b.set && t.Type != b.typ {
+			return t.Field(b.typ, "is only valid for targets of type %s", b.typ)
 		}
 	}
 	return nil
+}
+
+// URLOptional is implemented by kinds whose targets may have no url and
+// no default one (a Slack bot-token target talks to the Web API default;
+// an email target has a smarthost instead).
+type URLOptional interface{ URLOptional() bool }
+
+func urlOptional(k Kind) bool {
+	o, ok := k.(URLOptional)
+	return ok && o.URLOptional()
 }

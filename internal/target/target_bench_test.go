@@ -108,7 +108,7 @@ func BenchmarkFilterMatches(b *testing.B) {
 
 // BenchmarkPublic: the redacted view GET /api/v1/targets returns per target.
 func BenchmarkPublic(b *testing.B) {
-	t := target.Target{Name: "ops-hook", Type: target.TypeWebhook, URL: "https://user:pw@example.com/hooks/abc?token=t0k3n",
+	t := target.Target{Name: "ops-hook", Type: "webhook", URL: "https://user:pw@example.com/hooks/abc?token=t0k3n",
 		Headers: map[string]string{"Authorization": "Bearer hook-secret", "X-Team": "ops"}}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -124,7 +124,7 @@ func benchRegistry(n int) (*target.Registry, []string) {
 	names := make([]string, n)
 	for i := range ts {
 		names[i] = fmt.Sprintf("target-%d", i)
-		ts[i] = target.Target{Name: names[i], Type: target.TypeWebhook, URL: "https://example.com/" + names[i]}
+		ts[i] = target.Target{Name: names[i], Type: "webhook", URL: "https://example.com/" + names[i]}
 	}
 	reg.Update("bench", ts, nil)
 	return reg, names

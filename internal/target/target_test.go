@@ -116,10 +116,10 @@ func TestRefForwardTTL(t *testing.T) {
 		want time.Duration
 		json string
 	}{
-		{"alertmanager default", target.Target{Name: "a", Type: target.TypeAlertmanager, URL: "http://am"}, time.Hour, `"forwardTTL":3600000000000`},
-		{"alertmanager option", target.Target{Name: "a", Type: target.TypeAlertmanager, URL: "http://am",
+		{"alertmanager default", target.Target{Name: "a", Type: "alertmanager", URL: "http://am"}, time.Hour, `"forwardTTL":3600000000000`},
+		{"alertmanager option", target.Target{Name: "a", Type: "alertmanager", URL: "http://am",
 			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(3 * time.Second)}}, 3 * time.Second, `"forwardTTL":3000000000`},
-		{"webhook", target.Target{Name: "w", Type: target.TypeWebhook, URL: "http://w"}, 0, ""},
+		{"webhook", target.Target{Name: "w", Type: "webhook", URL: "http://w"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := tc.tg.Ref()
@@ -138,7 +138,7 @@ func TestRefForwardTTL(t *testing.T) {
 }
 
 func TestTypeOptionsKeepCredentialsOutOfPublicView(t *testing.T) {
-	tg := target.Target{Name: "r", Type: target.TypeRootly, Token: "rootly-secret-token",
+	tg := target.Target{Name: "r", Type: "rootly", Token: "rootly-secret-token",
 		Rootly: &target.RootlyOptions{NotificationTargetType: "Service", NotificationTargetID: "svc"}}
 	if err := tg.Validate(); err != nil {
 		t.Fatal(err)

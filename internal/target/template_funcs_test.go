@@ -204,7 +204,7 @@ Since: {{ .StartsAt | tz "Europe/Berlin" | date "2006-01-02 15:04 MST" }}
 Labels: {{ .LabelNames | join ", " }}
 Source: {{ .URL | safeUrl }}`,
 	}
-	tg := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://hooks.example.com/h", Template: spec}
+	tg := target.Target{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/h", Template: spec}
 	if err := tg.Validate(); err != nil {
 		t.Fatalf("the template must be valid: %v", err)
 	}

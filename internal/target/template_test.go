@@ -41,7 +41,7 @@ func TestValidateRefusesUnboundedTemplates(t *testing.T) {
 		{name: "recursion", body: `{{ define "a" }}{{ template "a" . }}{{ end }}{{ template "a" . }}`, field: "template.body", want: `{{template "a"}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tg := target.Target{Name: "hook", Type: target.TypeWebhook, URL: "https://hooks.example.com/h",
+			tg := target.Target{Name: "hook", Type: "webhook", URL: "https://hooks.example.com/h",
 				Template: &target.TemplateSpec{Title: tc.title, Body: tc.body}}
 			err := tg.Validate()
 			var fe *target.FieldError

@@ -12,7 +12,7 @@ import (
 func TestValidateNamesTargetAndField(t *testing.T) {
 	slackURL := "https://hooks.slack.com/services/T0/B0/X"
 	ok := func() target.Target {
-		return target.Target{Name: "t", Type: target.TypeWebhook, URL: "https://example.com/hook"}
+		return target.Target{Name: "t", Type: "webhook", URL: "https://example.com/hook"}
 	}
 	with := func(f func(*target.Target)) target.Target { tg := ok(); f(&tg); return tg }
 	dur := func(d time.Duration) target.Duration { return target.Duration(d) }
@@ -25,12 +25,12 @@ func TestValidateNamesTargetAndField(t *testing.T) {
 	}{
 		// Valid definitions of every type.
 		{name: "webhook", target: ok()},
-		{name: "alertmanager", target: target.Target{Name: "am", Type: target.TypeAlertmanager, URL: "http://am.monitoring:9093"}},
-		{name: "slack webhook", target: target.Target{Name: "s", Type: target.TypeSlack, URL: slackURL}},
-		{name: "slack bot", target: target.Target{Name: "s", Type: target.TypeSlack, Token: "xoxb-x", Channel: "#c"}},
-		{name: "pagerduty", target: target.Target{Name: "p", Type: target.TypePagerDuty, RoutingKey: "k"}},
-		{name: "rootly token", target: target.Target{Name: "r", Type: target.TypeRootly, Token: "k"}},
-		{name: "rootly auth header", target: target.Target{Name: "r", Type: target.TypeRootly, Headers: map[string]string{"Authorization": "Bearer k"}}},
+		{name: "alertmanager", target: target.Target{Name: "am", Type: "alertmanager", URL: "http://am.monitoring:9093"}},
+		{name: "slack webhook", target: target.Target{Name: "s", Type: "slack", URL: slackURL}},
+		{name: "slack bot", target: target.Target{Name: "s", Type: "slack", Token: "xoxb-x", Channel: "#c"}},
+		{name: "pagerduty", target: target.Target{Name: "p", Type: "pagerduty", RoutingKey: "k"}},
+		{name: "rootly token", target: target.Target{Name: "r", Type: "rootly", Token: "k"}},
+		{name: "rootly auth header", target: target.Target{Name: "r", Type: "rootly", Headers: map[string]string{"Authorization": "Bearer k"}}},
 		{name: "63 character name", target: with(func(t *target.Target) { t.Name = strings.Repeat("a", 63) })},
 		{name: "full options", target: with(func(t *target.Target) {
 			t.Headers = map[string]string{"X-Token": "v"}
@@ -59,13 +59,13 @@ func TestValidateNamesTargetAndField(t *testing.T) {
 		{name: "url without host", target: with(func(t *target.Target) { t.URL = "https://" }), field: "url", msg: "absolute http or https URL"},
 		{name: "unparsable url", target: with(func(t *target.Target) { t.URL = "http://[::1" }), field: "url", msg: "absolute http or https URL"},
 		{name: "webhook without url", target: with(func(t *target.Target) { t.URL = "" }), field: "url", msg: "is required for type webhook"},
-		{name: "alertmanager without url", target: target.Target{Name: "am", Type: target.TypeAlertmanager}, field: "url", msg: "is required for type alertmanager"},
+		{name: "alertmanager without url", target: target.Target{Name: "am", Type: "alertmanager"}, field: "url", msg: "is required for type alertmanager"},
 
 		// per type
-		{name: "pagerduty without routing key", target: target.Target{Name: "p", Type: target.TypePagerDuty}, field: "routing_key", msg: "Events API v2 integration key"},
-		{name: "rootly without token", target: target.Target{Name: "r", Type: target.TypeRootly}, field: "token", msg: "is required for type rootly"},
-		{name: "slack without url or token", target: target.Target{Name: "s", Type: target.TypeSlack}, field: "url", msg: "incoming webhook URL"},
-		{name: "slack token without channel", target: target.Target{Name: "s", Type: target.TypeSlack, Token: "xoxb-x"}, field: "channel", msg: "bot token"},
+		{name: "pagerduty without routing key", target: target.Target{Name: "p", Type: "pagerduty"}, field: "routing_key", msg: "Events API v2 integration key"},
+		{name: "rootly without token", target: target.Target{Name: "r", Type: "rootly"}, field: "token", msg: "is required for type rootly"},
+		{name: "slack without url or token", target: target.Target{Name: "s", Type: "slack"}, field: "url", msg: "incoming webhook URL"},
+		{name: "slack token without channel", target: target.Target{Name: "s", Type: "slack", Token: "xoxb-x"}, field: "channel", msg: "bot token"},
 
 		// headers
 		{name: "empty header name", target: with(func(t *target.Target) { t.Headers = map[string]string{"": "v"} }), field: "headers", msg: "invalid header name"},
@@ -128,9 +128,9 @@ func TestValidateNamesTargetAndField(t *testing.T) {
 func TestValidateMessagesHideCredentials(t *testing.T) {
 	const secret = "s3cr3t-value-1234"
 	tests := []target.Target{
-		{Name: "w", Type: target.TypeWebhook, URL: "ftp://user:" + secret + "@example.com/" + secret},
-		{Name: "w", Type: target.TypeWebhook, URL: "https://example.com", Headers: map[string]string{"Bad Name": secret}},
-		{Name: "s", Type: target.TypeSlack, Token: secret},
+		{Name: "w", Type: "webhook", URL: "ftp://user:" + secret + "@example.com/" + secret},
+		{Name: "w", Type: "webhook", URL: "https://example.com", Headers: map[string]string{"Bad Name": secret}},
+		{Name: "s", Type: "slack", Token: secret},
 	}
 	for _, tg := range tests {
 		err := tg.Validate()

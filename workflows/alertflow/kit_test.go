@@ -142,7 +142,7 @@ func newHarness(t *testing.T, set func(*config.Config), rcs map[string]*receiver
 	h := &harness{t: t, env: env, reg: target.NewRegistry(), health: &fakeHealth{states: map[string]string{}},
 		local: map[string]int{}, regular: map[string]int{}}
 	for _, name := range sortedKeys(rcs) {
-		h.targets = append(h.targets, target.Target{Name: name, Type: target.TypeWebhook, URL: rcs[name].srv.URL + "/" + name,
+		h.targets = append(h.targets, target.Target{Name: name, Type: "webhook", URL: rcs[name].srv.URL + "/" + name,
 			Retry: &target.RetrySpec{InitialInterval: target.Duration(time.Second), Backoff: 2,
 				MaxInterval: target.Duration(10 * time.Second), MaxAttempts: 4}})
 	}

@@ -71,7 +71,7 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 	url := strings.TrimRight(t.URL, "/") + "/api/v2/alerts"
 	start := time.Now()
 	body := Format(n, now().UTC(), t.ForwardTTL())
-	p.ObserveFormat.Since(target.TypeAlertmanager, start)
+	p.ObserveFormat.Since(Type, start)
 	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, url, t.Headers, body)
 	if err != nil {
 		return publish.Result{}, publish.RedactError(err, t.Secrets())

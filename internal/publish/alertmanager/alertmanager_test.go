@@ -15,7 +15,7 @@ import (
 var clock = publishtest.Now
 
 func newTarget(url string) target.Target {
-	return target.Target{Name: "am-central", Type: target.TypeAlertmanager, URL: url,
+	return target.Target{Name: "am-central", Type: "alertmanager", URL: url,
 		Headers: map[string]string{"Authorization": "Basic YW06c2VjcmV0LXBhc3M="}}
 }
 

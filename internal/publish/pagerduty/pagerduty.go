@@ -349,7 +349,7 @@ func Format(t target.Target, n publish.Notification) ([]byte, error) {
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
 	start := time.Now()
 	body, err := Format(t, n)
-	p.ObserveFormat.Since(target.TypePagerDuty, start)
+	p.ObserveFormat.Since(Type, start)
 	if err != nil {
 		return publish.Result{}, err
 	}

@@ -20,7 +20,7 @@ import (
 const routingKey = "R0UTINGKEY0123456789abcdefABCDEF"
 
 func newTarget(url string) target.Target {
-	return target.Target{Name: "payments-pd", Type: target.TypePagerDuty, URL: url, RoutingKey: routingKey}
+	return target.Target{Name: "payments-pd", Type: "pagerduty", URL: url, RoutingKey: routingKey}
 }
 
 var accepted = publishtest.JSON(http.StatusAccepted, map[string]string{

@@ -232,7 +232,7 @@ func (p *Publisher) publish(ctx context.Context, t target.Target, n publish.Noti
 
 	start := time.Now()
 	doc, err := Format(t, n)
-	p.ObserveFormat.Since(target.TypeRootly, start)
+	p.ObserveFormat.Since(Type, start)
 	if err != nil {
 		return publish.Result{}, err
 	}

@@ -20,7 +20,7 @@ import (
 const apiToken = "rootly_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 func newTarget(url string) target.Target {
-	return target.Target{Name: "rootly-prod", Type: target.TypeRootly, URL: url, Token: apiToken}
+	return target.Target{Name: "rootly-prod", Type: "rootly", URL: url, Token: apiToken}
 }
 
 func created(id string) publishtest.Response {
@@ -301,7 +301,7 @@ func TestSources(t *testing.T) {
 		"sentry", "rollbar", "jira", "honeycomb", "service_now", "linear", "grafana", "alertmanager",
 		"google_cloud", "generic_webhook", "cloud_watch", "azure", "splunk", "chronosphere", "app_optics",
 		"bug_snag", "monte_carlo", "nagios", "prtg", "catchpoint", "app_dynamics", "checkly", "new_relic", "gitlab"}
-	got := append([]string(nil), target.RootlySources...)
+	got := append([]string(nil), rootly.Sources...)
 	sort.Strings(got)
 	sort.Strings(documented)
 	if strings.Join(got, ",") != strings.Join(documented, ",") {

@@ -65,7 +65,7 @@ func (p *Publisher) publishWebhook(ctx context.Context, t target.Target, n publi
 	}
 	start := time.Now()
 	m, err := Format(t, n)
-	p.ObserveFormat.Since(target.TypeSlack, start)
+	p.ObserveFormat.Since(Type, start)
 	if err != nil {
 		return publish.Result{}, err
 	}
@@ -111,7 +111,7 @@ func (p *Publisher) publishAPI(ctx context.Context, t target.Target, n publish.N
 	}
 	start := time.Now()
 	m, err := Format(t, n)
-	p.ObserveFormat.Since(target.TypeSlack, start)
+	p.ObserveFormat.Since(Type, start)
 	if err != nil {
 		return publish.Result{}, err
 	}
@@ -243,7 +243,7 @@ func ClassifyAPIError(method, code string, status int, header http.Header, now t
 	case retryableCodes[code]:
 		return &publish.Error{Kind: publish.KindProvider, StatusCode: status, Retryable: true, Msg: msg}
 	default:
-		return &publish.Error{Kind: publish.KindProvider, StatusCode: status, Msg: msg}
+		return &publish.Error{Kind: publish.KindProvider, StatusCode: status, Msg: msg, Auth: authErrors[code]}
 	}
 }
 

@@ -21,11 +21,11 @@ const (
 )
 
 func webhookTarget(base string) target.Target {
-	return target.Target{Name: "team-a-slack", Type: target.TypeSlack, URL: base + hookPath}
+	return target.Target{Name: "team-a-slack", Type: "slack", URL: base + hookPath}
 }
 
 func botTarget(base string) target.Target {
-	return target.Target{Name: "team-a-bot", Type: target.TypeSlack, URL: base, Token: botToken, Channel: "#alerts"}
+	return target.Target{Name: "team-a-bot", Type: "slack", URL: base, Token: botToken, Channel: "#alerts"}
 }
 
 func posted(channel, ts string) publishtest.Response {
@@ -375,7 +375,7 @@ func TestBotPostMessage(t *testing.T) {
 }
 
 func TestBotDefaultEndpoint(t *testing.T) {
-	tg := target.Target{Name: "x", Type: target.TypeSlack, Token: botToken, Channel: "C1"}
+	tg := target.Target{Name: "x", Type: "slack", Token: botToken, Channel: "C1"}
 	if tg.Endpoint() != "https://slack.com/api" {
 		t.Errorf("endpoint = %q", tg.Endpoint())
 	}
@@ -612,8 +612,8 @@ func TestPublishLeaksNoSecret(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, tg := range []target.Target{
-		{Name: "a", Type: target.TypeSlack},
-		{Name: "b", Type: target.TypeSlack, Token: botToken},
+		{Name: "a", Type: "slack"},
+		{Name: "b", Type: "slack", Token: botToken},
 	} {
 		_, err := (&slack.Publisher{}).Publish(context.Background(), tg, publishtest.Firing())
 		publishtest.AssertError(t, err, publish.KindConfig, false, 0)

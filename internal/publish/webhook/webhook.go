@@ -133,7 +133,7 @@ func nonNil(m map[string]string) map[string]string {
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
 	start := time.Now()
 	payload, err := Format(t, n)
-	p.ObserveFormat.Since(target.TypeWebhook, start)
+	p.ObserveFormat.Since(Type, start)
 	if err != nil {
 		return publish.Result{}, err
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 func newTarget(url string) target.Target {
-	return target.Target{Name: "ops-hook", Type: target.TypeWebhook, URL: url,
+	return target.Target{Name: "ops-hook", Type: "webhook", URL: url,
 		Headers: map[string]string{"Authorization": "Bearer hook-secret-0042"}}
 }
 
@@ -298,7 +298,7 @@ func BenchmarkFormat_Webhook(b *testing.B) {
 func TestFormatCarriesClassification(t *testing.T) {
 	n := publishtest.Firing()
 	n.Classification = publish.Classification{Severity: "info", Confidence: 0.8, Reason: "known noise", Source: "llm"}
-	p, err := webhook.Format(target.Target{Name: "w", Type: target.TypeWebhook, URL: "http://x.example/h"}, n)
+	p, err := webhook.Format(target.Target{Name: "w", Type: "webhook", URL: "http://x.example/h"}, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestFormatCarriesClassification(t *testing.T) {
 		t.Errorf("payload classification = %+v, severity %q", c, p.Herald.Severity)
 	}
 	n.Classification = publish.Classification{}
-	if p, _ := webhook.Format(target.Target{Name: "w", Type: target.TypeWebhook, URL: "http://x.example/h"}, n); p.Herald.Classification != nil {
+	if p, _ := webhook.Format(target.Target{Name: "w", Type: "webhook", URL: "http://x.example/h"}, n); p.Herald.Classification != nil {
 		t.Errorf("unclassified notification has classification %+v", p.Herald.Classification)
 	}
 }
