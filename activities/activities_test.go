@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/slack"
 	"io"
 	"log/slog"
 	"strings"
@@ -94,7 +95,7 @@ func testTargets() []target.Target {
 	disabled := false
 	return []target.Target{
 		{Name: "hook", Type: "webhook", URL: hookURL, Headers: map[string]string{"Authorization": headerSecret}},
-		{Name: "chat", Type: "slack", Token: apiToken, Channel: "#alerts"},
+		{Name: "chat", Type: "slack", Config: &slack.Config{Token: apiToken, Channel: "#alerts"}},
 		{Name: "odd", Type: "carrier-pigeon", URL: "https://pigeon.example.com"},
 		{Name: "off", Type: "webhook", URL: "https://off.example.com", Enabled: &disabled},
 	}

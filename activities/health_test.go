@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/herald-alerts/herald/internal/publish/slack"
 	"sync"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func routingTargets() []target.Target {
 		{Name: "zeta", Type: "webhook", URL: "https://z.example.com/hook"},
 		{Name: "alpha", Type: "webhook", URL: "https://a.example.com/hook",
 			Retry: &target.RetrySpec{MaxAttempts: 3}},
-		{Name: "payments", Type: "slack", Token: apiToken, Channel: "#pay",
+		{Name: "payments", Type: "slack", Config: &slack.Config{Token: apiToken, Channel: "#pay"},
 			Filter: target.Filter{"team": {"payments", "billing"}}},
 		{Name: "off", Type: "webhook", URL: "https://off.example.com/hook", Enabled: &disabled},
 	}

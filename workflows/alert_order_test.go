@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/alertmanager"
 	"sync"
 	"testing"
 	"time"
@@ -161,7 +162,7 @@ type alertAt struct {
 // fires; the resolve stops the re-sends. Other targets get no re-sends.
 func TestAlertWorkflow_ForwardResendsKeepDownstreamAlertActive(t *testing.T) {
 	am := target.Target{Name: "am", Type: "alertmanager", URL: "http://am.invalid",
-		Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(30 * time.Minute)}}
+		Config: &alertmanager.Config{Alertmanager: &alertmanager.Options{ForwardTTL: target.Duration(30 * time.Minute)}}}
 	h := newHarness(t, am, webhookTarget("hook"))
 	a := firing("fp1", nil)
 	h.signalAt(0, a)

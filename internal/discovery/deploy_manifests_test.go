@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"bytes"
+	"github.com/herald-alerts/herald/internal/publish/slack"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -381,7 +382,7 @@ func TestExampleTargetSecrets(t *testing.T) {
 		names[tg.Name] = true
 		types[tg.Type] = true
 		if tg.Type == "slack" {
-			slackKinds[map[bool]string{true: "bot", false: "webhook"}[tg.Token != ""]] = true
+			slackKinds[map[bool]string{true: "bot", false: "webhook"}[slack.ConfigOf(tg).Token != ""]] = true
 		}
 		for _, secret := range tg.Secrets() {
 			if !strings.Contains(secret, "example") && !strings.Contains(secret, "EXAMPLE") && !bytes.Contains([]byte(secret), []byte("herald")) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/pagerduty"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -234,7 +235,7 @@ func TestValidYAMLConfig(t *testing.T) {
 	if !ok {
 		t.Fatalf("YAML target not discovered; problems = %+v", h.reg.Snapshot().Problems)
 	}
-	if got.RoutingKey != "R0UTINGKEY" || len(got.Filter["severity"]) != 1 {
+	if pagerduty.ConfigOf(got).RoutingKey != "R0UTINGKEY" || len(got.Filter["severity"]) != 1 {
 		t.Errorf("target = %+v", got)
 	}
 }

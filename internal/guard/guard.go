@@ -417,7 +417,7 @@ func (g *Guard) limiterLocked(t target.Target) *limiter {
 // address or credentials change starts with a closed breaker.
 func configFingerprint(t target.Target) string {
 	h := sha256.New()
-	parts := []string{t.Type, t.Endpoint(), t.RoutingKey, t.Token, t.Channel}
+	parts := []string{t.Type, t.Endpoint()}
 	if t.Config != nil {
 		// The type's own config: its address and credentials.
 		if b, err := json.Marshal(t.Config); err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/pagerduty"
 	"net/http"
 	"strings"
 	"sync"
@@ -73,9 +74,9 @@ func TestLimitFor(t *testing.T) {
 
 func TestLimiterKey(t *testing.T) {
 	const key = "R0UTINGKEY0123456789abcdefABCDEF"
-	a := target.Target{Name: "pd-a", Type: "pagerduty", RoutingKey: key}
-	b := target.Target{Name: "pd-b", Type: "pagerduty", RoutingKey: key}
-	c := target.Target{Name: "pd-c", Type: "pagerduty", RoutingKey: "another-key-0000000000000000000"}
+	a := target.Target{Name: "pd-a", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: key}}
+	b := target.Target{Name: "pd-b", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: key}}
+	c := target.Target{Name: "pd-c", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "another-key-0000000000000000000"}}
 	if guard.LimiterKey(a) != guard.LimiterKey(b) {
 		t.Error("pagerduty targets sharing a routing key must share a limiter")
 	}
@@ -159,7 +160,7 @@ func TestRateLimit(t *testing.T) {
 			mustAcquire(t, g, ctx, tg)
 		}},
 		{"pagerduty targets share the routing key's limit", func(t *testing.T, g *guard.Guard) {
-			a := target.Target{Name: "pd-a", Type: "pagerduty", RoutingKey: "shared-key-000000000000000000000",
+			a := target.Target{Name: "pd-a", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "shared-key-000000000000000000000"},
 				RateLimit: &target.RateLimitSpec{PerSecond: 0.1, Burst: 1}}
 			b := a
 			b.Name = "pd-b"
@@ -168,7 +169,7 @@ func TestRateLimit(t *testing.T) {
 			defer cancel()
 			_, err := g.Acquire(ctx, b)
 			pe := publishtest.AssertError(t, err, publish.KindRateLimited, true, -1)
-			if strings.Contains(pe.Error(), a.RoutingKey) {
+			if strings.Contains(pe.Error(), pagerduty.ConfigOf(a).RoutingKey) {
 				t.Error("error names the routing key")
 			}
 		}},

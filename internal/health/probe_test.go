@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/pagerduty"
+	"github.com/herald-alerts/herald/internal/publish/rootly"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -135,62 +137,64 @@ func TestProbeByType(t *testing.T) {
 		{
 			name: "slack bot token ok", handler: jsonBody(200, `{"ok":true,"team":"x"}`),
 			target: func(b string) target.Target {
-				return target.Target{Type: "slack", URL: b + "/api", Token: "xoxb-bot-secret", Channel: "#c"}
+				return target.Target{Type: "slack", Config: &slack.Config{Token: "xoxb-bot-secret", Channel: "#c"}, URL: b + "/api"}
 			},
 			wantOK: true, code: 200, wantReq: seen{Method: "POST", Path: "/api/auth.test"}, wantAuth: "Bearer xoxb-bot-secret",
 		},
 		{
 			name: "slack bot token invalid_auth", handler: jsonBody(200, `{"ok":false,"error":"invalid_auth"}`),
 			target: func(b string) target.Target {
-				return target.Target{Type: "slack", URL: b + "/api/", Token: "xoxb-bot-secret", Channel: "#c"}
+				return target.Target{Type: "slack", Config: &slack.Config{Token: "xoxb-bot-secret", Channel: "#c"}, URL: b + "/api/"}
 			},
 			class: health.ClassAuth, code: 200, wantReq: seen{Method: "POST", Path: "/api/auth.test"}, wantAuth: "Bearer xoxb-bot-secret",
 		},
 		{
 			name: "slack bot token not_authed", handler: jsonBody(200, `{"ok":false,"error":"not_authed"}`),
 			target: func(b string) target.Target {
-				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
+				return target.Target{Type: "slack", Config: &slack.Config{Token: "xoxb-bot-secret", Channel: "#c"}, URL: b}
 			},
 			class: health.ClassAuth, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "slack bot token other error", handler: jsonBody(200, `{"ok":false,"error":"fatal_error"}`),
 			target: func(b string) target.Target {
-				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
+				return target.Target{Type: "slack", Config: &slack.Config{Token: "xoxb-bot-secret", Channel: "#c"}, URL: b}
 			},
 			class: health.ClassHTTPStatus, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "slack bot token garbage answer", handler: jsonBody(200, `<html>`),
 			target: func(b string) target.Target {
-				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
+				return target.Target{Type: "slack", Config: &slack.Config{Token: "xoxb-bot-secret", Channel: "#c"}, URL: b}
 			},
 			class: health.ClassHTTPStatus, code: 200, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "slack bot token 502", handler: status(502),
 			target: func(b string) target.Target {
-				return target.Target{Type: "slack", URL: b, Token: "xoxb-bot-secret", Channel: "#c"}
+				return target.Target{Type: "slack", Config: &slack.Config{Token: "xoxb-bot-secret", Channel: "#c"}, URL: b}
 			},
 			class: health.ClassHTTPStatus, code: 502, wantReq: seen{Method: "POST", Path: "/auth.test"},
 		},
 		{
 			name: "pagerduty root 404 is reachable", handler: status(404),
 			target: func(b string) target.Target {
-				return target.Target{Type: "pagerduty", URL: b, RoutingKey: "pd-routing-secret"}
+				return target.Target{Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "pd-routing-secret"}, URL: b}
 			},
 			wantOK: true, code: 404, wantReq: seen{Method: "GET", Path: "/"},
 		},
 		{
 			name: "pagerduty 500", handler: status(500),
 			target: func(b string) target.Target {
-				return target.Target{Type: "pagerduty", URL: b, RoutingKey: "pd-routing-secret"}
+				return target.Target{Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "pd-routing-secret"}, URL: b}
 			},
 			class: health.ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/"},
 		},
 		{
 			name: "rootly ok", handler: jsonBody(200, `{"data":[]}`),
-			target: func(b string) target.Target { return target.Target{Type: "rootly", URL: b, Token: "rootly-secret"} },
+			target: func(b string) target.Target {
+				return target.Target{Type: "rootly", Config: &rootly.Config{Token: "rootly-secret"}, URL: b}
+			},
 			wantOK: true, code: 200,
 			wantReq:  seen{Method: "GET", Path: "/v1/alerts", Query: url.Values{"page[size]": {"1"}}.Encode()},
 			wantAuth: "Bearer rootly-secret",
@@ -206,18 +210,24 @@ func TestProbeByType(t *testing.T) {
 		},
 		{
 			name: "rootly 401", handler: status(401),
-			target: func(b string) target.Target { return target.Target{Type: "rootly", URL: b, Token: "rootly-secret"} },
-			class:  health.ClassAuth, code: 401, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
+			target: func(b string) target.Target {
+				return target.Target{Type: "rootly", Config: &rootly.Config{Token: "rootly-secret"}, URL: b}
+			},
+			class: health.ClassAuth, code: 401, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
 		},
 		{
 			name: "rootly 403", handler: status(403),
-			target: func(b string) target.Target { return target.Target{Type: "rootly", URL: b, Token: "rootly-secret"} },
-			class:  health.ClassAuth, code: 403, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
+			target: func(b string) target.Target {
+				return target.Target{Type: "rootly", Config: &rootly.Config{Token: "rootly-secret"}, URL: b}
+			},
+			class: health.ClassAuth, code: 403, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
 		},
 		{
 			name: "rootly 500", handler: status(500),
-			target: func(b string) target.Target { return target.Target{Type: "rootly", URL: b, Token: "rootly-secret"} },
-			class:  health.ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
+			target: func(b string) target.Target {
+				return target.Target{Type: "rootly", Config: &rootly.Config{Token: "rootly-secret"}, URL: b}
+			},
+			class: health.ClassHTTPStatus, code: 500, wantReq: seen{Method: "GET", Path: "/v1/alerts", Query: "page%5Bsize%5D=1"},
 		},
 	}
 	for _, tc := range tests {
@@ -260,7 +270,7 @@ func TestProbeByType(t *testing.T) {
 			if tc.wantAuth != "" && got.Auth != tc.wantAuth {
 				t.Errorf("Authorization %q, want %q", got.Auth, tc.wantAuth)
 			}
-			if tg.Type == "slack" && tg.Token == "" && got.Auth != "" {
+			if tg.Type == "slack" && slack.ConfigOf(tg).Token == "" && got.Auth != "" {
 				t.Errorf("slack webhook probe sent credentials")
 			}
 		})
@@ -289,9 +299,9 @@ func TestProbeNeverCreatesAlerts(t *testing.T) {
 		{Name: "am", Type: "alertmanager", URL: srv.URL},
 		{Name: "wh", Type: "webhook", URL: srv.URL + "/hook"},
 		{Name: "sw", Type: "slack", URL: srv.URL + "/services/T/B/x"},
-		{Name: "sb", Type: "slack", URL: srv.URL, Token: "xoxb-1234", Channel: "#c"},
-		{Name: "pd", Type: "pagerduty", URL: srv.URL, RoutingKey: "rk-1234"},
-		{Name: "ro", Type: "rootly", URL: srv.URL, Token: "ro-1234"},
+		{Name: "sb", Type: "slack", Config: &slack.Config{Token: "xoxb-1234", Channel: "#c"}, URL: srv.URL},
+		{Name: "pd", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "rk-1234"}, URL: srv.URL},
+		{Name: "ro", Type: "rootly", Config: &rootly.Config{Token: "ro-1234"}, URL: srv.URL},
 	}
 	p := &health.Prober{Client: srv.Client()}
 	for _, tg := range targets {
@@ -480,9 +490,17 @@ func TestProbeMessagesHoldNoSecrets(t *testing.T) {
 		u.User = url.UserPassword("s3cr3t-user", "s3cr3t-pass")
 		u.Path = "/hooks/s3cr3t-path"
 		u.RawQuery = "token=s3cr3t-query"
-		return target.Target{Name: "leaky", Type: typ, URL: u.String(),
-			Headers: map[string]string{"Authorization": "Bearer s3cr3t-header"}, Token: "xoxb-s3cr3t-token",
-			RoutingKey: "s3cr3t-routing", Channel: "#c"}
+		tg := target.Target{Name: "leaky", Type: typ, URL: u.String(),
+			Headers: map[string]string{"Authorization": "Bearer s3cr3t-header"}}
+		switch typ {
+		case "slack":
+			tg.Config = &slack.Config{Token: "xoxb-s3cr3t-token", Channel: "#c"}
+		case "pagerduty":
+			tg.Config = &pagerduty.Config{RoutingKey: "s3cr3t-routing"}
+		case "rootly":
+			tg.Config = &rootly.Config{Token: "xoxb-s3cr3t-token"}
+		}
+		return tg
 	}
 	cases := []struct {
 		name   string

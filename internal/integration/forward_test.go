@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/alertmanager"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ receivers:
 `, hook.URL))
 	h = startHerald(t, []target.Target{{
 		Name: "downstream-am", Type: "alertmanager", URL: downstream, Retry: quickRetry(5),
-		Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(ttl)},
+		Config: &alertmanager.Config{Alertmanager: &alertmanager.Options{ForwardTTL: target.Duration(ttl)}},
 	}})
 	return h, downstream, hook
 }
@@ -250,7 +251,7 @@ func TestAlertmanagerForwardExpiresWithoutResends(t *testing.T) {
 func TestAlertmanagerForwardMinTTL(t *testing.T) {
 	t.Parallel()
 	const fp, name = "fwdminttl1", "ForwardMinTTL"
-	h, downstream, hook := forwardSetup(t, target.MinForwardTTL)
+	h, downstream, hook := forwardSetup(t, alertmanager.MinForwardTTL)
 	fireForwarded(t, h, downstream, freshAlert(fp, name))
 	firstSeen := time.Now()
 	t.Cleanup(func() {
@@ -260,7 +261,7 @@ func TestAlertmanagerForwardMinTTL(t *testing.T) {
 	})
 
 	// Long enough to pass a whole TTL beyond the first endsAt.
-	hold := 2*target.MinForwardTTL + 3*time.Second
+	hold := 2*alertmanager.MinForwardTTL + 3*time.Second
 	reads, gone := 0, 0
 	for time.Since(firstSeen) < hold {
 		time.Sleep(100 * time.Millisecond)
@@ -272,8 +273,8 @@ func TestAlertmanagerForwardMinTTL(t *testing.T) {
 	resolves := notifications(hook, "resolved", name)
 	if gone > 0 || resolves > 0 {
 		t.Errorf("in %s at TTL %s: alert inactive downstream on %d of %d reads, %d resolve(s) notified while the source fires",
-			hold, target.MinForwardTTL, gone, reads, resolves)
+			hold, alertmanager.MinForwardTTL, gone, reads, resolves)
 	}
 	t.Logf("TTL %s for %s: inactive on %d of %d reads, %d resolves, %d firing notifications",
-		target.MinForwardTTL, hold, gone, reads, resolves, notifications(hook, "firing", name))
+		alertmanager.MinForwardTTL, hold, gone, reads, resolves, notifications(hook, "firing", name))
 }

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/alertmanager"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,7 +50,7 @@ func TestRecordedScenarios(t *testing.T) {
 		webhookTargetFor("broken", broken, quickRetry(5)),
 		// Another Alertmanager: a firing alert is re-sent every TTL/3.
 		{Name: "fwd", Type: "alertmanager", URL: fwd.URL, Retry: quickRetry(5),
-			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(6 * time.Second)}},
+			Config: &alertmanager.Config{Alertmanager: &alertmanager.Options{ForwardTTL: target.Duration(6 * time.Second)}}},
 	})
 	dlqID := workflows.DeadLetterWorkflowIDFor(h.taskQueue)
 

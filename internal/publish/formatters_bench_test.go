@@ -42,8 +42,8 @@ func largeFiring() publish.Notification {
 
 var (
 	slackTarget   = target.Target{Name: "team-a-slack", Type: "slack", URL: "https://hooks.slack.com/services/T0/B0/x"}
-	pdTarget      = target.Target{Name: "payments-pd", Type: "pagerduty", URL: "https://events.pagerduty.com", RoutingKey: "R0UT1NGKEY0123456789012345678901"}
-	rootlyTarget  = target.Target{Name: "rootly-prod", Type: "rootly", URL: "https://api.rootly.com", Token: "rootly-token"}
+	pdTarget      = target.Target{Name: "payments-pd", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "R0UT1NGKEY0123456789012345678901"}, URL: "https://events.pagerduty.com"}
+	rootlyTarget  = target.Target{Name: "rootly-prod", Type: "rootly", Config: &rootly.Config{Token: "rootly-token"}, URL: "https://api.rootly.com"}
 	webhookTarget = target.Target{Name: "ops-hook", Type: "webhook", URL: "https://example.com/hook"}
 )
 
@@ -94,7 +94,7 @@ func formatWebhook(n publish.Notification) ([]byte, error) {
 }
 
 func formatAlertmanager(n publish.Notification) ([]byte, error) {
-	return json.Marshal(alertmanager.Format(n, publishtest.Now, target.DefaultForwardTTL))
+	return json.Marshal(alertmanager.Format(n, publishtest.Now, alertmanager.DefaultForwardTTL))
 }
 
 func BenchmarkFormatLarge_Slack(b *testing.B)     { benchFormat(b, formatSlack, largeFiring()) }
@@ -115,7 +115,7 @@ func BenchmarkEncode_Alertmanager(b *testing.B) {
 // BenchmarkFormatResolved_Slack: the resolve of a Slack bot message (a
 // thread reply).
 func BenchmarkFormatResolved_Slack(b *testing.B) {
-	tg := target.Target{Name: "team-a-bot", Type: "slack", URL: "https://slack.com/api", Token: "xoxb-bench", Channel: "#alerts"}
+	tg := target.Target{Name: "team-a-bot", Type: "slack", Config: &slack.Config{Token: "xoxb-bench", Channel: "#alerts"}, URL: "https://slack.com/api"}
 	n := publishtest.Resolved(publish.ProviderState{"channel": "C0", "ts": "1700000000.000100"})
 	benchFormat(b, func(n publish.Notification) ([]byte, error) {
 		m, err := slack.FormatReply(tg, n)

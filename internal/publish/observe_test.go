@@ -55,21 +55,21 @@ func TestEveryPublisherObservesItsFormatStep(t *testing.T) {
 				return &slack.Publisher{Client: c, ObserveFormat: o}
 			},
 			target: func(u string) target.Target {
-				return target.Target{Name: "bot", Type: "slack", URL: u, Token: "xoxb-1", Channel: "#alerts"}
+				return target.Target{Name: "bot", Type: "slack", Config: &slack.Config{Token: "xoxb-1", Channel: "#alerts"}, URL: u}
 			}},
 		{typ: "pagerduty", answer: publishtest.JSON(http.StatusAccepted, map[string]string{"status": "success", "dedup_key": "k"}),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &pagerduty.Publisher{Client: c, ObserveFormat: o}
 			},
 			target: func(u string) target.Target {
-				return target.Target{Name: "pd", Type: "pagerduty", URL: u, RoutingKey: "R0UTINGKEY0123456789abcdefABCDEF"}
+				return target.Target{Name: "pd", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "R0UTINGKEY0123456789abcdefABCDEF"}, URL: u}
 			}},
 		{typ: "rootly", answer: publishtest.JSON(201, map[string]any{"data": map[string]any{"id": "r1", "type": "alerts"}}),
 			pub: func(o publish.FormatObserver, c *http.Client) publish.Publisher {
 				return &rootly.Publisher{Client: c, ObserveFormat: o}
 			},
 			target: func(u string) target.Target {
-				return target.Target{Name: "rootly", Type: "rootly", URL: u, Token: "tok"}
+				return target.Target{Name: "rootly", Type: "rootly", Config: &rootly.Config{Token: "tok"}, URL: u}
 			}},
 	}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package target_test
 import (
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -42,7 +43,7 @@ func checkParsedTarget(t *testing.T, tg target.Target) {
 		t.Fatalf("re-encoded target %s rejected: %v", b, err)
 	}
 	if again.Name != tg.Name || again.Type != tg.Type || again.URL != tg.URL || again.IsEnabled() != tg.IsEnabled() ||
-		again.RoutingKey != tg.RoutingKey || again.Token != tg.Token || again.RetryPolicy() != tg.RetryPolicy() {
+		!reflect.DeepEqual(again.Config, tg.Config) || again.RetryPolicy() != tg.RetryPolicy() {
 		t.Fatalf("target changed in a round trip:\n%+v\n%+v", tg, again)
 	}
 }

@@ -2,6 +2,7 @@ package target_test
 
 import (
 	"fmt"
+	"github.com/herald-alerts/herald/internal/publish/pagerduty"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +14,7 @@ func regTarget(name, typ, origin string) target.Target {
 	t := target.Target{Name: name, Type: typ, Origin: origin}
 	switch typ {
 	case "pagerduty":
-		t.RoutingKey = "k"
+		t.Config = &pagerduty.Config{RoutingKey: "k"}
 	default:
 		t.URL = "https://example.com/" + name
 	}

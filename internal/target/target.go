@@ -22,12 +22,6 @@ type Target struct {
 	URL     string            `json:"url,omitempty"`
 	Enabled *bool             `json:"enabled,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
-	// RoutingKey is the PagerDuty Events API v2 integration key.
-	RoutingKey string `json:"routing_key,omitempty"`
-	// Token is an API token: a Slack bot token (xoxb-...) or a Rootly API key.
-	Token string `json:"token,omitempty"`
-	// Channel is the Slack channel a bot-token target posts to.
-	Channel string `json:"channel,omitempty"`
 	// Filter selects the alerts the target receives: label name to allowed
 	// values. An alert must match every listed label.
 	Filter Filter `json:"filter,omitempty"`
@@ -37,15 +31,6 @@ type Target struct {
 	RateLimit *RateLimitSpec `json:"rate_limit,omitempty"`
 	// Template optionally renders the title and body (Go text/template).
 	Template *TemplateSpec `json:"template,omitempty"`
-
-	// Slack holds optional settings of slack targets.
-	Slack *SlackOptions `json:"slack,omitempty"`
-	// PagerDuty holds optional settings of pagerduty targets.
-	PagerDuty *PagerDutyOptions `json:"pagerduty,omitempty"`
-	// Rootly holds optional settings of rootly targets.
-	Rootly *RootlyOptions `json:"rootly,omitempty"`
-	// Alertmanager holds optional settings of alertmanager targets.
-	Alertmanager *AlertmanagerOptions `json:"alertmanager,omitempty"`
 
 	// Config is the type's own part of the target object, for types whose
 	// provider declares one (ConfigKind): decoded from the same object by
@@ -59,6 +44,30 @@ type Target struct {
 	// Kubernetes discovery for targets from Secrets, never by the
 	// definition. Not part of the schema.
 	Scope Scope `json:"-"`
+}
+
+// MarshalJSON writes the target object as it is defined: the common fields
+// and the type's own config side by side, so that ParseOne reads it back.
+func (t Target) MarshalJSON() ([]byte, error) {
+	type plain Target
+	b, err := json.Marshal(plain(t))
+	if err != nil || t.Config == nil {
+		return b, err
+	}
+	c, err := json.Marshal(t.Config)
+	if err != nil {
+		return nil, err
+	}
+	if len(c) <= 2 { // {} or null
+		return b, nil
+	}
+	if len(b) <= 2 {
+		return c, nil
+	}
+	out := make([]byte, 0, len(b)+len(c))
+	out = append(out, b[:len(b)-1]...)
+	out = append(out, ',')
+	return append(out, c[1:]...), nil
 }
 
 // Filter maps a label name to the values an alert's label may have.
@@ -161,29 +170,12 @@ func (t Target) RetryPolicy() RetryPolicy {
 // Ref returns the credential-free reference a workflow carries.
 func (t Target) Ref() Ref {
 	r := Ref{Name: t.Name, Type: t.Type, Retry: t.RetryPolicy()}
-	if t.Alertmanager != nil || t.Type == "alertmanager" {
-		r.ForwardTTL = t.ForwardTTL()
+	if k, ok := KindOf(t.Type); ok {
+		if f, ok := k.(Forwarder); ok {
+			r.ForwardTTL = f.ForwardTTL(t)
+		}
 	}
 	return r
-}
-
-// Bounds and default of alertmanager.forward_ttl.
-const (
-	DefaultForwardTTL = time.Hour
-	// MinForwardTTL leaves room for the re-send every TTL/3 to arrive in
-	// time: Temporal fires timers up to about a second late.
-	MinForwardTTL = 5 * time.Second
-	MaxForwardTTL = 24 * time.Hour
-)
-
-// ForwardTTL is how long an alert forwarded to an alertmanager target stays
-// active without being sent again: alertmanager.forward_ttl, default
-// DefaultForwardTTL.
-func (t Target) ForwardTTL() time.Duration {
-	if o := t.Alertmanager; o != nil && o.ForwardTTL > 0 {
-		return time.Duration(o.ForwardTTL)
-	}
-	return DefaultForwardTTL
 }
 
 // Endpoint is the base URL to talk to: url, or the provider default.
@@ -206,13 +198,6 @@ func (t Target) Secrets() []string {
 			s = append(s, v)
 		}
 	}
-	add(t.RoutingKey)
-	if t.PagerDuty != nil {
-		for _, k := range t.PagerDuty.PreviousRoutingKeys {
-			add(k)
-		}
-	}
-	add(t.Token)
 	for _, v := range RequestSecrets(t.URL, t.Headers) {
 		add(v)
 	}
@@ -366,9 +351,6 @@ func (t Target) Validate() error {
 			return fe("rate_limit.burst", "must not be negative")
 		}
 	}
-	if err := t.validateOptionBlocks(); err != nil {
-		return err
-	}
 	if err := kind.Validate(t); err != nil {
 		return err
 	}
@@ -428,9 +410,12 @@ type Public struct {
 	RoutingKey string            `json:"routing_key,omitempty"`
 	Token      string            `json:"token,omitempty"`
 	Channel    string            `json:"channel,omitempty"`
-	Filter     Filter            `json:"filter,omitempty"`
-	Retry      RetryPolicyView   `json:"retry"`
-	Origin     string            `json:"origin,omitempty"`
+	// Warnings are what the operator should know of the definition
+	// (an unverified TLS connection).
+	Warnings []string        `json:"warnings,omitempty"`
+	Filter   Filter          `json:"filter,omitempty"`
+	Retry    RetryPolicyView `json:"retry"`
+	Origin   string          `json:"origin,omitempty"`
 }
 
 // RetryPolicyView is a RetryPolicy with human-readable durations.
@@ -448,7 +433,7 @@ const Redacted = "<redacted>"
 func (t Target) Public() Public {
 	p := Public{
 		Name: t.Name, Type: t.Type, URL: RedactURL(t.Endpoint()), Enabled: t.IsEnabled(),
-		Channel: t.Channel, Filter: t.Filter, Origin: t.Origin,
+		Filter: t.Filter, Origin: t.Origin,
 	}
 	rp := t.RetryPolicy()
 	p.Retry = RetryPolicyView{
@@ -461,11 +446,8 @@ func (t Target) Public() Public {
 			p.Headers[k] = Redacted
 		}
 	}
-	if t.RoutingKey != "" {
-		p.RoutingKey = Redacted
-	}
-	if t.Token != "" {
-		p.Token = Redacted
+	if d, ok := t.Config.(Describer); ok {
+		d.Describe(&p)
 	}
 	return p
 }
@@ -492,68 +474,14 @@ func SortByName(ts []Target) {
 	sort.Slice(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
 }
 
-// SlackOptions are optional settings of a slack target.
-type SlackOptions struct {
-	// Username overrides the bot's display name (bot tokens need the
-	// chat:write.customize scope; incoming webhooks may ignore it).
-	Username string `json:"username,omitempty"`
-	// IconEmoji overrides the bot's icon, e.g. ":rotating_light:".
-	IconEmoji string `json:"icon_emoji,omitempty"`
-}
+// Describer is a Config that shows itself in the public view of its
+// target: credentials only as Redacted.
+type Describer interface{ Describe(p *Public) }
 
-// PagerDutyOptions are optional settings of a pagerduty target. Each value is
-// used when the alert has no label for the field.
-type PagerDutyOptions struct {
-	Source    string `json:"source,omitempty"`
-	Component string `json:"component,omitempty"`
-	Group     string `json:"group,omitempty"`
-	Class     string `json:"class,omitempty"`
-	// PreviousRoutingKeys are integration keys the target used before
-	// routing_key: alerts triggered with one of them are resolved with it.
-	// They are credentials, like routing_key.
-	PreviousRoutingKeys []string `json:"previous_routing_keys,omitempty"`
-}
-
-// AlertmanagerOptions are optional settings of an alertmanager target.
-type AlertmanagerOptions struct {
-	// ForwardTTL is how far ahead of now a forwarded firing alert's endsAt
-	// lies (default 1h, between 1s and 24h). Herald re-sends firing alerts
-	// every third of it, so the receiving Alertmanager keeps them active.
-	ForwardTTL Duration `json:"forward_ttl,omitempty"`
-}
-
-// RootlyOptions are optional settings of a rootly target: where Rootly
-// routes the alert.
-type RootlyOptions struct {
-	// Source is the Rootly alert source (default "alertmanager"); one of
-	// rootly.Sources.
-	Source string `json:"source,omitempty"`
-	// NotificationTargetType is one of Group, Service, EscalationPolicy,
-	// Functionality, User (Rootly On-Call); it needs NotificationTargetID.
-	NotificationTargetType string   `json:"notification_target_type,omitempty"`
-	NotificationTargetID   string   `json:"notification_target_id,omitempty"`
-	AlertUrgencyID         string   `json:"alert_urgency_id,omitempty"`
-	ServiceIDs             []string `json:"service_ids,omitempty"`
-	GroupIDs               []string `json:"group_ids,omitempty"`
-	EnvironmentIDs         []string `json:"environment_ids,omitempty"`
-}
-
-// validateOptionBlocks refuses an option block of another type. Each
-// provider's Validate checks the content of its own block.
-func (t Target) validateOptionBlocks() error {
-	for _, b := range [...]struct {
-		typ string
-		set bool
-	}{
-		{"slack", t.Slack != nil}, {"pagerduty", t.PagerDuty != nil}, {"rootly", t.Rootly != nil},
-		{"alertmanager", t.Alertmanager != nil},
-	} {
-		if b.set && t.Type != b.typ {
-			return t.Field(b.typ, "is only valid for targets of type %s", b.typ)
-		}
-	}
-	return nil
-}
+// Forwarder is a Kind whose deliveries forward an alert that expires at the
+// receiver unless it is sent again (alertmanager): the alert workflow
+// re-sends a firing alert every ForwardTTL/3.
+type Forwarder interface{ ForwardTTL(t Target) time.Duration }
 
 // URLOptional is implemented by kinds whose targets may have no url and
 // no default one (a Slack bot-token target talks to the Web API default;

@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-alerts/herald/internal/publish/alertmanager"
+	"github.com/herald-alerts/herald/internal/publish/pagerduty"
+	"github.com/herald-alerts/herald/internal/publish/rootly"
+	"github.com/herald-alerts/herald/internal/publish/slack"
 	"github.com/herald-alerts/herald/internal/target"
 )
 
@@ -22,33 +26,34 @@ func TestTypeOptions(t *testing.T) {
 		{name: "slack options", json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/services/T/B/X",
 			"slack":{"username":"Herald","icon_emoji":":rotating_light:"}}`,
 			check: func(t *testing.T, tg target.Target) {
-				if tg.Slack == nil || tg.Slack.Username != "Herald" || tg.Slack.IconEmoji != ":rotating_light:" {
-					t.Errorf("slack options = %+v", tg.Slack)
+				o := slack.ConfigOf(tg).Slack
+				if o == nil || o.Username != "Herald" || o.IconEmoji != ":rotating_light:" {
+					t.Errorf("slack options = %+v", o)
 				}
 			}},
 		{name: "slack icon_emoji without colons", field: "slack.icon_emoji",
 			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","slack":{"icon_emoji":"fire"}}`},
 		{name: "slack username too long", field: "slack.username",
 			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","slack":{"username":"` + strings.Repeat("u", 81) + `"}}`},
-		{name: "slack options on a webhook", field: "slack",
+		{name: "slack options on a webhook", field: "parse",
 			json: `{"name":"w","type":"webhook","url":"https://example.com","slack":{"username":"x"}}`},
 		{name: "pagerduty options", json: `{"name":"p","type":"pagerduty","routing_key":"k",
 			"pagerduty":{"source":"k8s-prod","component":"api","group":"platform","class":"slo"}}`,
 			check: func(t *testing.T, tg target.Target) {
-				want := target.PagerDutyOptions{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
-				if tg.PagerDuty == nil || !reflect.DeepEqual(*tg.PagerDuty, want) {
-					t.Errorf("pagerduty options = %+v", tg.PagerDuty)
+				want := pagerduty.Options{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
+				if o := pagerduty.ConfigOf(tg).PagerDuty; o == nil || !reflect.DeepEqual(*o, want) {
+					t.Errorf("pagerduty options = %+v", o)
 				}
 			}},
 		{name: "pagerduty class too long", field: "pagerduty.class",
 			json: `{"name":"p","type":"pagerduty","routing_key":"k","pagerduty":{"class":"` + strings.Repeat("c", 256) + `"}}`},
-		{name: "pagerduty options on rootly", field: "pagerduty",
+		{name: "pagerduty options on rootly", field: "parse",
 			json: `{"name":"r","type":"rootly","token":"t","pagerduty":{"source":"x"}}`},
 		{name: "rootly options", json: `{"name":"r","type":"rootly","token":"t","rootly":{"source":"generic_webhook",
 			"notification_target_type":"EscalationPolicy","notification_target_id":"ep-1","alert_urgency_id":"u-1",
 			"service_ids":["s-1"],"group_ids":["g-1"],"environment_ids":["e-1"]}}`,
 			check: func(t *testing.T, tg target.Target) {
-				o := tg.Rootly
+				o := rootly.ConfigOf(tg).Rootly
 				if o == nil || o.Source != "generic_webhook" || o.NotificationTargetID != "ep-1" || o.ServiceIDs[0] != "s-1" ||
 					o.GroupIDs[0] != "g-1" || o.EnvironmentIDs[0] != "e-1" || o.AlertUrgencyID != "u-1" {
 					t.Errorf("rootly options = %+v", o)
@@ -62,19 +67,19 @@ func TestTypeOptions(t *testing.T) {
 			json: `{"name":"r","type":"rootly","token":"t","rootly":{"notification_target_type":"Service"}}`},
 		{name: "rootly target id without type", field: "rootly.notification_target_id",
 			json: `{"name":"r","type":"rootly","token":"t","rootly":{"notification_target_id":"x"}}`},
-		{name: "rootly options on slack", field: "rootly",
+		{name: "rootly options on slack", field: "parse",
 			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","rootly":{}}`},
 		{name: "alertmanager forward_ttl", json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"90s"}}`,
 			check: func(t *testing.T, tg target.Target) {
-				if tg.ForwardTTL() != 90*time.Second || tg.Ref().ForwardTTL != 90*time.Second {
-					t.Errorf("forward TTL = %v, ref %v", tg.ForwardTTL(), tg.Ref().ForwardTTL)
+				if alertmanager.ForwardTTL(tg) != 90*time.Second || tg.Ref().ForwardTTL != 90*time.Second {
+					t.Errorf("forward TTL = %v, ref %v", alertmanager.ForwardTTL(tg), tg.Ref().ForwardTTL)
 				}
 			}},
 		{name: "alertmanager forward_ttl too short", field: "alertmanager.forward_ttl",
 			json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"3s"}}`},
 		{name: "alertmanager forward_ttl too long", field: "alertmanager.forward_ttl",
 			json: `{"name":"a","type":"alertmanager","url":"http://am:9093","alertmanager":{"forward_ttl":"25h"}}`},
-		{name: "alertmanager options on a webhook", field: "alertmanager",
+		{name: "alertmanager options on a webhook", field: "parse",
 			json: `{"name":"w","type":"webhook","url":"https://example.com","alertmanager":{"forward_ttl":"1h"}}`},
 		{name: "unknown option key is rejected", field: "parse",
 			json: `{"name":"s","type":"slack","url":"https://hooks.slack.com/x","slack":{"colour":"red"}}`},
@@ -118,7 +123,7 @@ func TestRefForwardTTL(t *testing.T) {
 	}{
 		{"alertmanager default", target.Target{Name: "a", Type: "alertmanager", URL: "http://am"}, time.Hour, `"forwardTTL":3600000000000`},
 		{"alertmanager option", target.Target{Name: "a", Type: "alertmanager", URL: "http://am",
-			Alertmanager: &target.AlertmanagerOptions{ForwardTTL: target.Duration(3 * time.Second)}}, 3 * time.Second, `"forwardTTL":3000000000`},
+			Config: &alertmanager.Config{Alertmanager: &alertmanager.Options{ForwardTTL: target.Duration(3 * time.Second)}}}, 3 * time.Second, `"forwardTTL":3000000000`},
 		{"webhook", target.Target{Name: "w", Type: "webhook", URL: "http://w"}, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,8 +143,8 @@ func TestRefForwardTTL(t *testing.T) {
 }
 
 func TestTypeOptionsKeepCredentialsOutOfPublicView(t *testing.T) {
-	tg := target.Target{Name: "r", Type: "rootly", Token: "rootly-secret-token",
-		Rootly: &target.RootlyOptions{NotificationTargetType: "Service", NotificationTargetID: "svc"}}
+	tg := target.Target{Name: "r", Type: "rootly", Config: &rootly.Config{Token: "rootly-secret-token",
+		Rootly: &rootly.Options{NotificationTargetType: "Service", NotificationTargetID: "svc"}}}
 	if err := tg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,9 @@ package target_test
 
 import (
 	"errors"
+	"github.com/herald-alerts/herald/internal/publish/pagerduty"
+	"github.com/herald-alerts/herald/internal/publish/rootly"
+	"github.com/herald-alerts/herald/internal/publish/slack"
 	"strings"
 	"testing"
 	"time"
@@ -27,9 +30,9 @@ func TestValidateNamesTargetAndField(t *testing.T) {
 		{name: "webhook", target: ok()},
 		{name: "alertmanager", target: target.Target{Name: "am", Type: "alertmanager", URL: "http://am.monitoring:9093"}},
 		{name: "slack webhook", target: target.Target{Name: "s", Type: "slack", URL: slackURL}},
-		{name: "slack bot", target: target.Target{Name: "s", Type: "slack", Token: "xoxb-x", Channel: "#c"}},
-		{name: "pagerduty", target: target.Target{Name: "p", Type: "pagerduty", RoutingKey: "k"}},
-		{name: "rootly token", target: target.Target{Name: "r", Type: "rootly", Token: "k"}},
+		{name: "slack bot", target: target.Target{Name: "s", Type: "slack", Config: &slack.Config{Token: "xoxb-x", Channel: "#c"}}},
+		{name: "pagerduty", target: target.Target{Name: "p", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: "k"}}},
+		{name: "rootly token", target: target.Target{Name: "r", Type: "rootly", Config: &rootly.Config{Token: "k"}}},
 		{name: "rootly auth header", target: target.Target{Name: "r", Type: "rootly", Headers: map[string]string{"Authorization": "Bearer k"}}},
 		{name: "63 character name", target: with(func(t *target.Target) { t.Name = strings.Repeat("a", 63) })},
 		{name: "full options", target: with(func(t *target.Target) {
@@ -65,7 +68,7 @@ func TestValidateNamesTargetAndField(t *testing.T) {
 		{name: "pagerduty without routing key", target: target.Target{Name: "p", Type: "pagerduty"}, field: "routing_key", msg: "Events API v2 integration key"},
 		{name: "rootly without token", target: target.Target{Name: "r", Type: "rootly"}, field: "token", msg: "is required for type rootly"},
 		{name: "slack without url or token", target: target.Target{Name: "s", Type: "slack"}, field: "url", msg: "incoming webhook URL"},
-		{name: "slack token without channel", target: target.Target{Name: "s", Type: "slack", Token: "xoxb-x"}, field: "channel", msg: "bot token"},
+		{name: "slack token without channel", target: target.Target{Name: "s", Type: "slack", Config: &slack.Config{Token: "xoxb-x"}}, field: "channel", msg: "bot token"},
 
 		// headers
 		{name: "empty header name", target: with(func(t *target.Target) { t.Headers = map[string]string{"": "v"} }), field: "headers", msg: "invalid header name"},
@@ -130,7 +133,7 @@ func TestValidateMessagesHideCredentials(t *testing.T) {
 	tests := []target.Target{
 		{Name: "w", Type: "webhook", URL: "ftp://user:" + secret + "@example.com/" + secret},
 		{Name: "w", Type: "webhook", URL: "https://example.com", Headers: map[string]string{"Bad Name": secret}},
-		{Name: "s", Type: "slack", Token: secret},
+		{Name: "s", Type: "slack", Config: &slack.Config{Token: secret}},
 	}
 	for _, tg := range tests {
 		err := tg.Validate()

@@ -47,7 +47,7 @@ func Format(n publish.Notification, now time.Time, ttl time.Duration) []Postable
 		}
 	} else {
 		if ttl <= 0 {
-			ttl = target.DefaultForwardTTL
+			ttl = DefaultForwardTTL
 		}
 		a.EndsAt = now.Add(ttl)
 		if a.StartsAt.After(now) {
@@ -70,7 +70,7 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 	}
 	url := strings.TrimRight(t.URL, "/") + "/api/v2/alerts"
 	start := time.Now()
-	body := Format(n, now().UTC(), t.ForwardTTL())
+	body := Format(n, now().UTC(), ForwardTTL(t))
 	p.ObserveFormat.Since(Type, start)
 	resp, err := publish.SendJSON(ctx, p.Client, http.MethodPost, url, t.Headers, body)
 	if err != nil {

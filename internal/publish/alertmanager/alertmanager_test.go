@@ -108,7 +108,7 @@ func TestEndsAtContract(t *testing.T) {
 			srv := publishtest.NewServer(t, publishtest.OK(""))
 			tg := newTarget(srv.URL)
 			if tc.ttl > 0 {
-				tg.Alertmanager = &target.AlertmanagerOptions{ForwardTTL: target.Duration(tc.ttl)}
+				tg.Config = &alertmanager.Config{Alertmanager: &alertmanager.Options{ForwardTTL: target.Duration(tc.ttl)}}
 			}
 			if err := tg.Validate(); err != nil {
 				t.Fatal(err)

@@ -23,9 +23,9 @@ type kind struct{ provider.Base }
 func (kind) Type() string { return Type }
 
 func (kind) Validate(t target.Target) error {
-	if o := t.Alertmanager; o != nil {
-		if d := time.Duration(o.ForwardTTL); d != 0 && (d < target.MinForwardTTL || d > target.MaxForwardTTL) {
-			return t.Field("alertmanager.forward_ttl", "must be between %s and %s", target.MinForwardTTL, target.MaxForwardTTL)
+	if o := configOf(t).Alertmanager; o != nil {
+		if d := time.Duration(o.ForwardTTL); d != 0 && (d < MinForwardTTL || d > MaxForwardTTL) {
+			return t.Field("alertmanager.forward_ttl", "must be between %s and %s", MinForwardTTL, MaxForwardTTL)
 		}
 	}
 	return nil

@@ -65,17 +65,17 @@ func KeyFingerprint(key string) string {
 // recorded key is none of them: a resolve then cannot reach the alert.
 func RoutingKey(t target.Target, n publish.Notification) (key string, ok bool) {
 	fp := n.State[StateKeyFingerprint]
-	if fp == "" || KeyFingerprint(t.RoutingKey) == fp {
-		return t.RoutingKey, true
+	if fp == "" || KeyFingerprint(ConfigOf(t).RoutingKey) == fp {
+		return ConfigOf(t).RoutingKey, true
 	}
-	if t.PagerDuty != nil {
-		for _, k := range t.PagerDuty.PreviousRoutingKeys {
+	if ConfigOf(t).PagerDuty != nil {
+		for _, k := range ConfigOf(t).PagerDuty.PreviousRoutingKeys {
 			if KeyFingerprint(k) == fp {
 				return k, true
 			}
 		}
 	}
-	return t.RoutingKey, false
+	return ConfigOf(t).RoutingKey, false
 }
 
 // Event actions.
@@ -195,9 +195,9 @@ func Build(t target.Target, n publish.Notification) (Event, error) {
 		return Event{}, err
 	}
 	a := n.Alert
-	var opts target.PagerDutyOptions
-	if t.PagerDuty != nil {
-		opts = *t.PagerDuty
+	var opts Options
+	if ConfigOf(t).PagerDuty != nil {
+		opts = *ConfigOf(t).PagerDuty
 	}
 	if title == "" {
 		title = defaultSummary(a)

@@ -20,7 +20,7 @@ import (
 const routingKey = "R0UTINGKEY0123456789abcdefABCDEF"
 
 func newTarget(url string) target.Target {
-	return target.Target{Name: "payments-pd", Type: "pagerduty", URL: url, RoutingKey: routingKey}
+	return target.Target{Name: "payments-pd", Type: "pagerduty", Config: &pagerduty.Config{RoutingKey: routingKey}, URL: url}
 }
 
 var accepted = publishtest.JSON(http.StatusAccepted, map[string]string{
@@ -164,7 +164,7 @@ func TestPayloadFields(t *testing.T) {
 			"source": "herald", "component": "", "group": "", "class": "Bare", "summary": "Bare"}},
 		{name: "target options fill missing labels", n: bare,
 			tg: func(t target.Target) target.Target {
-				t.PagerDuty = &target.PagerDutyOptions{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
+				pdConfig(&t).PagerDuty = &pagerduty.Options{Source: "k8s-prod", Component: "api", Group: "platform", Class: "slo"}
 				return t
 			},
 			want: map[string]string{"source": "k8s-prod", "component": "api", "group": "platform", "class": "slo"}},
@@ -174,13 +174,13 @@ func TestPayloadFields(t *testing.T) {
 			return n
 		}(),
 			tg: func(t target.Target) target.Target {
-				t.PagerDuty = &target.PagerDutyOptions{Class: "slo"}
+				pdConfig(&t).PagerDuty = &pagerduty.Options{Class: "slo"}
 				return t
 			},
 			want: map[string]string{"class": "latency"}},
 		{name: "labels win over options", n: publishtest.Firing(),
 			tg: func(t target.Target) target.Target {
-				t.PagerDuty = &target.PagerDutyOptions{Source: "k8s-prod"}
+				pdConfig(&t).PagerDuty = &pagerduty.Options{Source: "k8s-prod"}
 				return t
 			},
 			want: map[string]string{"source": "checkout-7f9c:8080"}},
@@ -345,13 +345,13 @@ func TestEventSizeLimit(t *testing.T) {
 func TestEventTooLargeIsNeverSent(t *testing.T) {
 	srv := publishtest.NewServer(t, accepted)
 	tg := newTarget(srv.URL)
-	tg.RoutingKey = strings.Repeat("k", pagerduty.MaxEventSize)
+	pdConfig(&tg).RoutingKey = strings.Repeat("k", pagerduty.MaxEventSize)
 	_, err := (&pagerduty.Publisher{Client: srv.Client()}).Publish(context.Background(), tg, publishtest.Firing())
 	pe := publishtest.AssertError(t, err, publish.KindConfig, false, 0)
 	if !strings.Contains(pe.Msg, "over the limit of 512000 bytes") {
 		t.Errorf("msg = %q", pe.Msg)
 	}
-	publishtest.AssertNoSecret(t, pe.Error(), tg.RoutingKey)
+	publishtest.AssertNoSecret(t, pe.Error(), pdConfig(&tg).RoutingKey)
 	if n := len(srv.Requests()); n != 0 {
 		t.Errorf("PagerDuty received %d requests, want 0", n)
 	}
@@ -367,9 +367,9 @@ func TestRoutingKeyRotation(t *testing.T) {
 	pub := &pagerduty.Publisher{Client: srv.Client()}
 	tgWith := func(key string, previous ...string) target.Target {
 		tg := newTarget(srv.URL)
-		tg.RoutingKey = key
+		pdConfig(&tg).RoutingKey = key
 		if previous != nil {
-			tg.PagerDuty = &target.PagerDutyOptions{PreviousRoutingKeys: previous}
+			pdConfig(&tg).PagerDuty = &pagerduty.Options{PreviousRoutingKeys: previous}
 		}
 		if err := tg.Validate(); err != nil {
 			t.Fatal(err)
@@ -432,11 +432,11 @@ func TestRoutingKeyRotation(t *testing.T) {
 
 func TestPreviousRoutingKeysAreSecrets(t *testing.T) {
 	tg := newTarget("")
-	tg.PagerDuty = &target.PagerDutyOptions{PreviousRoutingKeys: []string{"OLDKEY-abcdef-0123"}}
+	pdConfig(&tg).PagerDuty = &pagerduty.Options{PreviousRoutingKeys: []string{"OLDKEY-abcdef-0123"}}
 	if got := publish.Redact("bad key OLDKEY-abcdef-0123", tg.Secrets()); strings.Contains(got, "OLDKEY") {
 		t.Errorf("previous routing key not redacted: %q", got)
 	}
-	tg.PagerDuty.PreviousRoutingKeys = []string{" "}
+	pdConfig(&tg).PagerDuty.PreviousRoutingKeys = []string{" "}
 	if err := tg.Validate(); err == nil || !strings.Contains(err.Error(), "previous_routing_keys[0]") {
 		t.Errorf("empty previous key: Validate = %v", err)
 	}
@@ -523,3 +523,6 @@ func BenchmarkEncode_PagerDuty(b *testing.B) {
 		}
 	}
 }
+
+// pdConfig is tg's pagerduty config, to change in place.
+func pdConfig(tg *target.Target) *pagerduty.Config { return tg.Config.(*pagerduty.Config) }

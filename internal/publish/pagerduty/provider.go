@@ -36,18 +36,18 @@ func (kind) DefaultLimit() target.RateLimitSpec { return target.RateLimitSpec{Pe
 // LimiterKey shares one limit among every target of one routing key, since
 // PagerDuty limits per integration key (hashed: the key is a credential).
 func (kind) LimiterKey(t target.Target) string {
-	if t.RoutingKey == "" {
+	if ConfigOf(t).RoutingKey == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(t.RoutingKey))
+	sum := sha256.Sum256([]byte(ConfigOf(t).RoutingKey))
 	return "pagerduty/" + hex.EncodeToString(sum[:8])
 }
 
 func (kind) Validate(t target.Target) error {
-	if t.RoutingKey == "" {
+	if ConfigOf(t).RoutingKey == "" {
 		return t.Field("routing_key", "is required for type pagerduty (the Events API v2 integration key)")
 	}
-	o := t.PagerDuty
+	o := ConfigOf(t).PagerDuty
 	if o == nil {
 		return nil
 	}

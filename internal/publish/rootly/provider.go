@@ -49,10 +49,10 @@ func (kind) DefaultLimit() target.RateLimitSpec {
 }
 
 func (kind) Validate(t target.Target) error {
-	if t.Token == "" && t.Headers["Authorization"] == "" {
+	if ConfigOf(t).Token == "" && t.Headers["Authorization"] == "" {
 		return t.Field("token", "is required for type rootly (or an Authorization header)")
 	}
-	o := t.Rootly
+	o := ConfigOf(t).Rootly
 	if o == nil {
 		return nil
 	}
@@ -73,8 +73,8 @@ func (kind) Validate(t target.Target) error {
 func (kind) Probe(ctx context.Context, env health.ProbeEnv, t target.Target) health.Observation {
 	headers := health.WithHeaders(t.Headers)
 	headers["Accept"] = "application/vnd.api+json"
-	if t.Token != "" {
-		headers["Authorization"] = "Bearer " + t.Token
+	if ConfigOf(t).Token != "" {
+		headers["Authorization"] = "Bearer " + ConfigOf(t).Token
 	}
 	q := url.Values{"page[size]": {"1"}}
 	return health.Expect(ctx, env.Client, http.MethodGet, health.JoinURL(env.URL, "/v1/alerts", q), headers, health.AuthOrOK)

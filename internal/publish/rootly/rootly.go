@@ -181,7 +181,7 @@ func Format(t target.Target, n publish.Notification) (Request[Attributes], error
 			attrs.EndedAt = a.EndsAt.UTC().Format(time.RFC3339)
 		}
 	}
-	if o := t.Rootly; o != nil {
+	if o := ConfigOf(t).Rootly; o != nil {
 		if o.Source != "" {
 			attrs.Source = o.Source
 		}
@@ -282,8 +282,8 @@ func (p *Publisher) send(ctx context.Context, t target.Target, method, url strin
 	for k, v := range t.Headers {
 		headers[k] = v
 	}
-	if t.Token != "" {
-		headers["Authorization"] = "Bearer " + t.Token
+	if ConfigOf(t).Token != "" {
+		headers["Authorization"] = "Bearer " + ConfigOf(t).Token
 	}
 	headers["Content-Type"] = ContentType
 	headers["Accept"] = ContentType

@@ -20,7 +20,7 @@ import (
 const apiToken = "rootly_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
 func newTarget(url string) target.Target {
-	return target.Target{Name: "rootly-prod", Type: "rootly", URL: url, Token: apiToken}
+	return target.Target{Name: "rootly-prod", Type: "rootly", Config: &rootly.Config{Token: apiToken}, URL: url}
 }
 
 func created(id string) publishtest.Response {
@@ -93,7 +93,7 @@ func TestCreateRequest(t *testing.T) {
 func TestTargetOptionsAndTemplate(t *testing.T) {
 	srv := publishtest.NewServer(t, created("id-1"))
 	tg := newTarget(srv.URL)
-	tg.Rootly = &target.RootlyOptions{Source: "generic_webhook", NotificationTargetType: "EscalationPolicy",
+	tg.Config.(*rootly.Config).Rootly = &rootly.Options{Source: "generic_webhook", NotificationTargetType: "EscalationPolicy",
 		NotificationTargetID: "ep-42", AlertUrgencyID: "urg-1", ServiceIDs: []string{"svc-1"}, GroupIDs: []string{"grp-1"},
 		EnvironmentIDs: []string{"env-1"}}
 	tg.Template = &target.TemplateSpec{Title: "{{ .Labels.cluster }} {{ .Name }}", Body: "Runbook: {{ .Annotations.runbook_url }}"}
@@ -309,7 +309,7 @@ func TestSources(t *testing.T) {
 	}
 	for _, src := range documented {
 		tg := newTarget("")
-		tg.Rootly = &target.RootlyOptions{Source: src}
+		tg.Config.(*rootly.Config).Rootly = &rootly.Options{Source: src}
 		if err := tg.Validate(); err != nil {
 			t.Errorf("source %q: %v", src, err)
 		}

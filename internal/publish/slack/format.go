@@ -272,7 +272,7 @@ func Format(t target.Target, n publish.Notification) (Message, error) {
 	details = append(details, Block{Type: "context", Elements: elements})
 
 	m := Message{Text: text.of(all), Blocks: blocks[:2:2]}
-	if o := t.Slack; o != nil {
+	if o := ConfigOf(t).Slack; o != nil {
 		m.Username, m.IconEmoji = o.Username, o.IconEmoji
 	}
 	m.Attachments = []Attachment{{Color: Color(n), Fallback: m.Text, Blocks: details}}
@@ -375,7 +375,7 @@ func FormatReply(t target.Target, n publish.Notification) (Message, error) {
 	if !a.EndsAt.IsZero() {
 		m.Blocks = append(m.Blocks, Block{Type: "context", Elements: []Text{{Type: "mrkdwn", Text: "Ended " + a.EndsAt.UTC().Format(timeLayout)}}})
 	}
-	if o := t.Slack; o != nil {
+	if o := ConfigOf(t).Slack; o != nil {
 		m.Username, m.IconEmoji = o.Username, o.IconEmoji
 	}
 	EnforceLimits(&m)

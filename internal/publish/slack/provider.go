@@ -34,13 +34,13 @@ func (kind) DefaultLimit() target.RateLimitSpec { return target.RateLimitSpec{Pe
 var emojiRE = regexp.MustCompile(`^:[a-z0-9_+'-]+:$`)
 
 func (kind) Validate(t target.Target) error {
-	if t.URL == "" && t.Token == "" {
+	if t.URL == "" && ConfigOf(t).Token == "" {
 		return t.Field("url", "is required for type slack (an incoming webhook URL), unless token and channel are set")
 	}
-	if t.Token != "" && t.Channel == "" {
+	if ConfigOf(t).Token != "" && ConfigOf(t).Channel == "" {
 		return t.Field("channel", "is required for a slack target with a bot token")
 	}
-	if o := t.Slack; o != nil {
+	if o := ConfigOf(t).Slack; o != nil {
 		if len(o.Username) > 80 {
 			return t.Field("slack.username", "must be at most 80 characters")
 		}
@@ -57,7 +57,7 @@ func (kind) Validate(t target.Target) error {
 // (a GET there is harmless too, but its path is the credential): any HTTP
 // answer counts.
 func (kind) Probe(ctx context.Context, env health.ProbeEnv, t target.Target) health.Observation {
-	if t.Token != "" {
+	if ConfigOf(t).Token != "" {
 		return authTest(ctx, env, t)
 	}
 	root := env.URL.Scheme + "://" + env.URL.Host + "/"
@@ -71,7 +71,7 @@ func (kind) NewPublisher(d provider.Deps) publish.Publisher {
 // authTest calls auth.test with the bot token.
 func authTest(ctx context.Context, env health.ProbeEnv, t target.Target) health.Observation {
 	headers := health.WithHeaders(t.Headers)
-	headers["Authorization"] = "Bearer " + t.Token
+	headers["Authorization"] = "Bearer " + ConfigOf(t).Token
 	headers["Content-Type"] = "application/x-www-form-urlencoded"
 	rawURL := health.JoinURL(env.URL, "/auth.test", nil)
 	label := "POST " + target.RedactURL(rawURL)

@@ -46,7 +46,7 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 		res publish.Result
 		err error
 	)
-	if t.Token != "" {
+	if ConfigOf(t).Token != "" {
 		res, err = p.publishAPI(ctx, t, n)
 	} else {
 		res, err = p.publishWebhook(ctx, t, n)
@@ -106,7 +106,7 @@ func checkWebhookBody(resp publish.Response, now time.Time) error {
 // update edits it; a resolve edits it to show the resolution and replies in
 // its thread. Without a known message, update and resolve post new messages.
 func (p *Publisher) publishAPI(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
-	if t.Channel == "" {
+	if ConfigOf(t).Channel == "" {
 		return publish.Result{}, publish.Permanent(publish.KindConfig, "slack target with a token needs a channel")
 	}
 	start := time.Now()
@@ -118,7 +118,7 @@ func (p *Publisher) publishAPI(ctx context.Context, t target.Target, n publish.N
 	ts := n.State[StateTS]
 	channel := n.State[StateChannel]
 	if channel == "" {
-		channel = t.Channel
+		channel = ConfigOf(t).Channel
 	}
 	state := publish.ProviderState{}
 
@@ -161,12 +161,12 @@ func (p *Publisher) publishAPI(ctx context.Context, t target.Target, n publish.N
 		m.TS = ""
 	}
 
-	m.Channel = t.Channel
+	m.Channel = ConfigOf(t).Channel
 	r, err := p.call(ctx, t, MethodPostMessage, m)
 	if err != nil {
 		return publish.Result{}, err
 	}
-	state[StateTS], state[StateChannel] = r.TS, firstNonEmpty(r.Channel, t.Channel)
+	state[StateTS], state[StateChannel] = r.TS, firstNonEmpty(r.Channel, ConfigOf(t).Channel)
 	return publish.Result{StatusCode: http.StatusOK, State: state}, nil
 }
 
@@ -185,7 +185,7 @@ func (p *Publisher) call(ctx context.Context, t target.Target, method string, m 
 	for k, v := range t.Headers {
 		headers[k] = v
 	}
-	headers["Authorization"] = "Bearer " + t.Token
+	headers["Authorization"] = "Bearer " + ConfigOf(t).Token
 	headers["Content-Type"] = "application/json; charset=utf-8"
 	if method == MethodUpdate {
 		// chat.update keeps the original author; it takes no username or icon.

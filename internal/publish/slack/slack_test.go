@@ -25,7 +25,7 @@ func webhookTarget(base string) target.Target {
 }
 
 func botTarget(base string) target.Target {
-	return target.Target{Name: "team-a-bot", Type: "slack", URL: base, Token: botToken, Channel: "#alerts"}
+	return target.Target{Name: "team-a-bot", Type: "slack", Config: &slack.Config{Token: botToken, Channel: "#alerts"}, URL: base}
 }
 
 func posted(channel, ts string) publishtest.Response {
@@ -341,7 +341,7 @@ func TestWebhookClassification(t *testing.T) {
 func TestBotPostMessage(t *testing.T) {
 	srv := publishtest.NewServer(t, posted("C0123ALERTS", "1700000000.000100"))
 	tg := botTarget(srv.URL)
-	tg.Slack = &target.SlackOptions{Username: "Herald", IconEmoji: ":rotating_light:"}
+	tg.Config.(*slack.Config).Slack = &slack.Options{Username: "Herald", IconEmoji: ":rotating_light:"}
 	res, err := pub(srv).Publish(context.Background(), tg, publishtest.Firing())
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +375,7 @@ func TestBotPostMessage(t *testing.T) {
 }
 
 func TestBotDefaultEndpoint(t *testing.T) {
-	tg := target.Target{Name: "x", Type: "slack", Token: botToken, Channel: "C1"}
+	tg := target.Target{Name: "x", Type: "slack", Config: &slack.Config{Token: botToken, Channel: "C1"}}
 	if tg.Endpoint() != "https://slack.com/api" {
 		t.Errorf("endpoint = %q", tg.Endpoint())
 	}
@@ -503,7 +503,7 @@ func TestBotFollowUps(t *testing.T) {
 			srv := publishtest.NewServer(t, tc.script...)
 			srv.Default = publishtest.Status(599, "unexpected request")
 			tg := botTarget(srv.URL)
-			tg.Slack = &target.SlackOptions{Username: "Herald", IconEmoji: ":bell:"}
+			tg.Config.(*slack.Config).Slack = &slack.Options{Username: "Herald", IconEmoji: ":bell:"}
 			res, err := pub(srv).Publish(context.Background(), tg, tc.n)
 			reqs := srv.Requests()
 			if len(reqs) != len(tc.calls) {
@@ -613,7 +613,7 @@ func TestPublishLeaksNoSecret(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	for _, tg := range []target.Target{
 		{Name: "a", Type: "slack"},
-		{Name: "b", Type: "slack", Token: botToken},
+		{Name: "b", Type: "slack", Config: &slack.Config{Token: botToken}},
 	} {
 		_, err := (&slack.Publisher{}).Publish(context.Background(), tg, publishtest.Firing())
 		publishtest.AssertError(t, err, publish.KindConfig, false, 0)
