@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/httpconfig"
 	"log/slog"
 	"slices"
 	"strings"
@@ -272,7 +273,7 @@ func (a *Activities) publish(ctx context.Context, in PublishInput) (PublishOutpu
 	}
 	start := time.Now()
 	// A tenant's target connects only where its dial policy lets it.
-	res, err := pub.Publish(netguard.WithPolicy(ctx, t.Scope.Dial), t, in.Notification)
+	res, err := pub.Publish(httpconfig.WithConfig(netguard.WithPolicy(ctx, t.Scope.Dial), httpconfig.Of(t.HTTPConfig)), t, in.Notification)
 	elapsed := time.Since(start)
 	done(err)
 	if a.HealthReports != nil && health.Informative(err) {

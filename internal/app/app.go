@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/httpconfig"
 	"log/slog"
 	"net"
 	"net/http"
@@ -106,7 +107,10 @@ func HTTPClient() *http.Client {
 	// into a body-less GET recorded as delivered, and a 307/308 would send
 	// the body, routing key and secret headers to another host. The
 	// publishers classify the 3xx as a permanent failure.
-	return &http.Client{Transport: netguard.NewTransport(tr, dialer), CheckRedirect: publish.NoRedirect}
+	base := &http.Client{Transport: netguard.NewTransport(tr, dialer), CheckRedirect: publish.NoRedirect}
+	// Each target's http_config (TLS, auth, proxy) applies through the
+	// request's context (httpconfig.WithConfig).
+	return httpconfig.NewClient(base)
 }
 
 // Publishers returns a publisher for every target type. With m, every

@@ -45,6 +45,7 @@ func NewRuntime(ctx context.Context, cfg config.Config, log *slog.Logger) (*Runt
 	rt := &Runtime{Config: cfg, Log: log, Metrics: metrics.New(), Registry: target.NewRegistry()}
 	target.ObserveRegistry(rt.Registry, rt.Metrics)
 	rt.Registry.Watch(func(s target.Snapshot) { observeMode(rt.Metrics, s) })
+	rt.Registry.Watch(targetWarnings(log))
 	observeMode(rt.Metrics, rt.Registry.Snapshot())
 	if err := rt.startSources(ctx); err != nil {
 		return nil, err
@@ -268,4 +269,36 @@ func RunStarter(ctx context.Context, cfg config.Config, log *slog.Logger) error 
 	log.Info("starter listening", "http", cfg.HTTPAddr, "temporal", cfg.TemporalAddress,
 		"namespace", cfg.TemporalNamespace, "task_queue", cfg.TaskQueue)
 	return Serve(ctx, cfg.HTTPAddr, rt.Handler(false), cfg.ShutdownTimeout, log)
+}
+
+// targetWarnings logs, once per target and change, what a target's
+// definition allows that weakens its deliveries (an http_config that skips
+// certificate verification): the same sentences the API shows.
+func targetWarnings(log *slog.Logger) func(target.Snapshot) {
+	var (
+		mu     sync.Mutex
+		logged = map[string]string{}
+	)
+	return func(s target.Snapshot) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen := map[string]bool{}
+		for _, t := range s.List() {
+			seen[t.Name] = true
+			w := t.Public().Warnings
+			key := strings.Join(w, "\n")
+			if logged[t.Name] == key {
+				continue
+			}
+			logged[t.Name] = key
+			for _, msg := range w {
+				log.Warn("target weakens its deliveries", "target", t.Name, "origin", t.Origin, "warning", msg)
+			}
+		}
+		for name := range logged {
+			if !seen[name] {
+				delete(logged, name)
+			}
+		}
+	}
 }

@@ -102,3 +102,27 @@ func TestModeGaugeFollowsDiscovery(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetWarningsAreLogged: a target whose http_config skips certificate
+// verification is logged once as a warning when it is loaded, with the
+// sentence the API shows, and again only when its definition changes.
+func TestTargetWarningsAreLogged(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	reg := target.NewRegistry()
+	reg.Watch(targetWarnings(log))
+	insecure, err := target.ParseOne([]byte(`{"name":"w","type":"webhook","url":"https://h.example/x",
+		"http_config":{"tls_config":{"insecure_skip_verify":true}}}`), "file:x#0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := target.Target{Name: "p", Type: "webhook", URL: "https://h.example/y"}
+	reg.Update("file:x", []target.Target{insecure, plain}, nil)
+	reg.Update("file:x", []target.Target{insecure, plain}, nil) // unchanged: no new line
+	if n := strings.Count(buf.String(), "insecure_skip_verify"); n != 1 {
+		t.Fatalf("warning logged %d times, want once:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "target=w") || strings.Contains(buf.String(), "target=p") {
+		t.Errorf("log = %s", buf.String())
+	}
+}

@@ -122,7 +122,7 @@ func parseSecret(sec *corev1.Secret, origin string, cached parsedSecret) parsedS
 	if cached.config != nil && bytes.Equal(cached.config, config) {
 		return cached
 	}
-	t, err := target.ParseOne(config, origin)
+	t, err := target.ParseTenant(config, origin)
 	if err != nil {
 		p := target.ProblemFor(origin, t.Name, err)
 		return parsedSecret{config: config, problem: &p}

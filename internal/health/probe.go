@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/herald-alerts/herald/internal/httpconfig"
 	"io"
 	"net"
 	"net/http"
@@ -100,7 +101,8 @@ func (p *Prober) Probe(ctx context.Context, t target.Target) Observation {
 	defer cancel()
 
 	// A tenant's target is probed only where its dial policy lets it.
-	o := p.probe(netguard.WithPolicy(ctx, t.Scope.Dial), t)
+	ctx = netguard.WithPolicy(ctx, t.Scope.Dial)
+	o := p.probe(httpconfig.WithConfig(ctx, httpconfig.Of(t.HTTPConfig)), t)
 	o.Target, o.At, o.Source = t.Name, start, SourceProbe
 	o.Latency = time.Since(began)
 	if o.OK {
@@ -117,6 +119,13 @@ func (p *Prober) probe(ctx context.Context, t target.Target) Observation {
 	if !known {
 		return Failure(ClassConfig, 0, fmt.Sprintf("unsupported target type %q", t.Type))
 	}
+	if k, ok := target.KindOf(t.Type); ok {
+		if _, notHTTP := k.(target.NotHTTP); notHTTP {
+			// Not an HTTP endpoint (an email smarthost): the type's probe
+			// dials by itself, under the context's dial policy.
+			return typeProbe(ctx, ProbeEnv{Client: p.client()}, t)
+		}
+	}
 	endpoint := t.Endpoint()
 	if endpoint == "" {
 		return Failure(ClassConfig, 0, "target has no url")
@@ -128,8 +137,14 @@ func (p *Prober) probe(ctx context.Context, t target.Target) Observation {
 	base := target.RedactURL(endpoint)
 	client := p.client()
 
-	if err := connect(ctx, client, p.resolver(), u); err != nil {
-		return Failure(ErrorClass(err), 0, "connect "+base+": "+ErrorText(err))
+	// With an http_config, its proxy (if any) is the next hop and its
+	// TLS settings verify the server: the probe's request checks those,
+	// so the connect step is only made where it means the same.
+	hc := httpconfig.Of(t.HTTPConfig)
+	if hc == nil || hc.ProxyURL == "" {
+		if err := connect(ctx, client, p.resolver(), u, hc == nil || hc.TLSConfig == nil); err != nil {
+			return Failure(ErrorClass(err), 0, "connect "+base+": "+ErrorText(err))
+		}
 	}
 	return typeProbe(ctx, ProbeEnv{Client: client, Endpoint: endpoint, URL: u}, t)
 }
@@ -254,7 +269,7 @@ func (p *Prober) resolver() *net.Resolver {
 	return p.Resolver
 }
 
-func connect(ctx context.Context, client *http.Client, resolver *net.Resolver, u *url.URL) error {
+func connect(ctx context.Context, client *http.Client, resolver *net.Resolver, u *url.URL, handshake bool) error {
 	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "80"
@@ -269,7 +284,7 @@ func connect(ctx context.Context, client *http.Client, resolver *net.Resolver, u
 		return err
 	}
 	defer conn.Close()
-	if u.Scheme != "https" {
+	if u.Scheme != "https" || !handshake {
 		return nil
 	}
 	cfg := &tls.Config{}

@@ -335,7 +335,10 @@ func testTwoWorkerProcesses(t *testing.T, tc *pgTemporal, bin string) {
 	held := time.Now()
 	inFlight := 0
 	eventually(t, 10*time.Second, victim.name+" has activities in flight", func() bool {
-		inFlight = victim.metric(t, "temporal_worker_task_slots_used", `worker_type="ActivityWorker"`)
+		// First attempts run as local activities, later ones as
+		// activities: both hold deliveries.
+		inFlight = victim.metric(t, "temporal_worker_task_slots_used", `worker_type="ActivityWorker"`) +
+			victim.metric(t, "temporal_worker_task_slots_used", `worker_type="LocalActivityWorker"`)
 		return inFlight > 0 && (g.held.Load() >= 10 || time.Since(held) > 2500*time.Millisecond)
 	})
 	victimBurst, _ := victim.delivered("burst")

@@ -65,6 +65,12 @@ func Send(ctx context.Context, client *http.Client, method, url string, headers 
 			// A tenant's target pointing where it may not: no retry helps.
 			return Response{}, Permanent(KindConfig, "%s", blockedText(err))
 		}
+		var pe *Error
+		if errors.As(err, &pe) {
+			// Classified below the client (an http_config's OAuth2 token
+			// request refused): keep that classification.
+			return Response{}, pe
+		}
 		return Response{}, ClassifyTransport(err)
 	}
 	defer resp.Body.Close()

@@ -52,7 +52,14 @@ func ParseList(data []byte, origin string) ([]Target, []Problem, error) {
 }
 
 // ParseOne decodes and validates one target object (JSON or YAML).
-func ParseOne(data []byte, origin string) (Target, error) {
+func ParseOne(data []byte, origin string) (Target, error) { return parseOne(data, origin, false) }
+
+// ParseTenant is ParseOne for an object a tenant wrote (a Kubernetes
+// Secret): it is validated as the tenant's (no files in http_config), and
+// the target is marked FromTenant.
+func ParseTenant(data []byte, origin string) (Target, error) { return parseOne(data, origin, true) }
+
+func parseOne(data []byte, origin string, tenant bool) (Target, error) {
 	js, err := toJSON(data)
 	if err != nil {
 		return Target{}, &ParseError{Msg: err.Error()}
@@ -71,6 +78,7 @@ func ParseOne(data []byte, origin string) (Target, error) {
 		return t, &ParseError{Msg: err.Error()}
 	}
 	t.Origin = origin
+	t.Scope.Tenant = tenant
 	if err := t.Validate(); err != nil {
 		return t, err
 	}
@@ -92,27 +100,38 @@ func decode(js []byte) (Target, error) {
 	}
 	kind, _ := KindOf(typ)
 	ck, hasConfig := kind.(ConfigKind)
-	if !hasConfig {
+	httpRaw, hasHTTP := fields[HTTPConfigField]
+	if !hasConfig && !hasHTTP {
 		dec := json.NewDecoder(bytes.NewReader(js))
 		dec.DisallowUnknownFields()
 		return t, dec.Decode(&t)
 	}
+	delete(fields, HTTPConfigField)
 	common, own := map[string]json.RawMessage{}, map[string]json.RawMessage{}
 	for k, v := range fields {
-		if commonFields[k] {
+		if commonFields[k] || !hasConfig {
 			common[k] = v
 		} else {
 			own[k] = v
 		}
 	}
-	if err := strictDecode(common, &t); err != nil {
+	if err := strictDecodeFields(common, &t); err != nil {
 		return t, err
 	}
-	cfg := ck.NewConfig()
-	if err := strictDecode(own, cfg); err != nil {
-		return t, err
+	if hasConfig {
+		cfg := ck.NewConfig()
+		if err := strictDecodeFields(own, cfg); err != nil {
+			return t, err
+		}
+		t.Config = cfg
 	}
-	t.Config = cfg
+	if hasHTTP {
+		hc, err := decodeHTTPConfig(httpRaw)
+		if err != nil {
+			return t, err
+		}
+		t.HTTPConfig = hc
+	}
 	return t, nil
 }
 
@@ -129,11 +148,15 @@ var commonFields = func() map[string]bool {
 	return m
 }()
 
-func strictDecode(fields map[string]json.RawMessage, into any) error {
+func strictDecodeFields(fields map[string]json.RawMessage, into any) error {
 	b, err := json.Marshal(fields)
 	if err != nil {
 		return err
 	}
+	return strictDecode(b, into)
+}
+
+func strictDecode(b []byte, into any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	return dec.Decode(into)

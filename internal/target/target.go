@@ -32,6 +32,11 @@ type Target struct {
 	// Template optionally renders the title and body (Go text/template).
 	Template *TemplateSpec `json:"template,omitempty"`
 
+	// HTTPConfig is the http_config block (internal/httpconfig): TLS,
+	// authentication and proxy of the target's HTTP requests, with
+	// Alertmanager's names. Decoded by ParseOne.
+	HTTPConfig HTTPConfig `json:"-"`
+
 	// Config is the type's own part of the target object, for types whose
 	// provider declares one (ConfigKind): decoded from the same object by
 	// ParseOne. The provider package owns its struct.
@@ -51,12 +56,20 @@ type Target struct {
 func (t Target) MarshalJSON() ([]byte, error) {
 	type plain Target
 	b, err := json.Marshal(plain(t))
-	if err != nil || t.Config == nil {
+	if err != nil || (t.Config == nil && t.HTTPConfig == nil) {
 		return b, err
 	}
-	c, err := json.Marshal(t.Config)
+	c := []byte("{}")
+	if t.Config != nil {
+		c, err = json.Marshal(t.Config)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if t.HTTPConfig != nil {
+		if c, err = withField(c, HTTPConfigField, t.HTTPConfig); err != nil {
+			return nil, err
+		}
 	}
 	if len(c) <= 2 { // {} or null
 		return b, nil
@@ -68,6 +81,20 @@ func (t Target) MarshalJSON() ([]byte, error) {
 	out = append(out, b[:len(b)-1]...)
 	out = append(out, ',')
 	return append(out, c[1:]...), nil
+}
+
+// withField adds "name": v to the JSON object obj.
+func withField(obj []byte, name string, v any) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(obj, &m); err != nil || m == nil {
+		m = map[string]json.RawMessage{}
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	m[name] = b
+	return json.Marshal(m)
 }
 
 // Filter maps a label name to the values an alert's label may have.
@@ -203,6 +230,11 @@ func (t Target) Secrets() []string {
 	}
 	if t.Config != nil {
 		for _, v := range t.Config.Secrets() {
+			add(v)
+		}
+	}
+	if t.HTTPConfig != nil {
+		for _, v := range t.HTTPConfig.Secrets() {
 			add(v)
 		}
 	}
@@ -354,6 +386,9 @@ func (t Target) Validate() error {
 	if err := kind.Validate(t); err != nil {
 		return err
 	}
+	if err := t.validateHTTPConfig(kind); err != nil {
+		return err
+	}
 	if tp := t.Template; tp != nil {
 		if _, err := ParseTemplate("title", tp.Title); err != nil {
 			return fe("template.title", "%s", TemplateProblem(err))
@@ -410,6 +445,9 @@ type Public struct {
 	RoutingKey string            `json:"routing_key,omitempty"`
 	Token      string            `json:"token,omitempty"`
 	Channel    string            `json:"channel,omitempty"`
+	// HTTPConfig says the target has an http_config block (its content
+	// holds credentials and file paths: not shown).
+	HTTPConfig bool `json:"http_config,omitempty"`
 	// Warnings are what the operator should know of the definition
 	// (an unverified TLS connection).
 	Warnings []string        `json:"warnings,omitempty"`
@@ -448,6 +486,10 @@ func (t Target) Public() Public {
 	}
 	if d, ok := t.Config.(Describer); ok {
 		d.Describe(&p)
+	}
+	if t.HTTPConfig != nil {
+		p.HTTPConfig = true
+		p.Warnings = t.HTTPConfig.Warnings()
 	}
 	return p
 }

@@ -1,6 +1,7 @@
 package target
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -107,6 +108,24 @@ func templateFuncs(b Budget) template.FuncMap {
 		"lower": str(strings.ToLower),
 		"title": str(titleCase),
 		"join":  join,
+		// toJson writes its argument as JSON (a string as a quoted,
+		// escaped JSON string), for body templates that build JSON.
+		"toJson": func(v any) (string, error) {
+			var buf strings.Builder
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(v); err != nil {
+				return "", fmt.Errorf("toJson: %w", err)
+			}
+			r := strings.TrimSuffix(buf.String(), "\n")
+			if len(r) > MaxFuncResult {
+				return "", fmt.Errorf("the result would be %d bytes, over the limit of %d", len(r), MaxFuncResult)
+			}
+			if err := scan(len(r)); err != nil {
+				return "", err
+			}
+			return r, b.Built(len(r))
+		},
 
 		// Alertmanager's template/template.go.
 		"toUpper":   str(strings.ToUpper),

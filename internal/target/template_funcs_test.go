@@ -21,7 +21,7 @@ import (
 // it accepts (TestBudgetedFuncsCoverTemplateFuncs calls each with them).
 var funcSamples = map[string][]any{
 	"upper": {"x"}, "lower": {"X"}, "title": {"x y"}, "join": {", ", []string{"a", "b"}},
-	"toUpper": {"x"}, "toLower": {"X"}, "trimSpace": {" x "}, "safeHtml": {"<b>"}, "safeUrl": {"http://x"},
+	"toJson": {"x"}, "toUpper": {"x"}, "toLower": {"X"}, "trimSpace": {" x "}, "safeHtml": {"<b>"}, "safeUrl": {"http://x"},
 	"urlUnescape": {"a%20b"}, "stringSlice": {"a", "b"},
 	"match": {"^a", "abc"}, "reReplaceAll": {"a(b)", "$1", "abc"},
 	"date": {"15:04", "2024-05-06T06:58:09Z"}, "tz": {"UTC", "2024-05-06T06:58:09Z"},
@@ -83,6 +83,8 @@ func TestAlertmanagerFuncs(t *testing.T) {
 		{`{{ reReplaceAll ":[0-9]+$" "" "checkout-7f9c:8080" }}`, "checkout-7f9c"},
 		{`{{ reReplaceAll "(?P<host>[a-z]+)\\.(?P<dom>.*)" "${dom}/${host}" "web.example.com" }}`, "example.com/web"},
 		{`{{ safeHtml "<b>x</b>" }} {{ safeUrl "https://x/?a=b&c=d" }}`, "<b>x</b> https://x/?a=b&c=d"},
+		{"{{ toJson \"a \\\"q\\\"\\n<b>\\u0001\" }}", `"a \"q\"\n<b>\u0001"`},
+		{`{{ toJson (stringSlice "a" "b") }}`, `["a","b"]`},
 		{`{{ urlUnescape "a%20b%2Fc" }}`, "a b/c"},
 		{`{{ .StartsAt | date "2006-01-02 15:04 MST" }}`, "2024-05-06 06:58 UTC"},
 		{`{{ .StartsAt | tz "Europe/Paris" | date "15:04 MST" }}`, "08:58 CEST"},

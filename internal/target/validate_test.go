@@ -52,8 +52,8 @@ func TestValidateNamesTargetAndField(t *testing.T) {
 		{name: "64 character name", target: with(func(t *target.Target) { t.Name = strings.Repeat("a", 64) }), field: "name", msg: "at most 63"},
 
 		// type
-		{name: "missing type", target: with(func(t *target.Target) { t.Type = "" }), field: "type", msg: "is required (one of alertmanager, pagerduty, rootly, slack, webhook)"},
-		{name: "unknown type", target: with(func(t *target.Target) { t.Type = "email" }), field: "type", msg: `"email" is not one of`},
+		{name: "missing type", target: with(func(t *target.Target) { t.Type = "" }), field: "type", msg: "is required (one of " + strings.Join(target.Types(), ", ") + ")"},
+		{name: "unknown type", target: with(func(t *target.Target) { t.Type = "carrier-pigeon" }), field: "type", msg: `"carrier-pigeon" is not one of`},
 		{name: "type case", target: with(func(t *target.Target) { t.Type = "Slack" }), field: "type", msg: `"Slack" is not one of`},
 
 		// url

@@ -66,19 +66,9 @@ type Text struct {
 }
 
 // Color returns the attachment color of n.
-func Color(n publish.Notification) string {
-	if n.Event == publish.EventResolved {
-		return ColorResolved
-	}
-	switch n.Severity() {
-	case alert.SeverityCritical:
-		return ColorCritical
-	case alert.SeverityInfo:
-		return ColorInfo
-	default:
-		return ColorWarning
-	}
-}
+func Color(n publish.Notification) string { return palette.For(n) }
+
+var palette = publish.Palette[string]{Critical: ColorCritical, Warning: ColorWarning, Info: ColorInfo, Resolved: ColorResolved}
 
 func statusWord(n publish.Notification) string {
 	if n.Event == publish.EventResolved {

@@ -1,13 +1,18 @@
 // Package webhook publishes alerts to a generic HTTP endpoint as an
 // Alertmanager webhook (version 4) carrying the one alert, so any existing
 // Alertmanager webhook receiver, Herald's own POST /webhook included,
-// accepts it.
+// accepts it. A target with body_template sends that template's output
+// instead (Google Chat, Mattermost, any receiver with a body of its own).
 package webhook
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/herald-alerts/herald/internal/alert"
@@ -131,6 +136,9 @@ func nonNil(m map[string]string) map[string]string {
 // credentials (URL user info, path and query, header values), even when
 // the receiver echoes them.
 func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Notification) (publish.Result, error) {
+	if cfg, _ := t.Config.(*Config); cfg != nil && cfg.BodyTemplate != "" {
+		return p.publishTemplate(ctx, t, cfg, n)
+	}
 	start := time.Now()
 	payload, err := Format(t, n)
 	p.ObserveFormat.Since(Type, start)
@@ -142,4 +150,81 @@ func (p *Publisher) Publish(ctx context.Context, t target.Target, n publish.Noti
 		return publish.Result{}, publish.RedactError(err, t.Secrets())
 	}
 	return publish.Result{StatusCode: resp.StatusCode}, nil
+}
+
+// publishTemplate posts the body_template's output with its content type.
+func (p *Publisher) publishTemplate(ctx context.Context, t target.Target, cfg *Config, n publish.Notification) (publish.Result, error) {
+	start := time.Now()
+	ct := ContentType(t)
+	body, err := RenderBody(cfg.BodyTemplate, ct, n)
+	p.ObserveFormat.Since(Type, start)
+	if err != nil {
+		return publish.Result{}, publish.RedactError(err, t.Secrets())
+	}
+	headers := make(map[string]string, len(t.Headers)+1)
+	for k, v := range t.Headers {
+		if !strings.EqualFold(k, "Content-Type") {
+			headers[k] = v
+		}
+	}
+	headers["Content-Type"] = ct
+	resp, err := publish.Send(ctx, p.Client, http.MethodPost, t.URL, headers, body)
+	if err != nil {
+		return publish.Result{}, publish.RedactError(err, t.Secrets())
+	}
+	return publish.Result{StatusCode: resp.StatusCode}, nil
+}
+
+// bodyTemplateName names the body_template in validation messages.
+const bodyTemplateName = "body_template"
+
+// ContentType is the Content-Type of t's body_template body: content_type,
+// else the target's Content-Type header, else DefaultContentType.
+func ContentType(t target.Target) string {
+	if cfg, _ := t.Config.(*Config); cfg != nil && cfg.ContentType != "" {
+		return cfg.ContentType
+	}
+	for k, v := range t.Headers {
+		if strings.EqualFold(k, "Content-Type") && strings.TrimSpace(v) != "" {
+			return v
+		}
+	}
+	return DefaultContentType
+}
+
+// IsJSON reports whether the media type ct is JSON: application/json or
+// a +json type (application/vnd.api+json).
+func IsJSON(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// RenderBody renders a body_template for n within the bounds of every
+// target template (publish.Render: run time and publish.MaxTemplateOutput).
+// When ct is JSON the output must be one valid JSON value: otherwise it is
+// a permanent config error naming the problem, and nothing is sent.
+func RenderBody(src, ct string, n publish.Notification) ([]byte, error) {
+	_, out, err := publish.Render(&target.TemplateSpec{Body: src}, n)
+	if err != nil {
+		pe := publish.AsError(err)
+		return nil, publish.Permanent(publish.KindConfig, "%s: %s", bodyTemplateName, strings.TrimPrefix(pe.Msg, "template.body: "))
+	}
+	body := []byte(out)
+	if !IsJSON(ct) {
+		return body, nil
+	}
+	var raw json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, publish.Permanent(publish.KindConfig,
+				"%s: the output is not valid JSON (content_type %s): %v at byte %d", bodyTemplateName, ct, se, se.Offset)
+		}
+		return nil, publish.Permanent(publish.KindConfig,
+			"%s: the output is not valid JSON (content_type %s): %v", bodyTemplateName, ct, err)
+	}
+	return body, nil
 }

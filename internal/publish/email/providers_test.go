@@ -1,0 +1,4 @@
+package email_test
+
+// The target types this package's tests name are those of the one list.
+import _ "github.com/herald-alerts/herald/internal/providers"
