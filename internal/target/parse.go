@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sort"
 	"strings"
 
 	yamlv2 "go.yaml.in/yaml/v2"
@@ -94,22 +95,24 @@ func decode(js []byte) (Target, error) {
 	if err := json.Unmarshal(js, &fields); err != nil {
 		return t, err
 	}
+	// Keys match fields case-insensitively, as encoding/json matches them.
 	var typ string
-	if raw, ok := fields["type"]; ok {
-		_ = json.Unmarshal(raw, &typ)
+	if k, ok := fieldKey(fields, "type"); ok {
+		_ = json.Unmarshal(fields[k], &typ)
 	}
 	kind, _ := KindOf(typ)
 	ck, hasConfig := kind.(ConfigKind)
-	httpRaw, hasHTTP := fields[HTTPConfigField]
+	httpKey, hasHTTP := fieldKey(fields, HTTPConfigField)
 	if !hasConfig && !hasHTTP {
 		dec := json.NewDecoder(bytes.NewReader(js))
 		dec.DisallowUnknownFields()
 		return t, dec.Decode(&t)
 	}
-	delete(fields, HTTPConfigField)
+	httpRaw := fields[httpKey]
+	delete(fields, httpKey)
 	common, own := map[string]json.RawMessage{}, map[string]json.RawMessage{}
 	for k, v := range fields {
-		if commonFields[k] || !hasConfig {
+		if commonFields[strings.ToLower(k)] || !hasConfig {
 			common[k] = v
 		} else {
 			own[k] = v
@@ -135,14 +138,33 @@ func decode(js []byte) (Target, error) {
 	return t, nil
 }
 
-// commonFields are the JSON names of Target's own fields.
+// fieldKey finds the key of the object's field name: the exact key, else
+// the first (in sorted order) that equals it ignoring case.
+func fieldKey(fields map[string]json.RawMessage, name string) (string, bool) {
+	if _, ok := fields[name]; ok {
+		return name, true
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		if strings.EqualFold(k, name) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "", false
+	}
+	sort.Strings(keys)
+	return keys[0], true
+}
+
+// commonFields are the JSON names of Target's own fields (lower case).
 var commonFields = func() map[string]bool {
 	m := map[string]bool{}
 	rt := reflect.TypeOf(Target{})
 	for i := 0; i < rt.NumField(); i++ {
 		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
 		if name != "" && name != "-" {
-			m[name] = true
+			m[strings.ToLower(name)] = true
 		}
 	}
 	return m
