@@ -7,6 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"log/slog"
 	"maps"
 	"math/rand/v2"
@@ -132,8 +135,9 @@ func Start(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	srvCfg := buildConfig(cfg, sqlCfg, visCfg, ports)
-	muted := &atomic.Bool{}
-	logger := serverLogger{out: cfg.Logger.With("component", "temporal-server"), min: cfg.LogLevel, muted: muted}
+	muted, starting := &atomic.Bool{}, &atomic.Bool{}
+	starting.Store(true)
+	logger := serverLogger{out: cfg.Logger.With("component", "temporal-server"), min: cfg.LogLevel, muted: muted, starting: starting}
 	dyn := dynamicConfig(cfg.Engine)
 	ts, err := temporal.NewServer(
 		temporal.WithConfig(srvCfg),
@@ -148,6 +152,12 @@ func Start(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("start temporal server: %w", err)
 	}
 	s := &Server{cfg: cfg, temporal: ts, muted: muted, frontend: net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.FrontendPort))}
+	// Clients that dial before the frontend reports itself serving get
+	// "Frontend is not healthy yet" and log it as a warning: wait here.
+	if err := waitFrontend(s.frontend, frontendWait); err != nil {
+		cfg.Logger.Info("the embedded frontend did not report serving yet; clients will retry", "error", err)
+	}
+	starting.Store(false)
 	if !cfg.InMemory {
 		s.visFile = visCfg.DatabaseName
 	}
@@ -391,3 +401,36 @@ func waitHTTP(url string, within time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// frontendWait bounds how long Start waits for the frontend to serve.
+const frontendWait = 30 * time.Second
+
+// waitFrontend polls the frontend's gRPC health service until the
+// workflow service reports SERVING.
+func waitFrontend(addr string, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("dial frontend: %w", err)
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	for {
+		resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: workflowService})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("status %s", resp.GetStatus())
+			}
+			return fmt.Errorf("frontend not serving after %s: %w", within, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// workflowService is the gRPC service the frontend reports health for.
+const workflowService = "temporal.api.workflowservice.v1.WorkflowService"

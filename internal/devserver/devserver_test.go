@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/common/log/tag"
 )
 
 const testSA = "HeraldTestKeyword"
@@ -321,4 +322,37 @@ func (w testWriter) Write(p []byte) (int, error) {
 		w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	}
 	return len(p), nil
+}
+
+// The embedded server's warnings about Herald's own setup (no Nexus HTTP
+// port) are debug lines; its other warnings stay warnings.
+func TestServerLoggerDemotesExpectedWarnings(t *testing.T) {
+	var buf strings.Builder
+	l := serverLogger{out: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), min: slog.LevelInfo, muted: &atomic.Bool{}}
+	l.Warn("HTTP API port has not been set. Nexus HTTP endpoints will not be available. To enable Nexus, follow these instructions: ...")
+	if buf.Len() != 0 {
+		t.Errorf("the Nexus notice was logged at info or above: %s", buf.String())
+	}
+	l.Warn("persistence is slow")
+	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "persistence is slow") {
+		t.Errorf("another warning was not logged as a warning: %q", buf.String())
+	}
+}
+
+// While the server starts, its services' "Frontend is not healthy yet" are
+// debug lines; once the frontend serves, the same answer is a problem.
+func TestServerLoggerQuietWhileStarting(t *testing.T) {
+	var buf strings.Builder
+	starting := &atomic.Bool{}
+	starting.Store(true)
+	l := serverLogger{out: slog.New(slog.NewTextHandler(&buf, nil)), min: slog.LevelInfo, muted: &atomic.Bool{}, starting: starting}
+	l.Error("service failures", tag.NewStringTag("error", "Frontend is not healthy yet"))
+	if buf.Len() != 0 {
+		t.Errorf("logged while starting: %s", buf.String())
+	}
+	starting.Store(false)
+	l.Error("service failures", tag.NewStringTag("error", "Frontend is not healthy yet"))
+	if !strings.Contains(buf.String(), "level=ERROR") {
+		t.Errorf("after the start the error was not logged: %q", buf.String())
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
@@ -18,12 +19,27 @@ type serverLogger struct {
 	out   *slog.Logger
 	min   slog.Level
 	muted *atomic.Bool
-	tags  []tag.Tag
+	// starting is true until the frontend serves: meanwhile the server's
+	// own services report "Frontend is not healthy yet" to each other,
+	// which is the start, not a problem.
+	starting *atomic.Bool
+	tags     []tag.Tag
 }
 
 var _ log.Logger = serverLogger{}
 
+// expected are warnings of the embedded server that describe Herald's
+// setup rather than a problem: logged at debug level, so that a normal
+// start logs no warning.
+var expected = []string{
+	// Herald does not use Nexus, so the frontend has no HTTP API port.
+	"HTTP API port has not been set. Nexus HTTP endpoints will not be available",
+}
+
 func (l serverLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
+	if level >= slog.LevelWarn && l.expected(msg, tags) {
+		level = slog.LevelDebug
+	}
 	if l.muted.Load() || level < l.min {
 		return
 	}
@@ -33,6 +49,27 @@ func (l serverLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 	}
 	l.out.Log(context.Background(), level, msg, attrs...)
 }
+
+// expected reports a warning or error that is part of a normal start.
+func (l serverLogger) expected(msg string, tags []tag.Tag) bool {
+	for _, e := range expected {
+		if strings.HasPrefix(msg, e) {
+			return true
+		}
+	}
+	if l.starting == nil || !l.starting.Load() {
+		return false
+	}
+	for _, t := range append(append([]tag.Tag(nil), l.tags...), tags...) {
+		if strings.Contains(fmt.Sprint(t.Value()), notHealthyYet) {
+			return true
+		}
+	}
+	return false
+}
+
+// notHealthyYet is the frontend's answer before it serves.
+const notHealthyYet = "Frontend is not healthy yet"
 
 func (l serverLogger) Debug(msg string, tags ...tag.Tag) { l.emit(slog.LevelDebug, msg, tags) }
 func (l serverLogger) Info(msg string, tags ...tag.Tag)  { l.emit(slog.LevelInfo, msg, tags) }

@@ -148,4 +148,11 @@ func TestDevModeRunsEverything(t *testing.T) {
 	if v.Classification.Source == "" {
 		t.Errorf("alert was not classified: %+v", v.Classification)
 	}
+	// A normal start and delivery log no warning and no error: only a
+	// real problem is logged at those levels.
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+			t.Errorf("a normal start logged: %s", line)
+		}
+	}
 }
