@@ -29,6 +29,11 @@ Commands:
   export   write a workflow's history as JSON: export -workflow-id ID [-run-id R] -out FILE
   replay   replay history JSON files against this build: replay -history FILE [FILE...]
            (-encryption-key-file, env HERALD_ENCRYPTION_KEY_FILE, for encrypted histories)
+  alerts   list and show alerts through a running Herald's API: alerts list | get FINGERPRINT
+  dlq      dead letters: dlq list | get ID | replay ID | replay-all | drop ID | purge --older-than D
+  targets  targets and their health: targets list | check NAME
+           (alerts, dlq, targets: --api-url, env HERALD_API_URL, default http://127.0.0.1:8080;
+           admin token from HERALD_ADMIN_TOKEN; --json; see "worker dlq help" and docs/cli.md)
 
 Flags of run and dev (each also read from its environment variable):
 `
@@ -69,6 +74,8 @@ func Worker(ctx context.Context, args []string, stdout, stderr io.Writer, devRun
 		return export(ctx, args, stdout, stderr)
 	case "replay":
 		return replay(args, stdout, stderr)
+	case "alerts", "dlq", "targets":
+		return Operator(ctx, cmd, args, stdout, stderr)
 	case "help", "-h", "--help":
 		// The same text as `worker run --help`: the commands, then the flags.
 		_, _ = config.LoadWithUsage("worker", workerUsage, []string{"-h"}, os.Getenv, stdout)

@@ -44,6 +44,10 @@ func TestWorkerHelpListsFlagsAfterTheHeading(t *testing.T) {
 				return
 			}
 			assert.True(t, strings.HasPrefix(flags, "  -"), "the heading is not followed by flags:\n%s", text)
+			commands, _, _ := strings.Cut(text, heading)
+			for _, cmd := range []string{"run", "dev", "export", "replay", "alerts", "dlq", "targets"} {
+				assert.Contains(t, commands, "\n  "+cmd+" ", "the command list names %s", cmd)
+			}
 			assert.Contains(t, flags, "-http-addr")
 			assert.Contains(t, flags, "-temporal-address")
 		})

@@ -30,6 +30,13 @@ type AlertSummary struct {
 	ClosedAt       time.Time `json:"closedAt,omitzero"`
 }
 
+// AlertList is the answer of GET /api/v1/alerts: the visibility query it
+// ran and the alerts found.
+type AlertList struct {
+	Query  string         `json:"query"`
+	Alerts []AlertSummary `json:"alerts"`
+}
+
 var filterValueRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,200}$`)
 
 // alertFilters maps query parameters to Herald's search attributes.
@@ -58,10 +65,7 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 		s.temporalError(w, "alert list", err)
 		return
 	}
-	out := struct {
-		Query  string         `json:"query"`
-		Alerts []AlertSummary `json:"alerts"`
-	}{Query: query, Alerts: []AlertSummary{}}
+	out := AlertList{Query: query, Alerts: []AlertSummary{}}
 	for _, ex := range resp.GetExecutions() {
 		fields := ex.GetSearchAttributes().GetIndexedFields()
 		a := AlertSummary{

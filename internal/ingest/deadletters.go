@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/herald-alerts/herald/internal/alert"
 	"github.com/herald-alerts/herald/workflows"
 )
 
@@ -27,12 +28,15 @@ const (
 	replayAllPoll = 500 * time.Millisecond
 	// maxIdempotencyKey bounds the Idempotency-Key header.
 	maxIdempotencyKey = 128
+	// dlqGetPage is the page size GET /api/v1/dlq/{id} reads the list in.
+	dlqGetPage = 1000
 )
 
 // mountDeadLetters adds the dead-letter API under /api/v1.
 func (s *Server) mountDeadLetters(r chi.Router, admin func(http.Handler) http.Handler) {
 	r.Get("/dlq", s.handleDLQList)
 	r.Get("/dlq/stats", s.handleDLQStats)
+	r.Get("/dlq/{id}", s.handleDLQGet)
 	r.With(admin).Post("/dlq/replay", s.handleDLQReplayAll)
 	r.With(admin).Post("/dlq/{id}/replay", s.handleDLQReplay)
 	r.With(admin).Delete("/dlq/{id}", s.handleDLQDrop)
@@ -72,6 +76,43 @@ func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hideDeadLetterExcerpts(ctx, resp.Entries) // tenancy.go
 	writeJSON(w, http.StatusOK, newDeadLetterList(resp))
+}
+
+// handleDLQGet answers one dead letter by ID. The list query has no ID
+// filter; an ID starts with its alert's fingerprint
+// (contract.DeadLetterID), so the entries of that alert are listed and the
+// one with the ID picked (every entry is searched when the ID does not
+// start with a fingerprint).
+func (s *Server) handleDLQGet(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "id")
+	req := workflows.ListRequest{Limit: dlqGetPage}
+	if fp, _, ok := strings.Cut(id, "."); ok && fingerprintRE.MatchString(fp) {
+		req.Fingerprint = fp
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), dlqQueryTimeout)
+	defer cancel()
+	for {
+		var resp workflows.ListResponse
+		if err := s.dlqQuery(ctx, workflows.DeadLetterListQuery, &resp, req); err != nil {
+			if isNotFound(err) {
+				break // no dead-letter workflow yet
+			}
+			s.temporalError(w, "dead letters", err)
+			return
+		}
+		for _, e := range resp.Entries {
+			if e != nil && e.ID == id {
+				s.hideDeadLetterExcerpts(ctx, []*workflows.DeadLetter{e}) // tenancy.go
+				writeJSON(w, http.StatusOK, newDeadLetterView(e))
+				return
+			}
+		}
+		req.Offset += len(resp.Entries)
+		if len(resp.Entries) == 0 || req.Offset >= resp.Matched {
+			break
+		}
+	}
+	WriteError(w, http.StatusNotFound, fmt.Sprintf("no dead letter with id %q", alert.Truncate(id, 200)))
 }
 
 func (s *Server) handleDLQStats(w http.ResponseWriter, r *http.Request) {

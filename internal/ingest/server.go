@@ -196,10 +196,7 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
 	snap := s.cfg.Registry.Snapshot()
 	list := snap.List()
-	out := struct {
-		Targets  []TargetView     `json:"targets"`
-		Problems []target.Problem `json:"problems"`
-	}{Problems: snap.Problems}
+	out := TargetList{Problems: snap.Problems}
 	if out.Problems == nil {
 		out.Problems = []target.Problem{}
 	}
@@ -209,9 +206,21 @@ func (s *Server) handleTargets(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// TargetList is the answer of GET /api/v1/targets: the targets with their
+// health, and the definitions that were skipped.
+type TargetList struct {
+	Targets  []TargetView     `json:"targets"`
+	Problems []target.Problem `json:"problems"`
+}
+
+// ErrorBody is the body of every error answer (WriteError).
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
 // WriteError writes {"error": msg} with the status.
 func WriteError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, ErrorBody{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -164,26 +164,30 @@ type CheckResult struct {
 	Health      HealthView      `json:"health"`
 }
 
-// deadLetterList is a page of GET /api/v1/dlq.
-type deadLetterList struct {
+// DeadLetterList is a page of GET /api/v1/dlq.
+type DeadLetterList struct {
 	workflows.ListResponse
-	Entries []deadLetterView `json:"entries"`
+	Entries []DeadLetterView `json:"entries"`
 }
 
-func newDeadLetterList(resp workflows.ListResponse) deadLetterList {
-	out := deadLetterList{ListResponse: resp, Entries: make([]deadLetterView, 0, len(resp.Entries))}
+func newDeadLetterList(resp workflows.ListResponse) DeadLetterList {
+	out := DeadLetterList{ListResponse: resp, Entries: make([]DeadLetterView, 0, len(resp.Entries))}
 	for _, e := range resp.Entries {
 		if e != nil {
-			out.Entries = append(out.Entries, deadLetterView{DeadLetter: e, Alert: newAlertBody(e.Alert),
-				FirstFailure: e.FirstFailure, LastFailure: e.LastFailure})
+			out.Entries = append(out.Entries, newDeadLetterView(e))
 		}
 	}
 	return out
 }
 
-// deadLetterView is a dead-letter entry without zero times (an archived
-// entry keeps only a stub of its alert).
-type deadLetterView struct {
+func newDeadLetterView(e *workflows.DeadLetter) DeadLetterView {
+	return DeadLetterView{DeadLetter: e, Alert: newAlertBody(e.Alert), FirstFailure: e.FirstFailure, LastFailure: e.LastFailure}
+}
+
+// DeadLetterView is a dead-letter entry without zero times (an archived
+// entry keeps only a stub of its alert): an entry of GET /api/v1/dlq and
+// the answer of GET /api/v1/dlq/{id}.
+type DeadLetterView struct {
 	*workflows.DeadLetter
 	Alert        AlertBody `json:"alert"`
 	FirstFailure time.Time `json:"firstFailure,omitzero"`
