@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return err
 	}
 	printBanner(out, cfg, address, uiURL, visFile, ln.Addr().String())
-	err = app.ServeListener(rctx, ln, rt.Handler(true), cfg.ShutdownTimeout, log)
+	err = app.ServeListener(rctx, ln, rt.WithConsole(rt.Handler(true), uiURL), cfg.ShutdownTimeout, log)
 	cancel()
 	rt.Close()
 	log.Info("herald stopped")
@@ -152,6 +152,7 @@ func printBanner(out io.Writer, cfg config.Config, temporalAddr, uiURL, visFile,
 	fmt.Fprintf(out, "  API          %s/api/v1/targets  /api/v1/mode  /api/v1/alerts/{fingerprint}  /api/v1/dlq\n", base)
 	fmt.Fprintf(out, "  health       %s/healthz  %s/readyz\n", base, base)
 	fmt.Fprintf(out, "  metrics      %s/metrics\n", base)
+	fmt.Fprintf(out, "  console      %s/ui/\n", base)
 	fmt.Fprintf(out, "  temporal     %s (namespace %s, task queue %s)\n", temporalAddr, cfg.TemporalNamespace, cfg.TaskQueue)
 	if uiURL != "" {
 		fmt.Fprintf(out, "  web UI       %s/namespaces/%s/workflows\n", uiURL, cfg.TemporalNamespace)

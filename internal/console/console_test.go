@@ -1,0 +1,306 @@
+package console
+
+import (
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+)
+
+const adminToken = "s3cret-admin-token-value"
+
+// fakeAPI answers the /api/v1 calls the console makes with fixed bodies
+// and records what it was asked.
+type fakeAPI struct {
+	mu    sync.Mutex
+	calls []string // "METHOD path auth=yes|no"
+}
+
+func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	auth := "no"
+	if r.Header.Get("Authorization") == "Bearer "+adminToken {
+		auth = "yes"
+	}
+	f.calls = append(f.calls, r.Method+" "+r.URL.Path+" auth="+auth)
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	var body any
+	switch {
+	case r.URL.Path == "/api/v1/mode":
+		body = map[string]any{"mode": "normal", "reason": "1 enabled targets"}
+	case r.URL.Path == "/api/v1/targets":
+		body = map[string]any{"targets": []any{}, "problems": []any{}}
+	case r.URL.Path == "/api/v1/alerts":
+		body = map[string]any{"alerts": []any{map[string]any{"fingerprint": "abc123", "name": "<b>Disk</b>", "status": "firing", "targets": []string{"t1"}}}}
+	case strings.HasPrefix(r.URL.Path, "/api/v1/alerts/"):
+		body = map[string]any{"fingerprint": "abc123", "name": "Disk", "status": "firing",
+			"alert": map[string]any{"labels": map[string]string{"alertname": "Disk", "evil": "<script>alert(1)</script>"}},
+			"targets": []any{map[string]any{"name": "t1", "type": "webhook", "status": "dead_lettered", "lastError": "<img src=x onerror=alert(2)>",
+				"ref": map[string]any{"retry": map[string]any{}}}},
+			"workflowId": "alert-abc123", "runId": "r1", "workflowStatus": "running"}
+	case r.URL.Path == "/api/v1/dlq":
+		body = map[string]any{"entries": []any{}, "total": 0}
+	case r.URL.Path == "/api/v1/dlq/stats":
+		body = map[string]any{"total": 0, "byTarget": map[string]int{}, "byKind": map[string]int{}}
+	case strings.HasSuffix(r.URL.Path, "/replay"):
+		body = map[string]any{"id": "dl1", "delivered": true, "attempts": 1}
+	default:
+		w.WriteHeader(http.StatusNotFound)
+		body = map[string]string{"error": "no such endpoint"}
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (f *fakeAPI) called(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func newConsole(t *testing.T, token string, adminReads bool) (http.Handler, *fakeAPI) {
+	t.Helper()
+	api := &fakeAPI{}
+	return New(Config{API: api, AdminToken: token, AdminReads: adminReads, Namespace: "default",
+		WebUI: "http://127.0.0.1:8233", ListenAddr: "127.0.0.1:8080",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}), api
+}
+
+// browser is a cookie-keeping client of the handler.
+type browser struct {
+	t       *testing.T
+	h       http.Handler
+	cookies map[string]*http.Cookie
+	tls     bool
+}
+
+func newBrowser(t *testing.T, h http.Handler) *browser {
+	return &browser{t: t, h: h, cookies: map[string]*http.Cookie{}}
+}
+
+func (b *browser) do(method, path string, form url.Values) *httptest.ResponseRecorder {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, "http://127.0.0.1:8080"+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", "http://127.0.0.1:8080")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	if b.tls {
+		req.TLS = &tls.ConnectionState{}
+	}
+	for _, c := range b.cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	b.h.ServeHTTP(rec, req)
+	for _, c := range rec.Result().Cookies() {
+		if c.MaxAge < 0 {
+			delete(b.cookies, c.Name)
+		} else {
+			b.cookies[c.Name] = c
+		}
+	}
+	return rec
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf reads the CSRF token of a page's form.
+func (b *browser) csrf(path string) string {
+	b.t.Helper()
+	rec := b.do(http.MethodGet, path, nil)
+	m := csrfRE.FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		b.t.Fatalf("no CSRF token on %s (status %d)", path, rec.Code)
+	}
+	return m[1]
+}
+
+func TestTemplatesEscapeHostileValues(t *testing.T) {
+	h, _ := newConsole(t, "", false)
+	b := newBrowser(t, h)
+	for path, hostile := range map[string][]string{
+		"/ui/alerts/abc123": {"<script>alert(1)</script>", "<img src=x onerror=alert(2)>"},
+		"/ui/":              {"<b>Disk</b>"},
+	} {
+		rec := b.do(http.MethodGet, path, nil)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, rec.Code, rec.Body)
+		}
+		page := rec.Body.String()
+		for _, v := range hostile {
+			if strings.Contains(page, v) {
+				t.Errorf("GET %s: hostile value %q appears unescaped", path, v)
+			}
+		}
+	}
+	page := b.do(http.MethodGet, "/ui/alerts/abc123", nil).Body.String()
+	if !strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Errorf("escaped label missing from the alert page")
+	}
+	if !strings.Contains(page, `href="http://127.0.0.1:8233/namespaces/default/workflows/alert-abc123/r1/history"`) {
+		t.Errorf("no Web UI link to the workflow on the alert page")
+	}
+}
+
+func TestCSRFRefusesPostsWithoutTheRightToken(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	b := newBrowser(t, h)
+	good := b.csrf("/ui/dead-letters/confirm?action=replay&id=dl1")
+	other := newBrowser(t, h).csrf("/ui/dead-letters/confirm?action=replay&id=dl1")
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no token", "", http.StatusForbidden},
+		{"wrong token", "AAAA" + good[4:], http.StatusForbidden},
+		{"another browser's token", other, http.StatusForbidden},
+		{"right token", good, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := api.called("POST /api/v1/dlq/dl1/replay")
+			form := url.Values{"id": {"dl1"}}
+			if tc.token != "" {
+				form.Set("csrf", tc.token)
+			}
+			rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form)
+			if rec.Code != tc.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+			}
+			reached := api.called("POST /api/v1/dlq/dl1/replay") - before
+			if wantReach := tc.want == http.StatusOK; (reached == 1) != wantReach {
+				t.Errorf("replay requests that reached the API: %d (want reached=%v)", reached, wantReach)
+			}
+		})
+	}
+}
+
+func TestCrossOriginPostIsRefused(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	b := newBrowser(t, h)
+	tok := b.csrf("/ui/dead-letters/confirm?action=purge&older_than=1h")
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080/ui/dead-letters/replay",
+		strings.NewReader(url.Values{"id": {"dl1"}, "csrf": {tok}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	for _, c := range b.cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || api.called("POST") != 0 {
+		t.Errorf("cross-site post: status %d, API posts %d; want 403 and none", rec.Code, api.called("POST"))
+	}
+}
+
+func TestLoginSessionCookie(t *testing.T) {
+	for _, tlsOn := range []bool{false, true} {
+		h, api := newConsole(t, adminToken, false)
+		b := newBrowser(t, h)
+		b.tls = tlsOn
+		rec := b.do(http.MethodPost, "/ui/login", url.Values{"csrf": {b.csrf("/ui/login")}, "token": {adminToken}, "next": {"/ui/targets"}})
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/targets" {
+			t.Fatalf("login: %d to %q", rec.Code, rec.Header().Get("Location"))
+		}
+		var sess *http.Cookie
+		for _, c := range rec.Result().Cookies() {
+			if c.Name == sessionCookie {
+				sess = c
+			}
+		}
+		if sess == nil {
+			t.Fatal("no session cookie set")
+		}
+		if !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode || sess.Path != "/ui" || sess.Secure != tlsOn || sess.MaxAge <= 0 {
+			t.Errorf("tls=%v: cookie %+v: want HttpOnly, SameSite=Strict, Path=/ui, Secure=%v, expiring", tlsOn, sess, tlsOn)
+		}
+		if strings.Contains(sess.Value, adminToken) || len(sess.Value) < 20 {
+			t.Errorf("session cookie is not an opaque random ID: %q", sess.Value)
+		}
+		// The session acts with the token; logout ends it.
+		b.do(http.MethodGet, "/ui/", nil)
+		if api.called("GET /api/v1/alerts auth=yes") == 0 {
+			t.Errorf("the session's API calls carry no admin token: %v", api.calls)
+		}
+		if rec := b.do(http.MethodPost, "/ui/logout", url.Values{"csrf": {b.csrf("/ui/")}}); rec.Code != http.StatusSeeOther {
+			t.Fatalf("logout: %d", rec.Code)
+		}
+		rec = b.do(http.MethodPost, "/ui/dead-letters/replay", url.Values{"csrf": {b.csrf("/ui/dead-letters/confirm?action=purge&older_than=1h")}, "id": {"dl1"}})
+		if rec.Code != http.StatusUnauthorized || api.called("POST") != 0 {
+			t.Errorf("after logout a replay answered %d with %d API posts; want 401 and none", rec.Code, api.called("POST"))
+		}
+	}
+}
+
+func TestWrongLoginRevealsNothing(t *testing.T) {
+	h, _ := newConsole(t, adminToken, false)
+	b := newBrowser(t, h)
+	rec := b.do(http.MethodPost, "/ui/login", url.Values{"csrf": {b.csrf("/ui/login")}, "token": {"s3cret-admin-token-valuX"}})
+	if rec.Code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: status %d", rec.Code)
+	}
+	body := rec.Body.String()
+	if !strings.Contains(body, "Login failed.") || strings.Contains(body, "s3cret") {
+		t.Errorf("wrong-token page must say only that login failed:\n%s", body)
+	}
+	if _, ok := b.cookies[sessionCookie]; ok {
+		t.Error("a failed login set a session cookie")
+	}
+}
+
+func TestActionsNeedLogin(t *testing.T) {
+	h, api := newConsole(t, adminToken, false)
+	b := newBrowser(t, h)
+	if rec := b.do(http.MethodGet, "/ui/dead-letters", nil); rec.Code != http.StatusOK {
+		t.Fatalf("reads without admin reads: %d", rec.Code)
+	}
+	rec := b.do(http.MethodPost, "/ui/dead-letters/purge", url.Values{"csrf": {b.csrf("/ui/dead-letters/confirm?action=purge&older_than=1h")}, "older_than": {"1h"}})
+	if rec.Code != http.StatusUnauthorized || api.called("DELETE") != 0 {
+		t.Errorf("purge without login: %d with %d API deletes; want 401 and none", rec.Code, api.called("DELETE"))
+	}
+}
+
+func TestAdminReadsNeedLogin(t *testing.T) {
+	h, api := newConsole(t, adminToken, true)
+	b := newBrowser(t, h)
+	for _, path := range []string{"/ui/", "/ui/alerts/abc123", "/ui/dead-letters", "/ui/targets"} {
+		rec := b.do(http.MethodGet, path, nil)
+		if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/ui/login") {
+			t.Errorf("GET %s without a session: %d to %q; want a redirect to the login", path, rec.Code, rec.Header().Get("Location"))
+		}
+	}
+	if n := api.called(""); n != 0 {
+		t.Errorf("%d API calls without a session: %v", n, api.calls)
+	}
+	b.do(http.MethodPost, "/ui/login", url.Values{"csrf": {b.csrf("/ui/login")}, "token": {adminToken}})
+	if rec := b.do(http.MethodGet, "/ui/targets", nil); rec.Code != http.StatusOK {
+		t.Errorf("after login: %d", rec.Code)
+	}
+}
+
+func TestLoginNextStaysInTheConsole(t *testing.T) {
+	for in, want := range map[string]string{"/ui/targets": "/ui/targets", "//evil.example/ui/": "/ui/",
+		"https://evil.example/": "/ui/", "/ui/\\evil": "/ui/", "": "/ui/"} {
+		if got := localNext(in); got != want {
+			t.Errorf("localNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
