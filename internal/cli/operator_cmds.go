@@ -14,6 +14,7 @@ import (
 
 	"github.com/herald-alerts/herald/internal/apiclient"
 	"github.com/herald-alerts/herald/internal/ingest"
+	"github.com/herald-alerts/herald/internal/target"
 )
 
 // maxCell bounds a table cell (error excerpts, alert names).
@@ -265,14 +266,14 @@ func (o *operator) targetsList(*flag.FlagSet) func(context.Context, []string) er
 			if len(list.Targets) == 0 {
 				fmt.Fprintln(w, "no targets configured")
 			} else {
-				t := newTable(w, "NAME", "TYPE", "ENABLED", "HEALTH", "SINCE", "LAST CHECK", "LAST ERROR", "ORIGIN")
+				t := newTable(w, "NAME", "TYPE", "ENABLED", "HEALTH", "SINCE", "LAST CHECK", "LAST ERROR", "RATE LIMIT", "ORIGIN")
 				for _, tv := range list.Targets {
 					var h ingest.HealthView
 					if tv.Health != nil {
 						h = *tv.Health
 					}
 					t.row(tv.Name, tv.Type, yesNo(tv.Enabled), h.State, o.when(h.Since), o.when(h.LastCheck),
-						errorCell(h.LastClass, h.LastError), tv.Origin)
+						errorCell(h.LastClass, h.LastError), limitCell(tv.RateLimit), tv.Origin)
 				}
 				t.flush()
 			}
@@ -287,6 +288,19 @@ func (o *operator) targetsList(*flag.FlagSet) func(context.Context, []string) er
 		})
 		return nil
 	}
+}
+
+// limitCell is a target's rate limit: "2/s burst 2 (type, shared)", or
+// "none" when only the receiver's Retry-After slows deliveries.
+func limitCell(l *target.RateLimitView) string {
+	if l == nil {
+		return "none"
+	}
+	src := l.Source
+	if l.Shared {
+		src += ", shared"
+	}
+	return fmt.Sprintf("%s/s burst %d (%s)", strconv.FormatFloat(l.PerSecond, 'g', -1, 64), l.Burst, src)
 }
 
 func (o *operator) targetsCheck(*flag.FlagSet) func(context.Context, []string) error {

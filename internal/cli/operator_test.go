@@ -40,7 +40,7 @@ const (
   "firstFailure": "2024-05-01T10:00:00Z", "lastFailure": "2024-05-01T10:00:00Z", "alertWorkflowId": "alert-5f1a", "seq": 1,
   "alert": {"fingerprint": "5f1a", "status": "firing", "labels": {"alertname": "DiskFull"}}}`
 	targetsJSON = `{"targets": [{"name": "pager", "type": "webhook", "url": "https://pager.example", "enabled": true, "origin": "file:targets.yaml#1",
-  "retry": {"initial_interval": "1s", "backoff": 2, "max_interval": "5m0s", "max_attempts": 5},
+  "retry": {"initial_interval": "1s", "backoff": 2, "max_interval": "5m0s", "max_attempts": 5}, "rate_limit": {"per_second": 0.5, "burst": 1, "source": "target"},
   "health": {"target": "pager", "state": "unhealthy", "since": "2024-05-01T10:00:00Z", "consecutiveFailures": 3, "consecutiveSuccesses": 0,
     "checks": 3, "failures": 3, "lastCheck": "2024-05-01T10:02:00Z", "lastClass": "http_status", "lastError": "HTTP 503"}}],
   "problems": [{"origin": "secret:ns/bad", "target": "x", "reason": "invalid_json", "message": "unexpected end"}]}`
@@ -150,8 +150,8 @@ func TestOperatorCommands(t *testing.T) {
 		{name: "dlq purge without --older-than", args: []string{"dlq", "purge"}, code: ExitUsage, errOut: []string{"--older-than is required"}},
 		{name: "targets list", args: []string{"targets", "list"},
 			want: expect{method: "GET", path: "/api/v1/targets", auth: bearer}, status: 200, body: targetsJSON,
-			out: []string{"NAME   TYPE     ENABLED  HEALTH     SINCE                          LAST CHECK                     LAST ERROR             ORIGIN",
-				"pager  webhook  yes      unhealthy  2024-05-01T10:00:00Z (3m ago)  2024-05-01T10:02:00Z (1m ago)  http_status: HTTP 503  file:targets.yaml#1",
+			out: []string{"NAME   TYPE     ENABLED  HEALTH     SINCE                          LAST CHECK                     LAST ERROR             RATE LIMIT              ORIGIN",
+				"pager  webhook  yes      unhealthy  2024-05-01T10:00:00Z (3m ago)  2024-05-01T10:02:00Z (1m ago)  http_status: HTTP 503  0.5/s burst 1 (target)  file:targets.yaml#1",
 				"skipped definitions:", "secret:ns/bad  x       invalid_json  unexpected end"}},
 		{name: "targets list, refused Host", args: []string{"targets", "list"},
 			want: expect{method: "GET", path: "/api/v1/targets", auth: bearer}, status: 403, body: `{"error": "host \"x\" is not served here"}`,

@@ -12,6 +12,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/herald-alerts/herald/internal/ingest"
+	_ "github.com/herald-alerts/herald/internal/providers"
+	"github.com/herald-alerts/herald/internal/target"
 )
 
 const adminToken = "s3cret-admin-token-value"
@@ -19,8 +23,9 @@ const adminToken = "s3cret-admin-token-value"
 // fakeAPI answers the /api/v1 calls the console makes with fixed bodies
 // and records what it was asked.
 type fakeAPI struct {
-	mu    sync.Mutex
-	calls []string // "METHOD path auth=yes|no"
+	mu      sync.Mutex
+	calls   []string // "METHOD path auth=yes|no"
+	targets []ingest.TargetView
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -37,7 +42,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/v1/mode":
 		body = map[string]any{"mode": "normal", "reason": "1 enabled targets"}
 	case r.URL.Path == "/api/v1/targets":
-		body = map[string]any{"targets": []any{}, "problems": []any{}}
+		body = map[string]any{"targets": f.targets, "problems": []any{}}
 	case r.URL.Path == "/api/v1/alerts":
 		body = map[string]any{"alerts": []any{map[string]any{"fingerprint": "abc123", "name": "<b>Disk</b>", "status": "firing", "targets": []string{"t1"}}}}
 	case strings.HasPrefix(r.URL.Path, "/api/v1/alerts/"):
@@ -301,6 +306,37 @@ func TestLoginNextStaysInTheConsole(t *testing.T) {
 		"https://evil.example/": "/ui/", "/ui/\\evil": "/ui/", "": "/ui/"} {
 		if got := localNext(in); got != want {
 			t.Errorf("localNext(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestTargetsPageShowsRateLimits: each target's limit, from the views the
+// API builds (target.Public), with where it comes from.
+func TestTargetsPageShowsRateLimits(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	for _, def := range []string{
+		`{"name": "own", "type": "webhook", "url": "https://hooks.example/x", "rate_limit": {"per_second": 4}}`,
+		`{"name": "paging", "type": "pagerduty", "routing_key": "0123456789abcdef0123456789abcdef"}`,
+		`{"name": "plain", "type": "webhook", "url": "https://hooks.example/y"}`,
+	} {
+		tg, err := target.ParseOne([]byte(def), "test")
+		if err != nil {
+			t.Fatalf("%s: %v", def, err)
+		}
+		api.targets = append(api.targets, ingest.TargetView{Public: tg.Public()})
+	}
+	rec := newBrowser(t, h).do(http.MethodGet, "/ui/targets", nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /ui/targets: %d", rec.Code)
+	}
+	page := regexp.MustCompile(`\s+`).ReplaceAllString(rec.Body.String(), " ")
+	for _, want := range []string{
+		"Rate limit</dt><dd>4/s, burst 4 <span class=\"muted\">(the target's rate_limit)",
+		"Rate limit</dt><dd>2/s, burst 2 <span class=\"muted\">(default of the type, shared by targets with the same credential)",
+		"Rate limit</dt><dd>none <span class=\"muted\">(slows down on the receiver's 429 / Retry-After)",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("targets page lacks %q", want)
 		}
 	}
 }

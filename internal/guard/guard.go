@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -105,17 +104,11 @@ func MetricsHook(gauge *prometheus.GaugeVec) func(string, State) {
 // LimitFor returns the rate limit of t: its rate_limit, else the default of
 // its type.
 func (g *Guard) LimitFor(t target.Target) Limit {
-	if r := t.RateLimit; r != nil && r.PerSecond > 0 {
-		l := Limit{PerSecond: r.PerSecond, Burst: r.Burst}
-		if l.Burst <= 0 {
-			l.Burst = int(math.Max(1, math.Ceil(r.PerSecond)))
-		}
-		return l
+	l, ok := t.Limit()
+	if o, set := g.opts.Limits[t.Type]; set && (!ok || l.Source != target.LimitFromTarget) {
+		return o
 	}
-	if l, ok := g.opts.Limits[t.Type]; ok {
-		return l
-	}
-	return DefaultLimit(t.Type)
+	return Limit{PerSecond: l.PerSecond, Burst: l.Burst}
 }
 
 // DefaultLimit is the delivery rate of a target type whose targets set
@@ -126,11 +119,7 @@ func (g *Guard) LimitFor(t target.Target) Limit {
 // 429 or 503 with Retry-After, the guard learns a rate from it (see
 // Admission).
 func DefaultLimit(typ string) Limit {
-	k, ok := target.KindOf(typ)
-	if !ok {
-		return Limit{}
-	}
-	l := k.DefaultLimit()
+	l, _ := target.Target{Type: typ}.Limit()
 	return Limit{PerSecond: l.PerSecond, Burst: l.Burst}
 }
 

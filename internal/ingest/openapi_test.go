@@ -559,7 +559,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 		"ingest.DeadLetterList": DeadLetterList{}, "ingest.DeadLetterView": DeadLetterView{},
 		"alert.Webhook": alert.Webhook{}, "alert.WebhookAlert": alert.WebhookAlert{}, "alert.Trim": alert.Trim{},
 		"contract.DeliveryRecord": contract.DeliveryRecord{}, "publish.Classification": publish.Classification{},
-		"target.RetryPolicyView": target.RetryPolicyView{}, "target.Problem": target.Problem{},
+		"target.RetryPolicyView": target.RetryPolicyView{}, "target.RateLimitView": target.RateLimitView{}, "target.Problem": target.Problem{},
 		"workflows.Overflow": workflows.Overflow{}, "workflows.Stats": workflows.Stats{}, "workflows.Recovery": workflows.Recovery{},
 		"workflows.ReplayResult": workflows.ReplayResult{}, "workflows.ReplayAllResult": workflows.ReplayAllResult{},
 		"workflows.DropResult": workflows.DropResult{},

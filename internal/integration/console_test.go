@@ -258,7 +258,8 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("check now answered %q", got)
 		}
 		chromeDo(t, ctx, "open the targets", chromedp.Navigate(base+"/ui/targets"), chromedp.WaitVisible(chromedp.CSS("#t-bad")))
-		if got := chromeText(t, ctx, "#t-good"); !strings.Contains(got, "webhook") || !strings.Contains(got, "(probe)") {
+		if got := chromeText(t, ctx, "#t-good"); !strings.Contains(got, "webhook") || !strings.Contains(got, "(probe)") ||
+			!strings.Contains(got, "none (slows down on the receiver's 429 / Retry-After)") {
 			t.Errorf("targets page after the check: %q", got)
 		}
 		shot("targets")

@@ -34,6 +34,14 @@ func TestEveryProviderIsWiredEverywhere(t *testing.T) {
 		if got := guard.DefaultLimit(typ); got.PerSecond != l.PerSecond || got.Burst != l.Burst {
 			t.Errorf("%s: guard default limit %+v, provider says %+v", typ, got, l)
 		}
+		// The targets API shows the limit the guard applies.
+		shown := target.Target{Name: "x", Type: typ}.Public().RateLimit
+		switch {
+		case l.PerSecond == 0 && shown != nil:
+			t.Errorf("%s: no default limit, but the public view shows %+v", typ, *shown)
+		case l.PerSecond > 0 && (shown == nil || shown.PerSecond != l.PerSecond || shown.Burst != l.Burst || shown.Source != target.LimitFromType):
+			t.Errorf("%s: public view shows %+v, want the type's %+v", typ, shown, l)
+		}
 	}
 	if got := target.Types(); !slices.Equal(got, sortedCopy(names)) {
 		t.Errorf("target.Types() = %v, want the list %v", got, names)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"sort"
@@ -134,6 +135,45 @@ type RetrySpec struct {
 type RateLimitSpec struct {
 	PerSecond float64 `json:"per_second"`
 	Burst     int     `json:"burst,omitempty"`
+}
+
+// Where a target's rate limit comes from (RateLimitView.Source).
+const (
+	LimitFromTarget = "target" // the target's rate_limit
+	LimitFromType   = "type"   // the default of its type (the provider's published limit)
+)
+
+// RateLimitView is the rate limit deliveries to a target are held to, and
+// where it comes from. A target with none has a nil view: the worker then
+// learns a rate only from the receiver's 429 or 503 with Retry-After.
+type RateLimitView struct {
+	PerSecond float64 `json:"per_second"`
+	Burst     int     `json:"burst"`
+	Source    string  `json:"source"`
+	// Shared says other targets may draw on the same limit (the provider
+	// limits per credential, e.g. a PagerDuty routing key).
+	Shared bool `json:"shared,omitempty"`
+}
+
+// Limit returns the rate limit of t: its rate_limit (a burst of at least
+// one second's rate when it sets none), else the default of its type. ok is
+// false when neither sets one.
+func (t Target) Limit() (l RateLimitView, ok bool) {
+	if r := t.RateLimit; r != nil && r.PerSecond > 0 {
+		l = RateLimitView{PerSecond: r.PerSecond, Burst: r.Burst, Source: LimitFromTarget}
+		if l.Burst <= 0 {
+			l.Burst = int(math.Max(1, math.Ceil(r.PerSecond)))
+		}
+	} else if k, known := KindOf(t.Type); known && k.DefaultLimit().PerSecond > 0 {
+		d := k.DefaultLimit()
+		l = RateLimitView{PerSecond: d.PerSecond, Burst: d.Burst, Source: LimitFromType}
+	} else {
+		return RateLimitView{}, false
+	}
+	if k, known := KindOf(t.Type); known && k.LimiterKey(t) != "" {
+		l.Shared = true
+	}
+	return l, true
 }
 
 // TemplateSpec holds optional Go templates for a notification's title and body.
@@ -453,7 +493,10 @@ type Public struct {
 	Warnings []string        `json:"warnings,omitempty"`
 	Filter   Filter          `json:"filter,omitempty"`
 	Retry    RetryPolicyView `json:"retry"`
-	Origin   string          `json:"origin,omitempty"`
+	// RateLimit is the limit deliveries are held to (absent: none, beyond
+	// what the receiver's Retry-After teaches).
+	RateLimit *RateLimitView `json:"rate_limit,omitempty"`
+	Origin    string         `json:"origin,omitempty"`
 }
 
 // RetryPolicyView is a RetryPolicy with human-readable durations.
@@ -477,6 +520,9 @@ func (t Target) Public() Public {
 	p.Retry = RetryPolicyView{
 		InitialInterval: rp.InitialInterval.String(), Backoff: rp.Backoff,
 		MaxInterval: rp.MaxInterval.String(), MaxAttempts: rp.MaxAttempts,
+	}
+	if l, ok := t.Limit(); ok {
+		p.RateLimit = &l
 	}
 	if len(t.Headers) > 0 {
 		p.Headers = make(map[string]string, len(t.Headers))
