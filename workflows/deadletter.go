@@ -156,6 +156,9 @@ type deadLetterState struct {
 type ListRequest struct {
 	Target      string `json:"target,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Kind keeps entries whose last failure has this error kind
+	// (publish.Kind*: http_5xx, timeout, ...).
+	Kind string `json:"kind,omitempty"`
 	// FailedBefore keeps entries whose last failure is before this time.
 	FailedBefore time.Time `json:"failedBefore,omitzero"`
 	Offset       int       `json:"offset,omitempty"`
@@ -679,6 +682,9 @@ func (d *deadLetters) list(r ListRequest) (ListResponse, error) {
 			continue
 		}
 		if r.Fingerprint != "" && e.Fingerprint != r.Fingerprint {
+			continue
+		}
+		if r.Kind != "" && e.ErrorKind != r.Kind {
 			continue
 		}
 		if !r.FailedBefore.IsZero() && !e.LastFailure.Before(r.FailedBefore) {

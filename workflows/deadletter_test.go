@@ -131,6 +131,12 @@ func TestDeadLetters_AddListStats(t *testing.T) {
 		if got := h.list(ListRequest{Target: "slack"}); got.Matched != 2 {
 			t.Errorf("target filter matched %d, want 2", got.Matched)
 		}
+		if got := h.list(ListRequest{Kind: publish.KindHTTPServer, Target: "slack"}); got.Matched != 2 {
+			t.Errorf("kind and target filter matched %d, want 2", got.Matched)
+		}
+		if got := h.list(ListRequest{Kind: publish.KindTimeout}); got.Matched != 0 {
+			t.Errorf("kind filter matched %d entries of another kind", got.Matched)
+		}
 		if got := h.list(ListRequest{Fingerprint: "fp-b"}); got.Matched != 1 || got.Entries[0].ID != "b" {
 			t.Errorf("fingerprint filter = %+v", got)
 		}

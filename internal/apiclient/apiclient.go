@@ -243,6 +243,8 @@ func (c *Client) Mode(ctx context.Context) (ingest.ModeState, *Response, error) 
 // DeadLetterFilter selects dead letters of GET /api/v1/dlq.
 type DeadLetterFilter struct {
 	Target, Fingerprint string
+	// Kind keeps entries whose last failure has this error kind.
+	Kind string
 	// OlderThan keeps entries whose last failure is older (0: any).
 	OlderThan time.Duration
 	// Offset and Limit page the list (Limit 0: the server's default, 100).
@@ -256,6 +258,9 @@ func (f DeadLetterFilter) query() url.Values {
 	}
 	if f.Fingerprint != "" {
 		q.Set("fingerprint", f.Fingerprint)
+	}
+	if f.Kind != "" {
+		q.Set("kind", f.Kind)
 	}
 	if f.OlderThan > 0 {
 		q.Set("older_than", f.OlderThan.String())

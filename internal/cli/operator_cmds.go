@@ -100,6 +100,7 @@ func (o *operator) dlqList(fs *flag.FlagSet) func(context.Context, []string) err
 	var f apiclient.DeadLetterFilter
 	var older durationFlag
 	fs.StringVar(&f.Target, "target", "", "entries of this target only")
+	fs.StringVar(&f.Kind, "kind", "", "entries whose last failure has this error kind (http_5xx, timeout, network, ...)")
 	fs.Var(&older, "older-than", "entries whose last failure is older than this (e.g. 24h)")
 	fs.IntVar(&f.Limit, "limit", 0, "at most this many, 1-1000 (default 100)")
 	return func(ctx context.Context, _ []string) error {

@@ -34,7 +34,11 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") == "Bearer "+adminToken {
 		auth = "yes"
 	}
-	f.calls = append(f.calls, r.Method+" "+r.URL.Path+" auth="+auth)
+	call := r.Method + " " + r.URL.Path
+	if r.URL.RawQuery != "" {
+		call += "?" + r.URL.RawQuery
+	}
+	f.calls = append(f.calls, call+" auth="+auth)
 	f.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	var body any
@@ -54,7 +58,7 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/v1/dlq":
 		body = map[string]any{"entries": []any{}, "total": 0}
 	case r.URL.Path == "/api/v1/dlq/stats":
-		body = map[string]any{"total": 0, "byTarget": map[string]int{}, "byKind": map[string]int{}}
+		body = map[string]any{"total": 0, "byTarget": map[string]int{"pager": 2}, "byKind": map[string]int{"timeout": 1, "http_5xx": 1}}
 	case strings.HasSuffix(r.URL.Path, "/replay"):
 		body = map[string]any{"id": "dl1", "delivered": true, "attempts": 1}
 	default:
@@ -242,7 +246,7 @@ func TestLoginSessionCookie(t *testing.T) {
 		}
 		// The session acts with the token; logout ends it.
 		b.do(http.MethodGet, "/ui/", nil)
-		if api.called("GET /api/v1/alerts auth=yes") == 0 {
+		if api.called("GET /api/v1/alerts?limit=200 auth=yes") == 0 {
 			t.Errorf("the session's API calls carry no admin token: %v", api.calls)
 		}
 		if rec := b.do(http.MethodPost, "/ui/logout", url.Values{"csrf": {b.csrf("/ui/")}}); rec.Code != http.StatusSeeOther {
@@ -337,6 +341,26 @@ func TestTargetsPageShowsRateLimits(t *testing.T) {
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("targets page lacks %q", want)
+		}
+	}
+}
+
+// TestDeadLetterFilters: the page's filters reach the API's list, and the
+// selects offer the targets and kinds the stats know.
+func TestDeadLetterFilters(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	rec := newBrowser(t, h).do(http.MethodGet, "/ui/dead-letters?target=pager&kind=timeout&older_than=2h", nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /ui/dead-letters: %d", rec.Code)
+	}
+	if n := api.called("GET /api/v1/dlq?kind=timeout&limit=200&older_than=2h&target=pager "); n != 1 {
+		t.Errorf("the filtered list was asked %d times; calls: %v", n, api.calls)
+	}
+	page := rec.Body.String()
+	for _, want := range []string{`<option value="pager" selected>pager</option>`, `<option value="http_5xx">http_5xx</option>`,
+		`<option value="timeout" selected>timeout</option>`, `name="older_than" value="2h"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("dead-letters page lacks %s", want)
 		}
 	}
 }

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -246,29 +248,31 @@ type targetList struct {
 const dlqListLimit = 200
 
 type deadLettersData struct {
-	List    workflows.ListResponse
-	Stats   workflows.Stats
-	Target  string
-	Targets []string
+	List  workflows.ListResponse
+	Stats workflows.Stats
+	// The filters, and the values the selects offer (from the stats).
+	Target, Kind, OlderThan string
+	Targets, Kinds          []string
 }
 
 func (c *Console) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := timeout(r, 15*time.Second)
 	defer cancel()
-	d := deadLettersData{Target: strings.TrimSpace(r.URL.Query().Get("target"))}
+	in := r.URL.Query()
+	d := deadLettersData{Target: strings.TrimSpace(in.Get("target")), Kind: strings.TrimSpace(in.Get("kind")),
+		OlderThan: strings.TrimSpace(in.Get("older_than"))}
 	q := url.Values{"limit": {strconv.Itoa(dlqListLimit)}}
-	if d.Target != "" {
-		q.Set("target", d.Target)
+	for k, v := range map[string]string{"target": d.Target, "kind": d.Kind, "older_than": d.OlderThan} {
+		if v != "" {
+			q.Set(k, v) // the API checks them and names what is wrong
+		}
 	}
 	if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/dlq", q, &d.List); err != nil {
 		c.apiFailed(w, r, "Dead letters", err)
 		return
 	}
 	if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/dlq/stats", nil, &d.Stats); err == nil {
-		for t := range d.Stats.ByTarget {
-			d.Targets = append(d.Targets, t)
-		}
-		sort.Strings(d.Targets)
+		d.Targets, d.Kinds = slices.Sorted(maps.Keys(d.Stats.ByTarget)), slices.Sorted(maps.Keys(d.Stats.ByKind))
 	}
 	c.render(w, r, http.StatusOK, "deadletters", d)
 }

@@ -45,7 +45,7 @@ func (s *Server) mountDeadLetters(r chi.Router, admin func(http.Handler) http.Ha
 
 func (s *Server) handleDLQList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	req := workflows.ListRequest{Target: q.Get("target"), Fingerprint: q.Get("fingerprint")}
+	req := workflows.ListRequest{Target: q.Get("target"), Fingerprint: q.Get("fingerprint"), Kind: q.Get("kind")}
 	var err error
 	if req.Offset, err = intParam(q.Get("offset"), 0); err != nil {
 		WriteError(w, http.StatusBadRequest, "offset: "+err.Error())
