@@ -268,7 +268,7 @@ func RunStarter(ctx context.Context, cfg config.Config, log *slog.Logger) error 
 	defer rt.Close()
 	log.Info("starter listening", "http", cfg.HTTPAddr, "temporal", cfg.TemporalAddress,
 		"namespace", cfg.TemporalNamespace, "task_queue", cfg.TaskQueue)
-	return Serve(ctx, cfg.HTTPAddr, rt.WithConsole(rt.Handler(false), ""), cfg.ShutdownTimeout, log)
+	return Serve(ctx, cfg.HTTPAddr, rt.WithConsole(rt.Handler(false), cfg.TemporalUIURL), cfg.ShutdownTimeout, log)
 }
 
 // targetWarnings logs, once per target and change, what a target's

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ type Config struct {
 	TemporalTLS TemporalTLS
 	// TemporalAPIKey is sent as a gRPC bearer token (Temporal Cloud API keys).
 	TemporalAPIKey string
+	// TemporalUIURL is the Temporal Web UI the console links workflows to
+	// (worker dev with an embedded server links to its own UI).
+	TemporalUIURL string
 
 	// Embedded dev server (only when TemporalAddress is empty).
 	DataDir      string
@@ -292,6 +296,7 @@ var options = []option{
 	opt("http-addr", "HERALD_HTTP_ADDR", "127.0.0.1:8080", "address of the webhook, API, health and metrics server", str(func(c *Config) *string { return &c.HTTPAddr })),
 	opt("temporal-address", "HERALD_TEMPORAL_ADDRESS", "", "host:port of an existing Temporal frontend; empty embeds a local dev server (worker dev only)", str(func(c *Config) *string { return &c.TemporalAddress })),
 	opt("temporal-namespace", "HERALD_TEMPORAL_NAMESPACE", "default", "Temporal namespace", str(func(c *Config) *string { return &c.TemporalNamespace })),
+	opt("temporal-ui-url", "HERALD_TEMPORAL_UI_URL", "", "address of the Temporal Web UI the console links each alert's workflow to, e.g. https://temporal.example.com or https://cloud.temporal.io; empty: no links (worker dev links to its embedded UI)", str(func(c *Config) *string { return &c.TemporalUIURL })),
 	opt("task-queue", "HERALD_TASK_QUEUE", "herald", "Temporal task queue of Herald's workflows and activities", str(func(c *Config) *string { return &c.TaskQueue })),
 	switchOpt("temporal-tls", "HERALD_TEMPORAL_TLS", "connect to Temporal over TLS (on by itself when a TLS file, server name or API key is set)", boolean(func(c *Config) *bool { return &c.TemporalTLS.Enabled })),
 	opt("temporal-tls-ca", "HERALD_TEMPORAL_TLS_CA", "", "PEM file of the CA that signed the Temporal frontend's certificate (default: system roots)", str(func(c *Config) *string { return &c.TemporalTLS.CAFile })),
@@ -545,6 +550,15 @@ func (c Config) validateHTTP() []error {
 	}
 	if c.APIConcurrency < 0 {
 		errs = append(errs, errors.New("--api-concurrency must not be negative"))
+	}
+	if v := c.TemporalUIURL; v != "" {
+		u, err := url.Parse(v)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, errors.New("--temporal-ui-url must be an http or https URL such as https://temporal.example.com"))
+		case u.User != nil || u.RawQuery != "":
+			errs = append(errs, errors.New("--temporal-ui-url must not carry credentials or a query (it is shown in every alert page)"))
+		}
 	}
 	return errs
 }

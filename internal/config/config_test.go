@@ -145,6 +145,8 @@ func TestLoadErrors(t *testing.T) {
 		{"negative webhook concurrency", []string{"--webhook-concurrency=-1"}, env{}, []string{"--webhook-concurrency", "negative"}},
 		{"zero alert bytes", nil, env{"HERALD_MAX_ALERT_BYTES": "0"}, []string{"--max-alert-bytes", "positive"}},
 		{"zero alert labels", []string{"--max-alert-labels=0"}, env{}, []string{"--max-alert-labels", "positive"}},
+		{"temporal ui url without scheme", nil, env{"HERALD_TEMPORAL_UI_URL": "temporal.example.com"}, []string{"--temporal-ui-url", "http or https URL"}},
+		{"temporal ui url with credentials", []string{"--temporal-ui-url=https://u:p@temporal.example.com"}, env{}, []string{"--temporal-ui-url", "credentials"}},
 		{"admin reads without token", nil, env{"HERALD_ADMIN_READS": "true"}, []string{"--admin-reads", "HERALD_ADMIN_TOKEN"}},
 		{"several problems at once", []string{"--log-format=xml", "--routing-strategy=x"}, env{}, []string{"--log-format", "--routing-strategy"}},
 	}
@@ -172,6 +174,12 @@ func TestWebhookLimits(t *testing.T) {
 	assert.Equal(t, 3, c.WebhookConcurrency)
 	assert.Equal(t, 1000, c.MaxAlertBytes)
 	assert.Equal(t, 7, c.MaxAlertLabels)
+}
+
+func TestTemporalUIURL(t *testing.T) {
+	c, err, _ := load(t, nil, env{"HERALD_TEMPORAL_UI_URL": "https://cloud.temporal.io"})
+	require.NoError(t, err)
+	assert.Equal(t, "https://cloud.temporal.io", c.TemporalUIURL)
 }
 
 func TestLoadValidValues(t *testing.T) {

@@ -80,7 +80,7 @@ func TestWorkerAndStarterBinariesAgainstACluster(t *testing.T) {
 	common := []string{"--temporal-address", server.GetFrontendHostPort(), "--temporal-namespace", server.GetDefaultNamespace(),
 		"--task-queue", "binaries", "--targets-file", targets, "--log-level", "error"}
 	wcfg := loadConfig(t, append(common, "--http-addr", workerAddr)...)
-	scfg := loadConfig(t, append(common, "--http-addr", starterAddr)...)
+	scfg := loadConfig(t, append(common, "--http-addr", starterAddr, "--temporal-ui-url", "https://temporal.example.test")...)
 	runInBackground(t, "worker", func(ctx context.Context) error { return app.RunWorker(ctx, wcfg, discardLogger()) })
 	runInBackground(t, "starter", func(ctx context.Context) error { return app.RunStarter(ctx, scfg, discardLogger()) })
 	waitReady(t, "http://"+starterAddr)
@@ -95,6 +95,12 @@ func TestWorkerAndStarterBinariesAgainstACluster(t *testing.T) {
 		t.Fatalf("webhook = %d", resp.StatusCode)
 	}
 	eventually(t, 30*time.Second, "the worker delivers the starter's alert", func() bool { return s.count("firing") == 1 })
+	// The starter's console links the alert to its workflow in the
+	// configured Temporal Web UI.
+	link := `href="https://temporal.example.test/namespaces/` + server.GetDefaultNamespace() + `/workflows/alert-bin1/`
+	if page := getText(t, "http://"+starterAddr+"/ui/alerts/bin1"); !strings.Contains(page, link) {
+		t.Errorf("the starter's alert page lacks the Web UI link %s", link)
+	}
 	if _, err := server.GetDefaultClient().ScheduleClient().GetHandle(context.Background(), workflows.HealthScheduleIDFor("binaries")).
 		Describe(context.Background()); err != nil {
 		t.Errorf("health schedule not created by the worker: %v", err)

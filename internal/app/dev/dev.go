@@ -31,7 +31,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer ln.Close()
-	address, uiURL, visFile := cfg.TemporalAddress, "", ""
+	address, uiURL, visFile := cfg.TemporalAddress, cfg.TemporalUIURL, ""
 	if cfg.Embedded() {
 		engine := engineSettings(cfg)
 		log.Info("starting embedded Temporal server", "data_dir", cfg.DataDir, "in_memory", cfg.InMemory,
@@ -58,9 +58,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, out io.Writer
 				log.Warn("embedded temporal stop", "error", err)
 			}
 		}()
-		address, uiURL = srv.FrontendAddress(), srv.UIURL()
-		visFile = srv.VisibilityFile()
-		cfg.CodecOrigins = append(cfg.CodecOrigins, uiOrigins(uiURL)...)
+		address, visFile = srv.FrontendAddress(), srv.VisibilityFile()
+		if u := srv.UIURL(); u != "" {
+			uiURL = u
+			cfg.CodecOrigins = append(cfg.CodecOrigins, uiOrigins(uiURL)...)
+		}
 	}
 
 	rctx, cancel := context.WithCancel(ctx)
