@@ -13,6 +13,7 @@ import (
 	"encoding/base64"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,8 +34,9 @@ const (
 // DefaultSessionTTL is how long a login lasts.
 const DefaultSessionTTL = 12 * time.Hour
 
-// maxSessions bounds the sessions held (the oldest go first).
-const maxSessions = 1000
+// maxRevoked bounds the logged-out sessions a process remembers (the
+// soonest to expire go first).
+const maxRevoked = 10000
 
 // Config of the console.
 type Config struct {
@@ -60,14 +62,14 @@ type Config struct {
 type Console struct {
 	cfg    Config
 	log    *slog.Logger
-	key    []byte // CSRF token key (per process)
+	key    []byte // signs sessions and CSRF tokens (signingKey)
 	pages  map[string]*page
 	mux    *http.ServeMux
 	origin *http.CrossOriginProtection
 	now    func() time.Time
 
-	mu       sync.Mutex
-	sessions map[string]time.Time // session ID → expiry
+	mu      sync.Mutex
+	revoked map[string]time.Time // logged-out session → its expiry
 }
 
 // New builds the console handler, mounted at Prefix.
@@ -78,8 +80,8 @@ func New(cfg Config) http.Handler {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
 	}
-	c := &Console{cfg: cfg, log: cfg.Logger, key: []byte(rand.Text()), pages: parsePages(),
-		origin: http.NewCrossOriginProtection(), now: time.Now, sessions: map[string]time.Time{}}
+	c := &Console{cfg: cfg, log: cfg.Logger, key: signingKey(cfg.AdminToken), pages: parsePages(),
+		origin: http.NewCrossOriginProtection(), now: time.Now, revoked: map[string]time.Time{}}
 	m := http.NewServeMux()
 	m.Handle("GET /ui/static/", http.StripPrefix("/ui/", http.FileServerFS(staticFS())))
 	m.HandleFunc("GET /ui/{$}", c.reads(c.handleAlerts))
@@ -112,50 +114,100 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// session returns the ID of the request's live session, or "".
+// signingKey is the key sessions and CSRF tokens are signed with, derived
+// from the admin token: every starter with the same token accepts the
+// others' sessions and forms (no sticky sessions behind a load balancer),
+// and a new token ends every session. Without a token nothing needs a
+// login, and a form's token is bound to the browser's own random cookie
+// (SameSite=Strict, HttpOnly), which another site can neither read nor
+// send.
+func signingKey(adminToken string) []byte {
+	mac := hmac.New(sha256.New, []byte("herald console v1"))
+	mac.Write([]byte(adminToken))
+	return mac.Sum(nil)
+}
+
+// sign is the MAC of parts under the console's key.
+func (c *Console) sign(parts ...string) []byte {
+	mac := hmac.New(sha256.New, c.key)
+	for _, p := range parts {
+		mac.Write([]byte(p))
+		mac.Write([]byte{0})
+	}
+	return mac.Sum(nil)
+}
+
+// A session is the cookie value "<expiry unix seconds>.<random>.<MAC>":
+// signed, so any starter with the same admin token verifies it without a
+// shared store; it holds no part of the token.
+func (c *Console) newSession() string {
+	exp := strconv.FormatInt(c.now().Add(c.cfg.SessionTTL).Unix(), 10)
+	nonce := rand.Text()
+	return exp + "." + nonce + "." + base64.RawURLEncoding.EncodeToString(c.sign("session", exp, nonce))
+}
+
+// sessionExpiry checks a session value: its expiry when it is well formed,
+// signed with this key and not expired.
+func (c *Console) sessionExpiry(v string) (time.Time, bool) {
+	exp, rest, ok := strings.Cut(v, ".")
+	if !ok || len(v) > 200 {
+		return time.Time{}, false
+	}
+	nonce, mac, ok := strings.Cut(rest, ".")
+	got, err := base64.RawURLEncoding.DecodeString(mac)
+	if !ok || err != nil || !hmac.Equal(got, c.sign("session", exp, nonce)) {
+		return time.Time{}, false
+	}
+	unix, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	at := time.Unix(unix, 0)
+	return at, c.now().Before(at)
+}
+
+// session returns the request's live session, or "": signed, not expired
+// and not logged out here.
 func (c *Console) session(r *http.Request) string {
 	ck, err := r.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" {
+	if err != nil || ck.Value == "" || c.cfg.AdminToken == "" {
+		return ""
+	}
+	if _, ok := c.sessionExpiry(ck.Value); !ok {
 		return ""
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	exp, ok := c.sessions[ck.Value]
-	if !ok {
-		return ""
-	}
-	if !c.now().Before(exp) {
-		delete(c.sessions, ck.Value)
+	if _, out := c.revoked[ck.Value]; out {
 		return ""
 	}
 	return ck.Value
 }
 
-// newSession starts a session and returns its ID.
-func (c *Console) newSession() string {
-	id := rand.Text()
+// endSession remembers a logged-out session until it would have expired.
+func (c *Console) endSession(id string) {
+	exp, ok := c.sessionExpiry(id)
+	if !ok {
+		return
+	}
 	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var oldest string
-	for sid, exp := range c.sessions {
-		if !now.Before(exp) {
-			delete(c.sessions, sid)
-		} else if oldest == "" || exp.Before(c.sessions[oldest]) {
-			oldest = sid
+	for sid, e := range c.revoked {
+		if !now.Before(e) {
+			delete(c.revoked, sid)
 		}
 	}
-	if len(c.sessions) >= maxSessions {
-		delete(c.sessions, oldest)
+	for len(c.revoked) >= maxRevoked {
+		var soonest string
+		for sid, e := range c.revoked {
+			if soonest == "" || e.Before(c.revoked[soonest]) {
+				soonest = sid
+			}
+		}
+		delete(c.revoked, soonest)
 	}
-	c.sessions[id] = now.Add(c.cfg.SessionTTL)
-	return id
-}
-
-func (c *Console) endSession(id string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.sessions, id)
+	c.revoked[id] = exp
 }
 
 // admin reports whether the request may act: no admin token configured,
@@ -189,9 +241,7 @@ func (c *Console) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if bind == "s:" {
 		bind = "b:" + c.browserID(w, r)
 	}
-	mac := hmac.New(sha256.New, c.key)
-	mac.Write([]byte(bind))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(c.sign("csrf", bind))
 }
 
 // validCSRF checks the form's token and that the browser does not say the

@@ -9,9 +9,11 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/herald-alerts/herald/internal/ingest"
 	_ "github.com/herald-alerts/herald/internal/providers"
@@ -362,5 +364,72 @@ func TestDeadLetterFilters(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("dead-letters page lacks %s", want)
 		}
+	}
+}
+
+// TestSessionsAndFormsWorkAcrossReplicas: behind a load balancer a browser
+// reaches another starter on its next request. With the same admin token
+// that starter accepts the login and the form; with another token
+// neither.
+func TestSessionsAndFormsWorkAcrossReplicas(t *testing.T) {
+	a, _ := newConsole(t, adminToken, false)
+	replica, api := newConsole(t, adminToken, false)
+	rotated := New(Config{API: &fakeAPI{}, AdminToken: "another-admin-token-value", ListenAddr: "127.0.0.1:8080",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b := newBrowser(t, a)
+	b.do(http.MethodPost, "/ui/login", url.Values{"csrf": {b.csrf("/ui/login")}, "token": {adminToken}})
+	form := url.Values{"csrf": {b.csrf("/ui/dead-letters/confirm?action=replay&id=dl1")}, "id": {"dl1"}}
+
+	b.h = replica
+	if rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form); rec.Code != http.StatusOK || api.called("POST /api/v1/dlq/dl1/replay auth=yes") != 1 {
+		t.Errorf("replay on the other replica: %d with %d authenticated API replays; want 200 and 1", rec.Code, api.called("POST /api/v1/dlq/dl1/replay auth=yes"))
+	}
+	b.h = rotated
+	if rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form); rec.Code != http.StatusForbidden {
+		t.Errorf("a form signed under the old admin token: %d, want 403", rec.Code)
+	}
+	if rec := b.do(http.MethodGet, "/ui/", nil); strings.Contains(rec.Body.String(), "Log out") {
+		t.Error("a session signed under the old admin token is still logged in")
+	}
+}
+
+func TestSessionValues(t *testing.T) {
+	now := time.Date(2026, 12, 5, 3, 0, 0, 0, time.UTC)
+	c := &Console{cfg: Config{AdminToken: adminToken, SessionTTL: time.Hour}, key: signingKey(adminToken),
+		now: func() time.Time { return now }, revoked: map[string]time.Time{}}
+	id := c.newSession()
+	if strings.Contains(id, adminToken) {
+		t.Fatalf("the session value holds the token: %q", id)
+	}
+	req := func(v string) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/ui/", nil)
+		r.AddCookie(&http.Cookie{Name: sessionCookie, Value: v})
+		return r
+	}
+	exp, _, _ := strings.Cut(id, ".")
+	later := strconv.FormatInt(now.Add(48*time.Hour).Unix(), 10)
+	for _, tc := range []struct {
+		name  string
+		value string
+		at    time.Time
+		live  bool
+	}{
+		{"fresh", id, now, true},
+		{"just before expiry", id, now.Add(time.Hour - time.Second), true},
+		{"expired", id, now.Add(time.Hour), false},
+		{"expiry pushed out", later + strings.TrimPrefix(id, exp), now, false},
+		{"MAC of another", id[:len(id)-2] + "AA", now, false},
+		{"not a session", "abc", now, false},
+		{"empty parts", "..", now, false},
+	} {
+		now = tc.at
+		if got := c.session(req(tc.value)) != ""; got != tc.live {
+			t.Errorf("%s: live = %v, want %v", tc.name, got, tc.live)
+		}
+	}
+	now = now.Add(-time.Hour + time.Minute)
+	c.endSession(id)
+	if c.session(req(id)) != "" {
+		t.Error("a logged-out session is still live on the server that logged it out")
 	}
 }
