@@ -2,6 +2,7 @@ package devserver
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -20,6 +22,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log/tag"
+	"go.temporal.io/server/service/history/shard"
 )
 
 const testSA = "HeraldTestKeyword"
@@ -336,6 +339,36 @@ func TestServerLoggerDemotesExpectedWarnings(t *testing.T) {
 	l.Warn("persistence is slow")
 	if !strings.Contains(buf.String(), "level=WARN") || !strings.Contains(buf.String(), "persistence is slow") {
 		t.Errorf("another warning was not logged as a warning: %q", buf.String())
+	}
+}
+
+// A shard being acquired answers "shard status unknown" and its queue
+// readers retry: a debug line. The shard's own failure stays an error.
+func TestServerLoggerDemotesTransientShardStatus(t *testing.T) {
+	cases := []struct {
+		name string
+		log  func(l serverLogger)
+		want bool
+	}{
+		{"shard being acquired", func(l serverLogger) {
+			l.Error("Queue reader unable to retrieve tasks", tag.Error(shard.ErrShardStatusUnknown))
+		}, false},
+		{"shard not acquired", func(l serverLogger) {
+			l.Error("Couldn't acquire shard", tag.Error(serviceerror.NewUnavailable("persistence unavailable")))
+		}, true},
+		{"other reader error", func(l serverLogger) {
+			l.Error("Queue reader unable to retrieve tasks", tag.Error(errors.New("database is locked")))
+		}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var buf strings.Builder
+			l := serverLogger{out: slog.New(slog.NewTextHandler(&buf, nil)), min: slog.LevelInfo, muted: &atomic.Bool{}, starting: &atomic.Bool{}}
+			c.log(l)
+			if got := strings.Contains(buf.String(), "level=ERROR"); got != c.want {
+				t.Errorf("logged as an error: %v, want %v (%q)", got, c.want, buf.String())
+			}
+		})
 	}
 }
 

@@ -36,6 +36,15 @@ var expected = []string{
 	"HTTP API port has not been set. Nexus HTTP endpoints will not be available",
 }
 
+// transient are errors the embedded server reports while it settles and
+// then retries on its own: logged at debug level. A history shard answers
+// "shard status unknown" while it is being acquired (its queue readers
+// back off and read again); a shard that cannot be acquired logs
+// "Couldn't acquire shard" or "Failed to load shard", which stay errors.
+var transient = []string{
+	"shard status unknown",
+}
+
 func (l serverLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 	if level >= slog.LevelWarn && l.expected(msg, tags) {
 		level = slog.LevelDebug
@@ -57,12 +66,16 @@ func (l serverLogger) expected(msg string, tags []tag.Tag) bool {
 			return true
 		}
 	}
-	if l.starting == nil || !l.starting.Load() {
-		return false
-	}
+	starting := l.starting != nil && l.starting.Load()
 	for _, t := range append(append([]tag.Tag(nil), l.tags...), tags...) {
-		if strings.Contains(fmt.Sprint(t.Value()), notHealthyYet) {
+		v := fmt.Sprint(t.Value())
+		if starting && strings.Contains(v, notHealthyYet) {
 			return true
+		}
+		for _, e := range transient {
+			if t.Key() == "error" && v == e {
+				return true
+			}
 		}
 	}
 	return false
