@@ -24,10 +24,11 @@ import (
 // Prefix is where the console is served.
 const Prefix = "/ui/"
 
-// Cookie names; both are scoped to Path=/ui.
+// Cookie names; all are scoped to Path=/ui.
 const (
 	sessionCookie = "herald_session"
 	browserCookie = "herald_browser"
+	flashCookie   = "herald_flash"
 	csrfField     = "csrf"
 )
 
@@ -294,6 +295,54 @@ func (c *Console) reads(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	}
+}
+
+// maxFlash bounds the text a flash cookie carries (a cookie holds 4 KB).
+const maxFlash = 1500
+
+// flash is the outcome of an action, shown once on the page it returns
+// to; Tone is "" (done) or "warn" (done, but the target failed again).
+type flash struct {
+	Text string
+	Tone string
+}
+
+// done ends an action: its outcome goes into a signed, one-minute flash
+// cookie and the browser is sent (303) to back, which shows it once.
+// Reloading that page repeats nothing.
+func (c *Console) done(w http.ResponseWriter, r *http.Request, back string, f flash) {
+	if len(f.Text) > maxFlash {
+		f.Text = strings.ToValidUTF8(f.Text[:maxFlash], "") + "…"
+	}
+	if f.Tone != "warn" {
+		f.Tone = "ok"
+	}
+	msg := base64.RawURLEncoding.EncodeToString([]byte(f.Text))
+	setCookie(w, r, flashCookie, f.Tone+"."+msg+"."+base64.RawURLEncoding.EncodeToString(c.sign("flash", f.Tone, msg)), 60)
+	http.Redirect(w, r, back, http.StatusSeeOther)
+}
+
+// takeFlash returns the outcome a redirect carried, once: the cookie is
+// deleted. A cookie not signed with this console's key shows nothing.
+func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
+	ck, err := r.Cookie(flashCookie)
+	if err != nil {
+		return nil
+	}
+	setCookie(w, r, flashCookie, "", -1)
+	parts := strings.Split(ck.Value, ".")
+	if len(parts) != 3 {
+		return nil
+	}
+	got, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || !hmac.Equal(got, c.sign("flash", parts[0], parts[1])) {
+		return nil
+	}
+	text, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil
+	}
+	return &flash{Text: string(text), Tone: parts[0]}
 }
 
 func (c *Console) needLogin(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -28,6 +29,8 @@ type fakeAPI struct {
 	mu      sync.Mutex
 	calls   []string // "METHOD path auth=yes|no"
 	targets []ingest.TargetView
+	// replayError, when set, is the error a replay fails again with.
+	replayError string
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,6 +64,9 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body = map[string]any{"entries": []any{}, "total": 0}
 	case r.URL.Path == "/api/v1/dlq/stats":
 		body = map[string]any{"total": 0, "byTarget": map[string]int{"pager": 2}, "byKind": map[string]int{"timeout": 1, "http_5xx": 1}}
+	case strings.HasSuffix(r.URL.Path, "/replay") && f.replayError != "":
+		w.WriteHeader(http.StatusBadGateway)
+		body = map[string]any{"id": "dl1", "delivered": false, "attempts": 1, "error": f.replayError}
 	case strings.HasSuffix(r.URL.Path, "/replay"):
 		body = map[string]any{"id": "dl1", "delivered": true, "attempts": 1}
 	default:
@@ -184,7 +190,7 @@ func TestCSRFRefusesPostsWithoutTheRightToken(t *testing.T) {
 		{"no token", "", http.StatusForbidden},
 		{"wrong token", "AAAA" + good[4:], http.StatusForbidden},
 		{"another browser's token", other, http.StatusForbidden},
-		{"right token", good, http.StatusOK},
+		{"right token", good, http.StatusSeeOther},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := api.called("POST /api/v1/dlq/dl1/replay")
@@ -197,7 +203,7 @@ func TestCSRFRefusesPostsWithoutTheRightToken(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
 			}
 			reached := api.called("POST /api/v1/dlq/dl1/replay") - before
-			if wantReach := tc.want == http.StatusOK; (reached == 1) != wantReach {
+			if wantReach := tc.want == http.StatusSeeOther; (reached == 1) != wantReach {
 				t.Errorf("replay requests that reached the API: %d (want reached=%v)", reached, wantReach)
 			}
 		})
@@ -381,8 +387,8 @@ func TestSessionsAndFormsWorkAcrossReplicas(t *testing.T) {
 	form := url.Values{"csrf": {b.csrf("/ui/dead-letters/confirm?action=replay&id=dl1")}, "id": {"dl1"}}
 
 	b.h = replica
-	if rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form); rec.Code != http.StatusOK || api.called("POST /api/v1/dlq/dl1/replay auth=yes") != 1 {
-		t.Errorf("replay on the other replica: %d with %d authenticated API replays; want 200 and 1", rec.Code, api.called("POST /api/v1/dlq/dl1/replay auth=yes"))
+	if rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form); rec.Code != http.StatusSeeOther || api.called("POST /api/v1/dlq/dl1/replay auth=yes") != 1 {
+		t.Errorf("replay on the other replica: %d with %d authenticated API replays; want 303 and 1", rec.Code, api.called("POST /api/v1/dlq/dl1/replay auth=yes"))
 	}
 	b.h = rotated
 	if rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form); rec.Code != http.StatusForbidden {
@@ -431,5 +437,61 @@ func TestSessionValues(t *testing.T) {
 	c.endSession(id)
 	if c.session(req(id)) != "" {
 		t.Error("a logged-out session is still live on the server that logged it out")
+	}
+}
+
+// An action answers with a redirect (post/redirect/get): the page it
+// returns to shows the outcome once, so a reload repeats nothing and shows
+// nothing stale; a flash cookie this console did not sign shows nothing.
+func TestActionOutcomeShownOnceAfterRedirect(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	b := newBrowser(t, h)
+	form := url.Values{"csrf": {b.csrf("/ui/dead-letters/confirm?action=replay&id=dl1")}, "id": {"dl1"}}
+	rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/ui/dead-letters" {
+		t.Fatalf("replay answered %d to %q, want 303 to /ui/dead-letters", rec.Code, rec.Header().Get("Location"))
+	}
+	ck, ok := b.cookies[flashCookie]
+	if !ok || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/ui" || ck.MaxAge <= 0 || ck.MaxAge > 60 {
+		t.Fatalf("flash cookie %+v: want HttpOnly, SameSite=Strict, Path=/ui, at most a minute", ck)
+	}
+	const want = "Dead letter dl1 was delivered (1 attempts) and removed."
+	if page := b.do(http.MethodGet, "/ui/dead-letters", nil).Body.String(); !strings.Contains(page, `id="flash"`) || !strings.Contains(page, want) {
+		t.Errorf("the page the replay returned to does not say %q", want)
+	}
+	if page := b.do(http.MethodGet, "/ui/dead-letters", nil).Body.String(); strings.Contains(page, `id="flash"`) {
+		t.Error("the outcome shows again on a reload")
+	}
+	if n := api.called("POST /api/v1/dlq/dl1/replay"); n != 1 {
+		t.Errorf("%d replays reached the API, want 1", n)
+	}
+
+	forged := *ck
+	forged.Value = "ok." + base64.RawURLEncoding.EncodeToString([]byte("Everything was delivered")) + "." + strings.Split(ck.Value, ".")[2]
+	b.cookies[flashCookie] = &forged
+	if page := b.do(http.MethodGet, "/ui/dead-letters", nil).Body.String(); strings.Contains(page, "Everything was delivered") {
+		t.Error("a flash cookie with another text under the old signature was shown")
+	}
+}
+
+// The outcome's text comes from receivers (their error bodies): it is
+// escaped, and a long one is cut to fit a cookie.
+func TestFlashEscapesAndFits(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	api.replayError = "HTTP 500: <script>alert(1)</script> " + strings.Repeat("ü", 3000)
+	b := newBrowser(t, h)
+	form := url.Values{"csrf": {b.csrf("/ui/dead-letters/confirm?action=replay&id=dl1")}, "id": {"dl1"}}
+	if rec := b.do(http.MethodPost, "/ui/dead-letters/replay", form); rec.Code != http.StatusSeeOther {
+		t.Fatalf("a replay that failed again answered %d, want 303", rec.Code)
+	}
+	if ck := b.cookies[flashCookie]; ck == nil || len(ck.String()) > 4000 {
+		t.Fatalf("flash cookie %v: want one under 4000 bytes", ck)
+	}
+	body := b.do(http.MethodGet, "/ui/dead-letters", nil).Body.String()
+	if strings.Contains(body, "<script>alert(1)") || !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+		t.Error("the outcome's text is not escaped on the page")
+	}
+	if !strings.Contains(body, `class="msg warn" id="flash"`) || !strings.Contains(body, "failed again and stays") || !strings.Contains(body, "üü…") {
+		t.Error("the cut outcome is not shown as a warning ending in …")
 	}
 }

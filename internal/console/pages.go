@@ -92,7 +92,8 @@ type view struct {
 	Nav       string
 	CSRF      string
 	LoggedIn  bool
-	NeedLogin bool // an admin token is set and there is no session
+	NeedLogin bool   // an admin token is set and there is no session
+	Flash     *flash // the outcome of the action that redirected here
 	HasToken  bool
 	Data      any
 }
@@ -100,7 +101,7 @@ type view struct {
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	sess := c.session(r) != ""
 	v := view{Title: name, Nav: name, CSRF: c.csrfToken(w, r), LoggedIn: sess, HasToken: c.cfg.AdminToken != "",
-		NeedLogin: c.cfg.AdminToken != "" && !sess, Data: data}
+		NeedLogin: c.cfg.AdminToken != "" && !sess, Flash: c.takeFlash(w, r), Data: data}
 	var buf bytes.Buffer
 	if err := c.pages[name].t.Execute(&buf, v); err != nil {
 		c.log.Error("console template", "page", name, "error", err)
@@ -345,7 +346,7 @@ func (c *Console) handleDLQAction(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := timeout(r, 5*time.Minute)
 	defer cancel()
-	var text string
+	var text, tone string
 	switch p.Action {
 	case "replay":
 		var res workflows.ReplayResult
@@ -357,7 +358,7 @@ func (c *Console) handleDLQAction(w http.ResponseWriter, r *http.Request) {
 		if res.Delivered {
 			text = fmt.Sprintf("Dead letter %s was delivered (%d attempts) and removed.", p.ID, res.Attempts)
 		} else {
-			text = fmt.Sprintf("Dead letter %s failed again and stays: %s", p.ID, res.Error)
+			text, tone = fmt.Sprintf("Dead letter %s failed again and stays: %s", p.ID, res.Error), "warn"
 		}
 	case "drop":
 		var res workflows.DropResult
@@ -378,6 +379,9 @@ func (c *Console) handleDLQAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		text = fmt.Sprintf("Replayed %d of %d: %d delivered, %d failed again.", res.Replayed, res.Total, res.Delivered, res.Replayed-res.Delivered)
+		if res.Delivered < res.Replayed {
+			tone = "warn"
+		}
 		if status == http.StatusAccepted {
 			text += " The replay is still running."
 		}
@@ -389,7 +393,7 @@ func (c *Console) handleDLQAction(w http.ResponseWriter, r *http.Request) {
 		}
 		text = fmt.Sprintf("Purged %d dead letter(s) older than %s.", res.Dropped, p.OlderThan)
 	}
-	c.render(w, r, http.StatusOK, "message", map[string]any{"Title": "Done", "Text": text, "Status": 200, "Back": "/ui/dead-letters"})
+	c.done(w, r, "/ui/dead-letters", flash{Text: text, Tone: tone})
 }
 
 func (c *Console) handleTargets(w http.ResponseWriter, r *http.Request) {
@@ -412,13 +416,13 @@ func (c *Console) handleCheck(w http.ResponseWriter, r *http.Request) {
 		c.apiFailed(w, r, "Check of "+name, err)
 		return
 	}
-	text := fmt.Sprintf("Target %s is %s.", name, res.Health.State)
+	text, tone := fmt.Sprintf("Target %s is %s.", name, res.Health.State), ""
 	if o := res.Observation; !o.At.IsZero() {
 		if o.OK {
 			text += fmt.Sprintf(" The check succeeded in %s.", time.Duration(o.Latency))
 		} else {
-			text += fmt.Sprintf(" The check failed (%s): %s", o.Class, o.Message)
+			text, tone = text+fmt.Sprintf(" The check failed (%s): %s", o.Class, o.Message), "warn"
 		}
 	}
-	c.render(w, r, http.StatusOK, "message", map[string]any{"Title": "Checked " + name, "Text": text, "Status": 200, "Back": "/ui/targets"})
+	c.done(w, r, "/ui/targets#t-"+url.PathEscape(name), flash{Text: text, Tone: tone})
 }
