@@ -35,7 +35,7 @@ const operatorUsage = `Operator commands call a running Herald's HTTP API.
 
   alerts list [--status S] [--severity S] [--name N] [--target T] [--limit N]
   alerts get FINGERPRINT
-  dlq list [--target T] [--kind K] [--older-than D] [--limit N]
+  dlq list [--target T] [--kind K] [--older-than D] [--limit N] [--offset N]
   dlq get ID
   dlq replay ID
   dlq replay-all [--target T] [--key K]
@@ -85,7 +85,7 @@ func (o *operator) commands() map[string]map[string]command {
 			"get":  {usage: "alerts get FINGERPRINT", flags: o.alertsGet, args: 1},
 		},
 		"dlq": {
-			"list":       {usage: "dlq list [--target T] [--kind K] [--older-than D] [--limit N]", flags: o.dlqList},
+			"list":       {usage: "dlq list [--target T] [--kind K] [--older-than D] [--limit N] [--offset N]", flags: o.dlqList},
 			"get":        {usage: "dlq get ID", flags: o.dlqGet, args: 1},
 			"replay":     {usage: "dlq replay ID", flags: o.dlqReplay, args: 1},
 			"replay-all": {usage: "dlq replay-all [--target T] [--key K]", flags: o.dlqReplayAll},

@@ -103,6 +103,7 @@ func (o *operator) dlqList(fs *flag.FlagSet) func(context.Context, []string) err
 	fs.StringVar(&f.Kind, "kind", "", "entries whose last failure has this error kind (http_5xx, timeout, network, ...)")
 	fs.Var(&older, "older-than", "entries whose last failure is older than this (e.g. 24h)")
 	fs.IntVar(&f.Limit, "limit", 0, "at most this many, 1-1000 (default 100)")
+	fs.IntVar(&f.Offset, "offset", 0, "skip this many matching entries (the next page)")
 	return func(ctx context.Context, _ []string) error {
 		f.OlderThan = older.d
 		list, resp, err := o.client.DeadLetters(ctx, f)
@@ -122,10 +123,24 @@ func (o *operator) dlqList(fs *flag.FlagSet) func(context.Context, []string) err
 				t.row(e.ID, e.Target, e.AlertName, e.Event, e.ErrorKind, strconv.Itoa(int(e.Attempts)), strconv.Itoa(e.Failures), o.when(e.LastFailure))
 			}
 			t.flush()
-			fmt.Fprintf(w, "\n%d shown of %d matching (%d in all)\n", len(list.Entries), list.Matched, list.Total)
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, pageFooter(list.Offset, len(list.Entries), list.Matched, list.Total))
 		})
 		return nil
 	}
+}
+
+// pageFooter says which of the matching entries a page shows, and how to
+// ask for the next page when there is one.
+func pageFooter(offset, shown, matched, total int) string {
+	if offset == 0 && shown >= matched {
+		return fmt.Sprintf("%d shown of %d matching (%d in all)", shown, matched, total)
+	}
+	s := fmt.Sprintf("entries %d-%d of %d matching (%d in all)", offset+1, offset+shown, matched, total)
+	if offset+shown < matched {
+		s += fmt.Sprintf("; the next page: --offset %d", offset+shown)
+	}
+	return s
 }
 
 func (o *operator) dlqGet(*flag.FlagSet) func(context.Context, []string) error {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,9 @@ type fakeAPI struct {
 	targets []ingest.TargetView
 	// replayError, when set, is the error a replay fails again with.
 	replayError string
+	// dlqMatched, when set, is how many dead letters match: the list
+	// answers the page its offset and limit ask for.
+	dlqMatched int
 }
 
 func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -61,7 +65,13 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"ref": map[string]any{"retry": map[string]any{}}}},
 			"workflowId": "alert-abc123", "runId": "r1", "workflowStatus": "running"}
 	case r.URL.Path == "/api/v1/dlq":
-		body = map[string]any{"entries": []any{}, "total": 0}
+		offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		entries := []any{}
+		for i := offset; i < min(offset+limit, f.dlqMatched); i++ {
+			entries = append(entries, map[string]any{"id": fmt.Sprintf("dl%d", i), "target": "pager", "fingerprint": "abc123"})
+		}
+		body = map[string]any{"entries": entries, "total": f.dlqMatched, "matched": f.dlqMatched, "offset": offset}
 	case r.URL.Path == "/api/v1/dlq/stats":
 		body = map[string]any{"total": 0, "byTarget": map[string]int{"pager": 2}, "byKind": map[string]int{"timeout": 1, "http_5xx": 1}}
 	case strings.HasSuffix(r.URL.Path, "/replay") && f.replayError != "":
@@ -493,5 +503,56 @@ func TestFlashEscapesAndFits(t *testing.T) {
 	}
 	if !strings.Contains(body, `class="msg warn" id="flash"`) || !strings.Contains(body, "failed again and stays") || !strings.Contains(body, "üü…") {
 		t.Error("the cut outcome is not shown as a warning ending in …")
+	}
+}
+
+// After an outage the dead letters run into thousands: the page lists 200
+// at a time and links the neighbouring pages, keeping the filters.
+func TestDeadLettersPages(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	api.dlqMatched = 450
+	b := newBrowser(t, h)
+	hrefRE := func(id string) *regexp.Regexp { return regexp.MustCompile(`href="([^"]*)" id="` + id + `"`) }
+	cases := []struct {
+		path              string
+		rows              int
+		shown, prev, next string
+	}{
+		{"/ui/dead-letters?target=pager", 200, "1–200 of 450", "", "/ui/dead-letters?offset=200&amp;target=pager"},
+		{"/ui/dead-letters?target=pager&offset=200", 200, "201–400 of 450", "/ui/dead-letters?target=pager", "/ui/dead-letters?offset=400&amp;target=pager"},
+		{"/ui/dead-letters?target=pager&offset=400", 50, "401–450 of 450", "/ui/dead-letters?offset=200&amp;target=pager", ""},
+		{"/ui/dead-letters?offset=900", 0, "", "/ui/dead-letters", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			rec := b.do(http.MethodGet, c.path, nil)
+			page := rec.Body.String()
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if got := strings.Count(page, `<tr id="dl-`); got != c.rows {
+				t.Errorf("%d rows, want %d", got, c.rows)
+			}
+			if c.shown != "" && !strings.Contains(page, c.shown) {
+				t.Errorf("the page does not say %q", c.shown)
+			}
+			for id, want := range map[string]string{"prev": c.prev, "next": c.next} {
+				m := hrefRE(id).FindStringSubmatch(page)
+				if got := ""; m != nil {
+					got = m[1]
+					if got != want {
+						t.Errorf("%s links to %q, want %q", id, got, want)
+					}
+				} else if want != "" {
+					t.Errorf("no %s link, want one to %q", id, want)
+				}
+			}
+		})
+	}
+	if n := api.called("GET /api/v1/dlq?limit=200&offset=200&target=pager"); n != 1 {
+		t.Errorf("the second page asked the API %d times for offset 200 of pager, want 1: %v", n, api.calls)
+	}
+	if rec := b.do(http.MethodGet, "/ui/dead-letters?offset=-1", nil); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "offset must be") {
+		t.Errorf("a negative offset answered %d, want 400 naming the offset", rec.Code)
 	}
 }

@@ -254,6 +254,43 @@ type deadLettersData struct {
 	// The filters, and the values the selects offer (from the stats).
 	Target, Kind, OlderThan string
 	Targets, Kinds          []string
+	// First and Last number the entries shown (1-based); Prev and Next
+	// are the neighbouring pages with the same filters ("" at either end).
+	First, Last int
+	Prev, Next  string
+}
+
+// page numbers the entries shown and links the neighbouring pages.
+func (d *deadLettersData) page() {
+	link := func(offset int) string {
+		q := url.Values{}
+		for k, v := range map[string]string{"target": d.Target, "kind": d.Kind, "older_than": d.OlderThan} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		if offset > 0 {
+			q.Set("offset", strconv.Itoa(offset))
+		}
+		if len(q) == 0 {
+			return "/ui/dead-letters"
+		}
+		return "/ui/dead-letters?" + q.Encode()
+	}
+	n := len(d.List.Entries)
+	if n == 0 {
+		if d.List.Offset > 0 {
+			d.Prev = link(0) // past the end: back to the first page
+		}
+		return
+	}
+	d.First, d.Last = d.List.Offset+1, d.List.Offset+n
+	if d.List.Offset > 0 {
+		d.Prev = link(max(0, d.List.Offset-dlqListLimit))
+	}
+	if d.Last < d.List.Matched {
+		d.Next = link(d.Last)
+	}
 }
 
 func (c *Console) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
@@ -263,6 +300,13 @@ func (c *Console) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 	d := deadLettersData{Target: strings.TrimSpace(in.Get("target")), Kind: strings.TrimSpace(in.Get("kind")),
 		OlderThan: strings.TrimSpace(in.Get("older_than"))}
 	q := url.Values{"limit": {strconv.Itoa(dlqListLimit)}}
+	if v := strings.TrimSpace(in.Get("offset")); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			c.message(w, r, http.StatusBadRequest, "Cannot list that", "offset must be a whole number, 0 or more")
+			return
+		}
+		q.Set("offset", v)
+	}
 	for k, v := range map[string]string{"target": d.Target, "kind": d.Kind, "older_than": d.OlderThan} {
 		if v != "" {
 			q.Set(k, v) // the API checks them and names what is wrong
@@ -275,6 +319,7 @@ func (c *Console) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 	if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/dlq/stats", nil, &d.Stats); err == nil {
 		d.Targets, d.Kinds = slices.Sorted(maps.Keys(d.Stats.ByTarget)), slices.Sorted(maps.Keys(d.Stats.ByKind))
 	}
+	d.page()
 	c.render(w, r, http.StatusOK, "deadletters", d)
 }
 
