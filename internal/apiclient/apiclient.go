@@ -182,12 +182,14 @@ type AlertFilter struct {
 	Status, Severity, Name, Target, Fingerprint string
 	// Limit is 1-1000; 0 is the server's default (100).
 	Limit int
+	// PageToken is an earlier answer's NextPageToken: the next page.
+	PageToken string
 }
 
 func (f AlertFilter) query() url.Values {
 	q := url.Values{}
 	for k, v := range map[string]string{"status": f.Status, "severity": f.Severity, "name": f.Name,
-		"target": f.Target, "fingerprint": f.Fingerprint} {
+		"target": f.Target, "fingerprint": f.Fingerprint, "page_token": f.PageToken} {
 		if v != "" {
 			q.Set(k, v)
 		}

@@ -33,7 +33,7 @@ const DefaultAPIURL = "http://127.0.0.1:8080"
 
 const operatorUsage = `Operator commands call a running Herald's HTTP API.
 
-  alerts list [--status S] [--severity S] [--name N] [--target T] [--limit N]
+  alerts list [--status S] [--severity S] [--name N] [--target T] [--limit N] [--page-token P]
   alerts get FINGERPRINT
   dlq list [--target T] [--kind K] [--older-than D] [--limit N] [--offset N]
   dlq get ID
@@ -81,7 +81,7 @@ type command struct {
 func (o *operator) commands() map[string]map[string]command {
 	return map[string]map[string]command{
 		"alerts": {
-			"list": {usage: "alerts list [--status S] [--severity S] [--name N] [--target T] [--limit N]", flags: o.alertsList},
+			"list": {usage: "alerts list [--status S] [--severity S] [--name N] [--target T] [--limit N] [--page-token P]", flags: o.alertsList},
 			"get":  {usage: "alerts get FINGERPRINT", flags: o.alertsGet, args: 1},
 		},
 		"dlq": {

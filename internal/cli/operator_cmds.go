@@ -27,6 +27,7 @@ func (o *operator) alertsList(fs *flag.FlagSet) func(context.Context, []string) 
 	fs.StringVar(&f.Name, "name", "", "alertname")
 	fs.StringVar(&f.Target, "target", "", "alerts whose current episode went to this target")
 	fs.IntVar(&f.Limit, "limit", 0, "at most this many, 1-1000 (default 100)")
+	fs.StringVar(&f.PageToken, "page-token", "", "the next page, as the previous page's last line names it")
 	return func(ctx context.Context, _ []string) error {
 		list, resp, err := o.client.Alerts(ctx, f)
 		if err != nil {
@@ -42,6 +43,9 @@ func (o *operator) alertsList(fs *flag.FlagSet) func(context.Context, []string) 
 				t.row(a.Fingerprint, a.Name, a.Severity, a.Status, strings.Join(a.Targets, ","), a.WorkflowStatus, o.when(a.StartedAt))
 			}
 			t.flush()
+			if list.NextPageToken != "" {
+				fmt.Fprintf(w, "\nmore match; the next page: --page-token %s\n", list.NextPageToken)
+			}
 		})
 		return nil
 	}

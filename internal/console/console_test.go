@@ -57,7 +57,15 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Path == "/api/v1/targets":
 		body = map[string]any{"targets": f.targets, "problems": []any{}}
 	case r.URL.Path == "/api/v1/alerts":
-		body = map[string]any{"alerts": []any{map[string]any{"fingerprint": "abc123", "name": "<b>Disk</b>", "status": "firing", "targets": []string{"t1"}}}}
+		// 450 alerts match (300 firing, 150 resolved) in two pages: the
+		// first names the second as "p2".
+		matched := map[string]int{"": 450, "firing": 300, "resolved": 150}[r.URL.Query().Get("status")]
+		list := map[string]any{"matched": matched,
+			"alerts": []any{map[string]any{"fingerprint": "abc123", "name": "<b>Disk</b>", "status": "firing", "targets": []string{"t1"}}}}
+		if r.URL.Query().Get("page_token") == "" {
+			list["nextPageToken"] = "p2"
+		}
+		body = list
 	case strings.HasPrefix(r.URL.Path, "/api/v1/alerts/"):
 		body = map[string]any{"fingerprint": "abc123", "name": "Disk", "status": "firing",
 			"alert": map[string]any{"labels": map[string]string{"alertname": "Disk", "evil": "<script>alert(1)</script>"}},
@@ -554,5 +562,30 @@ func TestDeadLettersPages(t *testing.T) {
 	}
 	if rec := b.do(http.MethodGet, "/ui/dead-letters?offset=-1", nil); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "offset must be") {
 		t.Errorf("a negative offset answered %d, want 400 naming the offset", rec.Code)
+	}
+}
+
+// The alerts page counts every matching alert by status (not only the
+// page's), and links the next, older page and back to the newest with
+// the filters kept.
+func TestAlertsPagesAndCounts(t *testing.T) {
+	h, api := newConsole(t, "", false)
+	b := newBrowser(t, h)
+	page := b.do(http.MethodGet, "/ui/?target=t1", nil).Body.String()
+	for _, want := range []string{`firing</span> 300`, `resolved</span> 150`, `1 of 450 matching alerts.`,
+		`href="/ui/?page_token=p2&amp;target=t1" id="next"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the first page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, `id="newest"`) {
+		t.Error("the first page links to the newest")
+	}
+	page = b.do(http.MethodGet, "/ui/?page_token=p2&target=t1", nil).Body.String()
+	if !strings.Contains(page, `href="/ui/?target=t1" id="newest"`) || strings.Contains(page, `id="next"`) {
+		t.Error("the last page does not link back to the newest alone")
+	}
+	if n := api.called("GET /api/v1/alerts?limit=200&page_token=p2&target=t1"); n != 1 {
+		t.Errorf("the second page asked the API %d times for page p2, want 1: %v", n, api.calls)
 	}
 }

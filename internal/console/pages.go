@@ -144,11 +144,19 @@ type alertsData struct {
 	Mode      ingest.ModeState
 	Unhealthy []ingest.TargetView
 	Alerts    []ingest.AlertSummary
-	Counts    [][2]string
-	Capped    bool
-	Filter    map[string]string
-	Error     string
+	// Matched counts the alerts the filters match on all pages; Counts
+	// are by status over the other filters.
+	Matched int64
+	Counts  [][2]string
+	Filter  map[string]string
+	// Newest (on a later page) and Next link the first and the next page
+	// with the same filters.
+	Newest, Next string
+	Error        string
 }
+
+// alertStatuses are the statuses the alerts page counts.
+var alertStatuses = []string{"firing", "resolved"}
 
 func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := timeout(r, 15*time.Second)
@@ -166,16 +174,21 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	q := url.Values{"limit": {strconv.Itoa(alertListLimit)}}
+	filters := url.Values{}
 	for _, k := range []string{"status", "severity", "name", "target"} {
 		if v := strings.TrimSpace(r.URL.Query().Get(k)); v != "" {
-			q.Set(k, v)
+			filters.Set(k, v)
 			d.Filter[k] = v
 		}
 	}
-	var list struct {
-		Alerts []ingest.AlertSummary `json:"alerts"`
+	q := maps.Clone(filters)
+	q.Set("limit", strconv.Itoa(alertListLimit))
+	token := r.URL.Query().Get("page_token")
+	if token != "" {
+		q.Set("page_token", token)
+		d.Newest = alertsPage(filters, "")
 	}
+	var list ingest.AlertList
 	if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/alerts", q, &list); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
@@ -186,28 +199,34 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		c.apiFailed(w, r, "Alert list", err)
 		return
 	}
-	d.Alerts, d.Capped = list.Alerts, len(list.Alerts) >= alertListLimit
+	d.Alerts, d.Matched = list.Alerts, list.Matched
 	sort.SliceStable(d.Alerts, func(i, j int) bool { return d.Alerts[i].StartedAt.After(d.Alerts[j].StartedAt) })
-	// Counts by status over the other filters (all statuses).
-	counted := list.Alerts
-	if q.Has("status") {
-		q.Del("status")
-		var all struct {
-			Alerts []ingest.AlertSummary `json:"alerts"`
+	if list.NextPageToken != "" {
+		d.Next = alertsPage(filters, list.NextPageToken)
+	}
+	// Counts by status over the other filters, on all pages.
+	for _, st := range alertStatuses {
+		cq := maps.Clone(filters)
+		cq.Set("status", st)
+		cq.Set("limit", "1")
+		var n ingest.AlertList
+		if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/alerts", cq, &n); err == nil && n.Matched > 0 {
+			d.Counts = append(d.Counts, [2]string{st, strconv.FormatInt(n.Matched, 10)})
 		}
-		if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/alerts", q, &all); err == nil {
-			counted = all.Alerts
-		}
 	}
-	byStatus := map[string]int{}
-	for _, a := range counted {
-		byStatus[a.Status]++
-	}
-	for st, n := range byStatus {
-		d.Counts = append(d.Counts, [2]string{st, strconv.Itoa(n)})
-	}
-	sort.Slice(d.Counts, func(i, j int) bool { return d.Counts[i][0] < d.Counts[j][0] })
 	c.render(w, r, http.StatusOK, "alerts", d)
+}
+
+// alertsPage is the alerts page with filters, at page token (or the first).
+func alertsPage(filters url.Values, token string) string {
+	q := maps.Clone(filters)
+	if token != "" {
+		q.Set("page_token", token)
+	}
+	if len(q) == 0 {
+		return Prefix
+	}
+	return Prefix + "?" + q.Encode()
 }
 
 var fingerprintRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)

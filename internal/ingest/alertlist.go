@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -31,11 +32,18 @@ type AlertSummary struct {
 }
 
 // AlertList is the answer of GET /api/v1/alerts: the visibility query it
-// ran and the alerts found.
+// ran and the alerts found. NextPageToken, when set, asks for the next
+// (older) page as page_token with the same filters.
 type AlertList struct {
-	Query  string         `json:"query"`
-	Alerts []AlertSummary `json:"alerts"`
+	Query string `json:"query"`
+	// Matched counts every alert the filters match, on all pages.
+	Matched       int64          `json:"matched"`
+	Alerts        []AlertSummary `json:"alerts"`
+	NextPageToken string         `json:"nextPageToken,omitempty"`
 }
+
+// maxPageToken bounds the page_token parameter.
+const maxPageToken = 4096
 
 var filterValueRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,200}$`)
 
@@ -48,7 +56,7 @@ var alertFilters = []struct{ param, attr string }{
 	{"fingerprint", contract.AttrFingerprint.GetName()},
 }
 
-// handleAlertList answers GET /api/v1/alerts?status=&severity=&name=&target=&fingerprint=&limit=
+// handleAlertList answers GET /api/v1/alerts?status=&severity=&name=&target=&fingerprint=&limit=&page_token=
 // from Temporal's visibility store (the same search the Web UI runs).
 func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 	query, limit, err := alertListQuery(r.URL.Query())
@@ -56,16 +64,36 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	token, err := pageToken(r.URL.Query().Get("page_token"))
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error())
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
 	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Namespace: s.cfg.Namespace, Query: query, PageSize: int32(limit),
+		Namespace: s.cfg.Namespace, Query: query, PageSize: int32(limit), NextPageToken: token,
 	})
 	if err != nil {
+		if token != nil && s.listWorksWithoutToken(ctx, query) {
+			// Visibility stores answer a token they cannot read with
+			// errors of their own (a JSON error, even "unavailable"):
+			// the same query without it working says the token is bad.
+			WriteError(w, http.StatusBadRequest, errBadPageToken.Error())
+			return
+		}
 		s.temporalError(w, "alert list", err)
 		return
 	}
-	out := AlertList{Query: query, Alerts: []AlertSummary{}}
+	count, err := s.cfg.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: s.cfg.Namespace, Query: query})
+	if err != nil {
+		s.temporalError(w, "alert count", err)
+		return
+	}
+	out := AlertList{Query: query, Matched: count.GetCount(), Alerts: []AlertSummary{}}
+	if next := resp.GetNextPageToken(); len(next) > 0 {
+		out.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
+	}
 	for _, ex := range resp.GetExecutions() {
 		fields := ex.GetSearchAttributes().GetIndexedFields()
 		a := AlertSummary{
@@ -113,6 +141,29 @@ func alertListQuery(q url.Values) (query string, limit int, err error) {
 		return "", 0, errors.New("limit must be 1-1000")
 	}
 	return strings.Join(clauses, " AND "), limit, nil
+}
+
+// listWorksWithoutToken reports whether the visibility query answers when
+// asked for its first page.
+func (s *Server) listWorksWithoutToken(ctx context.Context, query string) bool {
+	_, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.cfg.Namespace, Query: query, PageSize: 1,
+	})
+	return err == nil
+}
+
+var errBadPageToken = errors.New("page_token: not a token from an earlier answer of this list")
+
+// pageToken decodes page_token: the nextPageToken of an earlier answer.
+func pageToken(v string) ([]byte, error) {
+	if v == "" {
+		return nil, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(v) > maxPageToken || len(b) == 0 {
+		return nil, errBadPageToken
+	}
+	return b, nil
 }
 
 // quoteQueryValue quotes v as a string literal of Temporal's visibility

@@ -81,6 +81,10 @@ func (f *fakeClient) ListWorkflow(context.Context, *workflowservice.ListWorkflow
 	return &workflowservice.ListWorkflowExecutionsResponse{}, nil
 }
 
+func (f *fakeClient) CountWorkflow(context.Context, *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	return &workflowservice.CountWorkflowExecutionsResponse{}, nil
+}
+
 func (f *fakeClient) QueryWorkflow(_ context.Context, _, _ string, name string, args ...any) (converter.EncodedValue, error) {
 	if f.query == nil {
 		return nil, serviceerror.NewNotFound("no such workflow")

@@ -218,6 +218,10 @@ func TestConsoleInChromium(t *testing.T) {
 		if got := chromeText(t, ctx, "#alerts"); !strings.Contains(got, fp) || !strings.Contains(got, "firing") {
 			t.Errorf("alert list: %q, want %s firing", got, fp)
 		}
+		// The counts come from visibility's count of all matching alerts.
+		if got := chromeText(t, ctx, ".counts"); got != "firing 1" {
+			t.Errorf("counts by status read %q, want \"firing 1\"", got)
+		}
 		shot("alerts")
 	})
 

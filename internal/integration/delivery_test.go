@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,41 @@ func TestWebhookReachesEveryTargetExactlyOnce(t *testing.T) {
 	}
 	if code := h.get("/api/v1/alerts?status=fir'ing", nil); code != 400 {
 		t.Errorf("quote in filter = %d, want 400", code)
+	}
+	// The list pages: 4, 4 and 2 alerts, each page's token asking for the
+	// next one, every alert once; a token not from an answer is a 400.
+	seen := map[string]int{}
+	var sizes []int
+	for token, pages := "", 0; pages == 0 || token != ""; pages++ {
+		var page ingest.AlertList
+		path := "/api/v1/alerts?status=firing&target=t1&name=HighLatency&limit=4"
+		if token != "" {
+			path += "&page_token=" + url.QueryEscape(token)
+		}
+		if code := h.get(path, &page); code != 200 || pages > 5 {
+			t.Fatalf("page %d: status %d after %d pages", pages+1, code, pages)
+		}
+		if page.Matched != 10 {
+			t.Errorf("page %d says %d alerts match, want 10", pages+1, page.Matched)
+		}
+		sizes = append(sizes, len(page.Alerts))
+		for _, a := range page.Alerts {
+			seen[a.Fingerprint]++
+		}
+		token = page.NextPageToken
+	}
+	if len(seen) != 10 || !slices.Equal(sizes[:3], []int{4, 4, 2}) || len(sizes) > 4 || (len(sizes) == 4 && sizes[3] != 0) {
+		t.Errorf("paging by 4 gave pages %v and %d distinct alerts, want 4, 4, 2 and 10", sizes, len(seen))
+	}
+	for fp, n := range seen {
+		if n != 1 {
+			t.Errorf("alert %s listed on %d pages, want 1", fp, n)
+		}
+	}
+	for _, bad := range []string{"not*base64", "AAAA"} {
+		if code := h.get("/api/v1/alerts?page_token="+url.QueryEscape(bad), nil); code != 400 {
+			t.Errorf("page_token %q = %d, want 400", bad, code)
+		}
 	}
 	// Each alert is its own workflow whose state names every target.
 	code, v := h.alertState("a03")
