@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -64,7 +66,7 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	token, err := pageToken(r.URL.Query().Get("page_token"))
+	token, err := decodePageToken(query, r.URL.Query().Get("page_token"))
 	if err != nil {
 		WriteError(w, http.StatusBadRequest, err.Error())
 		return
@@ -92,7 +94,7 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := AlertList{Query: query, Matched: count.GetCount(), Alerts: []AlertSummary{}}
 	if next := resp.GetNextPageToken(); len(next) > 0 {
-		out.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
+		out.NextPageToken = encodePageToken(query, next)
 	}
 	for _, ex := range resp.GetExecutions() {
 		fields := ex.GetSearchAttributes().GetIndexedFields()
@@ -152,18 +154,39 @@ func (s *Server) listWorksWithoutToken(ctx context.Context, query string) bool {
 	return err == nil
 }
 
-var errBadPageToken = errors.New("page_token: not a token from an earlier answer of this list")
+var errBadPageToken = errors.New("page_token: not a token from an earlier answer of this list with the same filters")
 
-// pageToken decodes page_token: the nextPageToken of an earlier answer.
-func pageToken(v string) ([]byte, error) {
+// A page token is visibility's own token behind a check of the query it
+// pages: a token cut short, made up, or used with other filters is a 400
+// here, before the visibility store sees it (stores answer such tokens
+// with server errors of their own).
+const pageTokenCheck = 8
+
+func pageTokenSum(query string, raw []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("herald alert list page\x00" + query + "\x00"))
+	h.Write(raw)
+	return h.Sum(nil)[:pageTokenCheck]
+}
+
+func encodePageToken(query string, raw []byte) string {
+	return base64.RawURLEncoding.EncodeToString(append(pageTokenSum(query, raw), raw...))
+}
+
+// decodePageToken returns visibility's token in page_token v (nil for "").
+func decodePageToken(query, v string) ([]byte, error) {
 	if v == "" {
 		return nil, nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil || len(v) > maxPageToken || len(b) == 0 {
+	if err != nil || len(v) > maxPageToken || len(b) <= pageTokenCheck {
 		return nil, errBadPageToken
 	}
-	return b, nil
+	raw := b[pageTokenCheck:]
+	if !bytes.Equal(b[:pageTokenCheck], pageTokenSum(query, raw)) {
+		return nil, errBadPageToken
+	}
+	return raw, nil
 }
 
 // quoteQueryValue quotes v as a string literal of Temporal's visibility

@@ -168,3 +168,32 @@ func FuzzAlertListQuery(f *testing.F) {
 		}
 	})
 }
+
+func TestPageTokens(t *testing.T) {
+	const query = "WorkflowType = 'AlertWorkflow'"
+	raw := []byte(`{"RunID":"r1"}`)
+	good := encodePageToken(query, raw)
+	for _, c := range []struct {
+		name, query, token string
+		want               []byte
+		bad                bool
+	}{
+		{name: "none", query: query, token: ""},
+		{name: "issued", query: query, token: good, want: raw},
+		{name: "another query", query: query + " AND HeraldStatus = 'firing'", token: good, bad: true},
+		{name: "cut short", query: query, token: good[:len(good)-2], bad: true},
+		{name: "checksum only", query: query, token: good[:11], bad: true},
+		{name: "not base64", query: query, token: "a*b", bad: true},
+		{name: "too long", query: query, token: encodePageToken(query, make([]byte, maxPageToken)), bad: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := decodePageToken(c.query, c.token)
+			if c.bad {
+				assert.ErrorIs(t, err, errBadPageToken)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.want, got)
+		})
+	}
+}

@@ -110,9 +110,19 @@ func TestWebhookReachesEveryTargetExactlyOnce(t *testing.T) {
 			t.Errorf("alert %s listed on %d pages, want 1", fp, n)
 		}
 	}
-	for _, bad := range []string{"not*base64", "AAAA"} {
-		if code := h.get("/api/v1/alerts?page_token="+url.QueryEscape(bad), nil); code != 400 {
-			t.Errorf("page_token %q = %d, want 400", bad, code)
+	var first ingest.AlertList
+	if code := h.get("/api/v1/alerts?status=firing&target=t1&name=HighLatency&limit=4", &first); code != 200 || first.NextPageToken == "" {
+		t.Fatalf("first page: %d, next token %q", code, first.NextPageToken)
+	}
+	for path, why := range map[string]string{
+		"page_token=not*base64":   "not base64",
+		"page_token=AAAAAAAAAAAA": "made up",
+		"page_token=" + url.QueryEscape(first.NextPageToken[:len(first.NextPageToken)-4]):                                 "cut short",
+		"status=resolved&limit=4&page_token=" + url.QueryEscape(first.NextPageToken):                                      "other filters",
+		"status=firing&target=t1&name=HighLatency&limit=4&page_token=" + url.QueryEscape(otherFirst(first.NextPageToken)): "changed",
+	} {
+		if code := h.get("/api/v1/alerts?"+path, nil); code != 400 {
+			t.Errorf("a page token %s = %d, want 400", why, code)
 		}
 	}
 	// Each alert is its own workflow whose state names every target.
@@ -399,4 +409,12 @@ func getText(t *testing.T, url string) string {
 		t.Fatalf("GET %s = %d (%v): %s", url, resp.StatusCode, err, b)
 	}
 	return string(b)
+}
+
+// otherFirst changes the first character of a base64url token.
+func otherFirst(token string) string {
+	if token[0] == 'x' {
+		return "y" + token[1:]
+	}
+	return "x" + token[1:]
 }
