@@ -52,6 +52,8 @@ type HealthStore struct {
 	// deliveries would otherwise queue hundreds of queries on it).
 	inflight chan struct{}
 	lastErr  error
+	// mustFetch makes the next read wait for a fresh query (Invalidate).
+	mustFetch bool
 }
 
 // Record signals observations into the health state workflow, starting it
@@ -69,12 +71,19 @@ func (h *HealthStore) Record(ctx context.Context, obs []health.Observation) erro
 		return fmt.Errorf("signal health state: %w", err)
 	}
 	h.mu.Lock()
-	h.fetched = time.Time{} // next read sees the new state
+	h.fetched = time.Time{} // the next read refreshes the cache
 	h.mu.Unlock()
 	return nil
 }
 
-// All returns the health of every observed target (cached).
+// refreshTimeout bounds a background refresh of the health cache.
+const refreshTimeout = 30 * time.Second
+
+// All returns the health of every observed target (cached). A cache past
+// its TTL, or dropped by Record, is still answered at once while one
+// refresh runs behind it: deliveries never wait on the health workflow's
+// query, which under a storm of observation signals can take seconds.
+// Only the first read, and the first after Invalidate, wait for the query.
 func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error) {
 	ttl := h.CacheTTL
 	if ttl <= 0 {
@@ -82,8 +91,16 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 	}
 	for {
 		h.mu.Lock()
-		if h.cached != nil && time.Since(h.fetched) < ttl {
+		if h.cached != nil && !h.mustFetch {
 			c := h.cached
+			if time.Since(h.fetched) >= ttl && h.inflight == nil {
+				done := h.beginFetchLocked()
+				go func() {
+					rctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+					defer cancel()
+					_, _ = h.endFetch(rctx, done)
+				}()
+			}
 			h.mu.Unlock()
 			return c, nil
 		}
@@ -95,7 +112,7 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 				return nil, fmt.Errorf("query health state: %w", ctx.Err())
 			}
 			h.mu.Lock()
-			c, err, fresh := h.cached, h.lastErr, time.Since(h.fetched) < ttl
+			c, err, fresh := h.cached, h.lastErr, !h.mustFetch && time.Since(h.fetched) < ttl
 			h.mu.Unlock()
 			if err != nil && c != nil {
 				// The shared fetch failed: the last known state is better
@@ -110,23 +127,40 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 			}
 			continue
 		}
-		done := make(chan struct{})
-		h.inflight = done
+		done := h.beginFetchLocked()
 		h.mu.Unlock()
-		out, err := h.fetch(ctx)
-		h.mu.Lock()
-		h.inflight, h.lastErr = nil, err
-		if err == nil {
-			h.cached, h.fetched = out, time.Now()
-		}
-		stale := h.cached
-		h.mu.Unlock()
-		close(done)
-		if err != nil && stale != nil {
-			return stale, nil
+		out, err := h.endFetch(ctx, done)
+		if err != nil {
+			h.mu.Lock()
+			stale := h.cached
+			h.mu.Unlock()
+			if stale != nil {
+				return stale, nil
+			}
 		}
 		return out, err
 	}
+}
+
+// beginFetchLocked marks a fetch as running; h.mu is held.
+func (h *HealthStore) beginFetchLocked() chan struct{} {
+	done := make(chan struct{})
+	h.inflight, h.mustFetch = done, false
+	return done
+}
+
+// endFetch runs the fetch begun with done and publishes its result to the
+// readers waiting on done.
+func (h *HealthStore) endFetch(ctx context.Context, done chan struct{}) (map[string]health.Status, error) {
+	out, err := h.fetch(ctx)
+	h.mu.Lock()
+	h.inflight, h.lastErr = nil, err
+	if err == nil {
+		h.cached, h.fetched = out, time.Now()
+	}
+	h.mu.Unlock()
+	close(done)
+	return out, err
 }
 
 // fetch queries the health state workflow.
@@ -151,10 +185,11 @@ func (h *HealthStore) fetch(ctx context.Context) (map[string]health.Status, erro
 	return out, nil
 }
 
-// Invalidate drops the read cache.
+// Invalidate makes the next read wait for a fresh query (a check that
+// must show its own observation).
 func (h *HealthStore) Invalidate() {
 	h.mu.Lock()
-	h.fetched = time.Time{}
+	h.fetched, h.mustFetch = time.Time{}, true
 	h.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"github.com/herald-alerts/herald/internal/publish/slack"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -419,11 +420,63 @@ func TestHealthStoreAll(t *testing.T) {
 	})
 }
 
+// A storm of deliveries keeps the health workflow busy with observation
+// signals, so its query can take seconds: a stale cache answers at once
+// while one refresh runs behind it, and only Invalidate (a check that
+// must show its own result) waits for the query.
+func TestHealthStoreServesStaleWhileRefreshing(t *testing.T) {
+	c := &mocks.Client{}
+	release := make(chan struct{})
+	var queries atomic.Int32
+	c.On("QueryWorkflow", mock.Anything, "herald-health", "", "health").
+		Run(func(mock.Arguments) { queries.Add(1) }).
+		Return(statusValue(t, health.Status{Target: "a", State: health.StateHealthy}), nil).Once()
+	c.On("QueryWorkflow", mock.Anything, "herald-health", "", "health").
+		Run(func(mock.Arguments) { queries.Add(1); <-release }).
+		Return(statusValue(t, health.Status{Target: "a", State: health.StateUnhealthy}), nil)
+	s := &activities.HealthStore{Client: c, WorkflowID: "herald-health", CacheTTL: time.Millisecond}
+	all, err := s.All(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, health.StateHealthy, all["a"].State)
+	time.Sleep(2 * time.Millisecond) // past the TTL
+
+	// Twenty readers while the refresh hangs: all answer from the cache,
+	// and only one query runs.
+	for range 20 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		all, err := s.All(ctx)
+		cancel()
+		require.NoError(t, err)
+		assert.Equal(t, health.StateHealthy, all["a"].State)
+	}
+	require.Eventually(t, func() bool { return queries.Load() == 2 }, 5*time.Second, time.Millisecond, "no refresh behind the stale cache")
+	for range 5 {
+		_, err := s.All(context.Background())
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int32(2), queries.Load(), "queries while the refresh hangs, want the one refresh")
+
+	close(release)
+	require.Eventually(t, func() bool {
+		all, err := s.All(context.Background())
+		return err == nil && all["a"].State == health.StateUnhealthy
+	}, 5*time.Second, time.Millisecond, "the refresh never reached the cache")
+
+	// Invalidate: the next read waits for its own query.
+	s.Invalidate()
+	n := queries.Load()
+	_, err = s.All(context.Background())
+	require.NoError(t, err)
+	assert.Greater(t, queries.Load(), n, "a read after Invalidate did not query")
+}
+
 func TestHealthStoreRecord(t *testing.T) {
 	obs := []health.Observation{{Target: "a", OK: true, Source: health.SourceProbe}}
 	t.Run("signal with start, then a fresh read", func(t *testing.T) {
 		c := &mocks.Client{}
-		c.On("QueryWorkflow", mock.Anything, "herald-health", "", "health").Return(statusValue(t), nil)
+		var queries atomic.Int32
+		c.On("QueryWorkflow", mock.Anything, "herald-health", "", "health").
+			Run(func(mock.Arguments) { queries.Add(1) }).Return(statusValue(t), nil)
 		c.On("SignalWithStartWorkflow", mock.Anything, "herald-health", "observe", obs, mock.Anything, "HealthStateWorkflow", mock.Anything).
 			Return(&mocks.WorkflowRun{}, nil).Once()
 		s := &activities.HealthStore{Client: c, WorkflowID: "herald-health", TaskQueue: "herald-q", CacheTTL: time.Hour,
@@ -442,10 +495,13 @@ func TestHealthStoreRecord(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, string(data), `"unhealthyAfter":5`)
 
-		// The cache was dropped: the next read queries again.
+		// The cache is stale: the next read answers from it and queries
+		// again behind it.
 		_, err = s.All(context.Background())
 		require.NoError(t, err)
-		c.AssertNumberOfCalls(t, "QueryWorkflow", 2)
+		require.Eventually(t, func() bool {
+			return queries.Load() == 2
+		}, 5*time.Second, time.Millisecond, "no refresh after the observations were recorded")
 	})
 	t.Run("nothing to record", func(t *testing.T) {
 		c := &mocks.Client{}
