@@ -41,8 +41,10 @@ type HealthStore struct {
 	TaskQueue  string
 	WorkflowID string
 	Policy     health.Policy
-	// CacheTTL of reads (default 5s).
+	// CacheTTL of reads (default 5s); MaxStale bounds the age of a cache
+	// answered while it is refreshed (default 30s).
 	CacheTTL time.Duration
+	MaxStale time.Duration
 
 	mu      sync.Mutex
 	cached  map[string]health.Status
@@ -52,8 +54,9 @@ type HealthStore struct {
 	// deliveries would otherwise queue hundreds of queries on it).
 	inflight chan struct{}
 	lastErr  error
-	// mustFetch makes the next read wait for a fresh query (Invalidate).
-	mustFetch bool
+	// mustFetch makes the next read wait for a fresh query (Invalidate);
+	// stale makes it refresh behind the cache (Record).
+	mustFetch, stale bool
 }
 
 // Record signals observations into the health state workflow, starting it
@@ -71,7 +74,7 @@ func (h *HealthStore) Record(ctx context.Context, obs []health.Observation) erro
 		return fmt.Errorf("signal health state: %w", err)
 	}
 	h.mu.Lock()
-	h.fetched = time.Time{} // the next read refreshes the cache
+	h.stale = true // the next read refreshes the cache
 	h.mu.Unlock()
 	return nil
 }
@@ -80,20 +83,24 @@ func (h *HealthStore) Record(ctx context.Context, obs []health.Observation) erro
 const refreshTimeout = 30 * time.Second
 
 // All returns the health of every observed target (cached). A cache past
-// its TTL, or dropped by Record, is still answered at once while one
-// refresh runs behind it: deliveries never wait on the health workflow's
-// query, which under a storm of observation signals can take seconds.
-// Only the first read, and the first after Invalidate, wait for the query.
+// its TTL, or marked stale by Record, is still answered at once while one
+// query refreshes it behind: deliveries do not wait on the health
+// workflow's query, which under a storm of observation signals can take
+// seconds. A cache older than MaxStale (after an idle spell), the first
+// read, and the first after Invalidate wait for the query.
 func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error) {
-	ttl := h.CacheTTL
+	ttl, maxStale := h.CacheTTL, h.MaxStale
 	if ttl <= 0 {
 		ttl = 5 * time.Second
 	}
+	if maxStale <= 0 {
+		maxStale = 30 * time.Second
+	}
 	for {
 		h.mu.Lock()
-		if h.cached != nil && !h.mustFetch {
-			c := h.cached
-			if time.Since(h.fetched) >= ttl && h.inflight == nil {
+		age := time.Since(h.fetched)
+		if c := h.cached; c != nil && !h.mustFetch && age < maxStale {
+			if (h.stale || age >= ttl) && h.inflight == nil {
 				done := h.beginFetchLocked()
 				go func() {
 					rctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
@@ -112,7 +119,7 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 				return nil, fmt.Errorf("query health state: %w", ctx.Err())
 			}
 			h.mu.Lock()
-			c, err, fresh := h.cached, h.lastErr, !h.mustFetch && time.Since(h.fetched) < ttl
+			c, err := h.cached, h.lastErr
 			h.mu.Unlock()
 			if err != nil && c != nil {
 				// The shared fetch failed: the last known state is better
@@ -121,9 +128,6 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 			}
 			if err != nil {
 				return nil, err
-			}
-			if fresh {
-				return c, nil
 			}
 			continue
 		}
@@ -145,7 +149,7 @@ func (h *HealthStore) All(ctx context.Context) (map[string]health.Status, error)
 // beginFetchLocked marks a fetch as running; h.mu is held.
 func (h *HealthStore) beginFetchLocked() chan struct{} {
 	done := make(chan struct{})
-	h.inflight, h.mustFetch = done, false
+	h.inflight, h.mustFetch, h.stale = done, false, false
 	return done
 }
 
@@ -189,7 +193,7 @@ func (h *HealthStore) fetch(ctx context.Context) (map[string]health.Status, erro
 // must show its own observation).
 func (h *HealthStore) Invalidate() {
 	h.mu.Lock()
-	h.fetched, h.mustFetch = time.Time{}, true
+	h.mustFetch = true
 	h.mu.Unlock()
 }
 

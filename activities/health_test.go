@@ -470,6 +470,24 @@ func TestHealthStoreServesStaleWhileRefreshing(t *testing.T) {
 	assert.Greater(t, queries.Load(), n, "a read after Invalidate did not query")
 }
 
+// After an idle spell longer than MaxStale the cache is too old to route
+// on: the read waits for the query.
+func TestHealthStoreWaitsAfterAnIdleSpell(t *testing.T) {
+	c := &mocks.Client{}
+	c.On("QueryWorkflow", mock.Anything, "herald-health", "", "health").
+		Return(statusValue(t, health.Status{Target: "a", State: health.StateHealthy}), nil).Once()
+	c.On("QueryWorkflow", mock.Anything, "herald-health", "", "health").
+		Return(statusValue(t, health.Status{Target: "a", State: health.StateUnhealthy}), nil).Once()
+	s := &activities.HealthStore{Client: c, WorkflowID: "herald-health", CacheTTL: time.Millisecond, MaxStale: 20 * time.Millisecond}
+	all, err := s.All(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, health.StateHealthy, all["a"].State)
+	time.Sleep(30 * time.Millisecond)
+	all, err = s.All(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, health.StateUnhealthy, all["a"].State, "a cache older than MaxStale was routed on")
+}
+
 func TestHealthStoreRecord(t *testing.T) {
 	obs := []health.Observation{{Target: "a", OK: true, Source: health.SourceProbe}}
 	t.Run("signal with start, then a fresh read", func(t *testing.T) {
