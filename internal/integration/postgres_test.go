@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -244,6 +245,24 @@ func testPostgresFanOut(t *testing.T, tc *pgTemporal) {
 	for _, ts := range v.Targets {
 		if ts.Status != contract.DeliveryDelivered || ts.Attempts != 1 {
 			t.Errorf("fan0007 at %s: %s after %d attempts, want delivered after 1", ts.Name, ts.Status, ts.Attempts)
+		}
+	}
+	// The alert list counts and pages on PostgreSQL's visibility store too.
+	var first, second ingest.AlertList
+	eventually(t, 20*time.Second, "the alert list counts the fan-out", func() bool {
+		return h.call(http.MethodGet, "/api/v1/alerts?target=fan0&limit=8", &first) == 200 && first.Matched == pgFanOutAlerts
+	})
+	if code := h.call(http.MethodGet, "/api/v1/alerts?target=fan0&limit=8&page_token="+url.QueryEscape(first.NextPageToken), &second); code != 200 ||
+		len(first.Alerts) != 8 || len(second.Alerts) != 8 || second.NextPageToken == "" {
+		t.Errorf("pages of 8 of %d: %d and %d alerts (second page %d, next token %q)", first.Matched, len(first.Alerts), len(second.Alerts), code, second.NextPageToken)
+	}
+	onFirst := map[string]bool{}
+	for _, a := range first.Alerts {
+		onFirst[a.Fingerprint] = true
+	}
+	for _, a := range second.Alerts {
+		if onFirst[a.Fingerprint] {
+			t.Errorf("alert %s is on both pages", a.Fingerprint)
 		}
 	}
 	t.Logf("fan-out: %d alerts x %d targets = %d deliveries, each exactly once; webhook acked in %s, all delivered in %s",
