@@ -138,28 +138,46 @@ func (c *Console) sign(parts ...string) []byte {
 	return mac.Sum(nil)
 }
 
+// seal joins parts (none holding a ".") and their MAC under kind:
+// "<part>.<part>.<MAC>". Any console with the same key reads it back.
+func (c *Console) seal(kind string, parts ...string) string {
+	mac := c.sign(append([]string{kind}, parts...)...)
+	return strings.Join(parts, ".") + "." + base64.RawURLEncoding.EncodeToString(mac)
+}
+
+// unseal returns the n parts of a value sealed under kind, when it is
+// well formed and its MAC checks.
+func (c *Console) unseal(kind, v string, n int) ([]string, bool) {
+	parts := strings.Split(v, ".")
+	if len(parts) != n+1 {
+		return nil, false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(parts[n])
+	if err != nil || !hmac.Equal(mac, c.sign(append([]string{kind}, parts[:n]...)...)) {
+		return nil, false
+	}
+	return parts[:n], true
+}
+
 // A session is the cookie value "<expiry unix seconds>.<random>.<MAC>":
 // signed, so any starter with the same admin token verifies it without a
 // shared store; it holds no part of the token.
 func (c *Console) newSession() string {
 	exp := strconv.FormatInt(c.now().Add(c.cfg.SessionTTL).Unix(), 10)
-	nonce := rand.Text()
-	return exp + "." + nonce + "." + base64.RawURLEncoding.EncodeToString(c.sign("session", exp, nonce))
+	return c.seal("session", exp, rand.Text())
 }
 
 // sessionExpiry checks a session value: its expiry when it is well formed,
 // signed with this key and not expired.
 func (c *Console) sessionExpiry(v string) (time.Time, bool) {
-	exp, rest, ok := strings.Cut(v, ".")
-	if !ok || len(v) > 200 {
+	if len(v) > 200 {
 		return time.Time{}, false
 	}
-	nonce, mac, ok := strings.Cut(rest, ".")
-	got, err := base64.RawURLEncoding.DecodeString(mac)
-	if !ok || err != nil || !hmac.Equal(got, c.sign("session", exp, nonce)) {
+	parts, ok := c.unseal("session", v, 2)
+	if !ok {
 		return time.Time{}, false
 	}
-	unix, err := strconv.ParseInt(exp, 10, 64)
+	unix, err := strconv.ParseInt(parts[0], 10, 64)
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -318,7 +336,7 @@ func (c *Console) done(w http.ResponseWriter, r *http.Request, back string, f fl
 		f.Tone = "ok"
 	}
 	msg := base64.RawURLEncoding.EncodeToString([]byte(f.Text))
-	setCookie(w, r, flashCookie, f.Tone+"."+msg+"."+base64.RawURLEncoding.EncodeToString(c.sign("flash", f.Tone, msg)), 60)
+	setCookie(w, r, flashCookie, c.seal("flash", f.Tone, msg), 60)
 	http.Redirect(w, r, back, http.StatusSeeOther)
 }
 
@@ -330,12 +348,8 @@ func (c *Console) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 		return nil
 	}
 	setCookie(w, r, flashCookie, "", -1)
-	parts := strings.Split(ck.Value, ".")
-	if len(parts) != 3 {
-		return nil
-	}
-	got, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || !hmac.Equal(got, c.sign("flash", parts[0], parts[1])) {
+	parts, ok := c.unseal("flash", ck.Value, 2)
+	if !ok {
 		return nil
 	}
 	text, err := base64.RawURLEncoding.DecodeString(parts[1])
