@@ -588,4 +588,12 @@ func TestAlertsPagesAndCounts(t *testing.T) {
 	if n := api.called("GET /api/v1/alerts?limit=200&page_token=p2&target=t1"); n != 1 {
 		t.Errorf("the second page asked the API %d times for page p2, want 1: %v", n, api.calls)
 	}
+	// Filtered by status, that status's count is the list's own.
+	page = b.do(http.MethodGet, "/ui/?status=firing", nil).Body.String()
+	if !strings.Contains(page, `firing</span> 300`) || !strings.Contains(page, `resolved</span> 150`) {
+		t.Error("the counts by status are missing when filtered by status")
+	}
+	if n := api.called("GET /api/v1/alerts?limit=1&status=firing auth="); n != 0 {
+		t.Errorf("the firing count was asked for again %d times", n)
+	}
 }

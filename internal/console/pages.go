@@ -206,11 +206,16 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	}
 	// Counts by status over the other filters, on all pages.
 	for _, st := range alertStatuses {
-		cq := maps.Clone(filters)
-		cq.Set("status", st)
-		cq.Set("limit", "1")
-		var n ingest.AlertList
-		if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/alerts", cq, &n); err == nil && n.Matched > 0 {
+		n := ingest.AlertList{Matched: list.Matched} // filtered by this status: the count is in hand
+		if filters.Get("status") != st {
+			cq := maps.Clone(filters)
+			cq.Set("status", st)
+			cq.Set("limit", "1")
+			if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/alerts", cq, &n); err != nil {
+				continue
+			}
+		}
+		if n.Matched > 0 {
 			d.Counts = append(d.Counts, [2]string{st, strconv.FormatInt(n.Matched, 10)})
 		}
 	}
@@ -223,10 +228,15 @@ func alertsPage(filters url.Values, token string) string {
 	if token != "" {
 		q.Set("page_token", token)
 	}
+	return withQuery(Prefix, q)
+}
+
+// withQuery is path with the query q, or path alone when q is empty.
+func withQuery(path string, q url.Values) string {
 	if len(q) == 0 {
-		return Prefix
+		return path
 	}
-	return Prefix + "?" + q.Encode()
+	return path + "?" + q.Encode()
 }
 
 var fingerprintRE = regexp.MustCompile(`^[0-9A-Za-z]{1,64}$`)
@@ -279,22 +289,25 @@ type deadLettersData struct {
 	Prev, Next  string
 }
 
+// filters are the page's filters as query parameters (the API's names).
+func (d *deadLettersData) filters() url.Values {
+	q := url.Values{}
+	for k, v := range map[string]string{"target": d.Target, "kind": d.Kind, "older_than": d.OlderThan} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	return q
+}
+
 // page numbers the entries shown and links the neighbouring pages.
 func (d *deadLettersData) page() {
 	link := func(offset int) string {
-		q := url.Values{}
-		for k, v := range map[string]string{"target": d.Target, "kind": d.Kind, "older_than": d.OlderThan} {
-			if v != "" {
-				q.Set(k, v)
-			}
-		}
+		q := d.filters()
 		if offset > 0 {
 			q.Set("offset", strconv.Itoa(offset))
 		}
-		if len(q) == 0 {
-			return "/ui/dead-letters"
-		}
-		return "/ui/dead-letters?" + q.Encode()
+		return withQuery("/ui/dead-letters", q)
 	}
 	n := len(d.List.Entries)
 	if n == 0 {
@@ -318,18 +331,14 @@ func (c *Console) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 	in := r.URL.Query()
 	d := deadLettersData{Target: strings.TrimSpace(in.Get("target")), Kind: strings.TrimSpace(in.Get("kind")),
 		OlderThan: strings.TrimSpace(in.Get("older_than"))}
-	q := url.Values{"limit": {strconv.Itoa(dlqListLimit)}}
+	q := d.filters() // the API checks them and names what is wrong
+	q.Set("limit", strconv.Itoa(dlqListLimit))
 	if v := strings.TrimSpace(in.Get("offset")); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 0 {
 			c.message(w, r, http.StatusBadRequest, "Cannot list that", "offset must be a whole number, 0 or more")
 			return
 		}
 		q.Set("offset", v)
-	}
-	for k, v := range map[string]string{"target": d.Target, "kind": d.Kind, "older_than": d.OlderThan} {
-		if v != "" {
-			q.Set(k, v) // the API checks them and names what is wrong
-		}
 	}
 	if _, err := c.call(ctx, r, http.MethodGet, "/api/v1/dlq", q, &d.List); err != nil {
 		c.apiFailed(w, r, "Dead letters", err)
