@@ -93,7 +93,7 @@ func (s *Server) handleAlertList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := AlertList{Query: query, Matched: count.GetCount(), Alerts: []AlertSummary{}}
-	if next := resp.GetNextPageToken(); len(next) > 0 {
+	if next := resp.GetNextPageToken(); len(next) > 0 && s.morePast(ctx, query, next) {
 		out.NextPageToken = encodePageToken(query, next)
 	}
 	for _, ex := range resp.GetExecutions() {
@@ -152,6 +152,17 @@ func (s *Server) listWorksWithoutToken(ctx context.Context, query string) bool {
 		Namespace: s.cfg.Namespace, Query: query, PageSize: 1,
 	})
 	return err == nil
+}
+
+// morePast reports whether an alert follows visibility's token: a full
+// page carries a token even when nothing follows, and a token that leads
+// to an empty page would tell the user there is more. When the look
+// cannot be taken, the token is kept.
+func (s *Server) morePast(ctx context.Context, query string, token []byte) bool {
+	resp, err := s.cfg.Client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace: s.cfg.Namespace, Query: query, PageSize: 1, NextPageToken: token,
+	})
+	return err != nil || len(resp.GetExecutions()) > 0
 }
 
 var errBadPageToken = errors.New("page_token: not a token from an earlier answer of this list with the same filters")

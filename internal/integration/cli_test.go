@@ -117,6 +117,28 @@ func TestOperatorCLIAgainstHerald(t *testing.T) {
 		}
 	}
 
+	// A second alert of the same name: `alerts list` pages one at a time
+	// and its last line names the next page, which holds the other one.
+	if code, body := h.post(webhookBody(firingAlert("cli2", "CLIDeadLetter"))); code != http.StatusOK {
+		t.Fatalf("POST /webhook = %d %s", code, body)
+	}
+	var first ingest.AlertList
+	eventually(t, 20*time.Second, "`alerts list --json` counts both alerts", func() bool {
+		code, out, _ := runCLI(t, "alerts", "list", "--name", "CLIDeadLetter", "--limit", "1", "--json")
+		return code == cli.ExitOK && json.Unmarshal([]byte(out), &first) == nil && first.Matched == 2
+	})
+	code, out, _ = runCLI(t, "alerts", "list", "--name", "CLIDeadLetter", "--limit", "1")
+	next := strings.TrimSpace(out[strings.LastIndex(out, "--page-token ")+len("--page-token "):])
+	if code != cli.ExitOK || !strings.Contains(out, "more match; the next page: --page-token ") || next == "" {
+		t.Fatalf("alerts list --limit 1 = %d:\n%s", code, out)
+	}
+	other := map[string]string{"cli1": "cli2", "cli2": "cli1"}[first.Alerts[0].Fingerprint]
+	code, out, _ = runCLI(t, "alerts", "list", "--name", "CLIDeadLetter", "--limit", "1", "--page-token", next)
+	if code != cli.ExitOK || other == "" || !strings.Contains(out, "\n"+other+" ") ||
+		strings.Contains(out, "\n"+first.Alerts[0].Fingerprint+" ") || strings.Contains(out, "next page") {
+		t.Errorf("after %s the second page = %d, want %s alone and no next page:\n%s", first.Alerts[0].Fingerprint, code, other, out)
+	}
+
 	code, out, _ = runCLI(t, "targets", "list")
 	if code != cli.ExitOK || !strings.Contains(out, "NAME") || !strings.Contains(out, "\nup ") || !strings.Contains(out, "\ndown ") {
 		t.Errorf("targets list = %d:\n%s", code, out)
